@@ -1,0 +1,43 @@
+# PulseEcom: `make demo` shows the product end to end, `make test` runs every test (CI runs exactly that).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+DEMO := .data/demo
+
+.PHONY: install demo test lint clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip check
+	touch $@
+
+demo: install
+	rm -rf $(DEMO)
+	$(BIN)/pulse validate
+	$(BIN)/pulse generate --out $(DEMO)/events.jsonl --broken-rate 0.02
+	$(BIN)/pulse run --input $(DEMO)/events.jsonl --clickhouse chdb://$(CURDIR)/$(DEMO)/clickhouse --run-id demo
+	@echo; echo "Analyst query: revenue, orders and alerts per tenant"
+	$(BIN)/pulse query --clickhouse chdb://$(CURDIR)/$(DEMO)/clickhouse \
+	  "SELECT s.tenant_id AS tenant, countIf(event_type = 'order_placed') AS orders, \
+	          round(sumIf(amount, event_type = 'payment_succeeded'), 2) AS revenue, \
+	          round(avgIf(amount, event_type = 'order_placed'), 2) AS avg_order, \
+	          any(a.alerts) AS alerts \
+	   FROM scored_events AS s FINAL \
+	   LEFT JOIN (SELECT tenant_id, count() AS alerts FROM alerts FINAL GROUP BY tenant_id) AS a USING (tenant_id) \
+	   GROUP BY tenant ORDER BY revenue DESC"
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+clean:
+	rm -rf .data .run .pytest_cache

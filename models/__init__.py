@@ -1,0 +1,1 @@
+"""Online River models, their features and their state."""

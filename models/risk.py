@@ -1,0 +1,77 @@
+"""The per-tenant event risk model: HalfSpaceTrees with an online-calibrated alert threshold.
+
+>>> from pulse.config import RiskModelConfig
+>>> model = RiskModel(RiskModelConfig(warmup_events=50, window_size=20))
+>>> for i in range(300):
+...     event = {"amount": 30.0 + (i * 7) % 40, "ts": (i % 12) * 3_600_000, "event_type": "order_placed"}
+...     _ = model.score({**event, "attributes": {}})
+>>> result = model.score({"amount": 90000.0, "ts": 36_000_000, "event_type": "order_placed", "attributes": {}})
+>>> result.is_alert, result.top_features[0]
+(True, 'amount_log')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from river import anomaly, stats
+
+from models.features import LIMITS, event_features
+from pulse.config import RiskModelConfig
+
+
+@dataclass(frozen=True, slots=True)
+class RiskScore:
+    score: float
+    threshold: float
+    is_alert: bool
+    warming_up: bool
+    top_features: tuple[str, ...]
+    features: dict[str, float]
+
+
+class RiskModel:
+    """Scores then learns each event; alerts only after warm-up and above a running quantile."""
+
+    def __init__(self, config: RiskModelConfig):
+        self.config = config
+        self.trees = anomaly.HalfSpaceTrees(
+            n_trees=config.n_trees,
+            height=config.height,
+            window_size=config.window_size,
+            limits=LIMITS,
+            seed=config.seed,
+        )
+        self.threshold = stats.Quantile(config.alert_quantile)
+        self.feature_stats = {name: stats.Var() for name in LIMITS}
+        self.seen = 0
+
+    @property
+    def warming_up(self) -> bool:
+        return self.seen < self.config.warmup_events
+
+    def score(self, event: dict[str, Any]) -> RiskScore:
+        """Score one event, then learn from it."""
+        features = event_features(event)
+        score = float(self.trees.score_one(features))
+        warming_up = self.warming_up
+        threshold = max(self.threshold.get() or 1.0, self.config.min_score)
+        is_alert = not warming_up and score > threshold
+        top = self._top_features(features)
+        self.trees.learn_one(features)
+        self.threshold.update(score)
+        for name, value in features.items():
+            self.feature_stats[name].update(value)
+        self.seen += 1
+        return RiskScore(round(score, 4), round(threshold, 4), is_alert, warming_up, top, features)
+
+    def _top_features(self, features: dict[str, float], k: int = 2) -> tuple[str, ...]:
+        """The features furthest from their usual value, in standard deviations."""
+
+        def surprise(name: str) -> float:
+            var = self.feature_stats[name]
+            spread = max(var.get() ** 0.5, 1e-6)
+            return abs(features[name] - var.mean.get()) / spread
+
+        return tuple(sorted(features, key=surprise, reverse=True)[:k])

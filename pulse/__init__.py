@@ -1,0 +1,1 @@
+"""PulseEcom: plain, importable logic that the Flink operators run."""

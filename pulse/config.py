@@ -1,0 +1,194 @@
+"""Tenant configuration: the YAML file format, its validation, and loading a config folder.
+
+A config folder holds `default.yaml` (applied to any tenant without a file of its own) and one
+`tenants/<tenant>.yaml` per tenant. Every error names the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import cel
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pulse.events import EVENT_TYPES, Event
+from pulse.yaml_lines import line_of, load_yaml
+
+EVENT_FIELDS = tuple(Event.model_fields)
+Severity = Literal["info", "low", "medium", "high", "critical"]
+RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConditionRule(Strict):
+    """A per-event rule: fires when the CEL expression `when` is true for an event."""
+
+    id: RuleId
+    type: Literal["condition"] = "condition"
+    description: Annotated[str, Field(min_length=1)]
+    severity: Severity = "medium"
+    when: Annotated[str, Field(min_length=1)]
+    labels: dict[str, str] = Field(default_factory=dict)
+    summary: str | None = None
+    enabled: bool = True
+
+    @field_validator("when")
+    @classmethod
+    def _compiles(cls, expression: str) -> str:
+        check_expression(expression)
+        return expression
+
+
+class RiskModelConfig(Strict):
+    """The per-tenant event risk model (HalfSpaceTrees over order and payment features)."""
+
+    enabled: bool = True
+    event_types: list[Literal[EVENT_TYPES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["order_placed", "payment_succeeded", "payment_failed"]
+    )
+    n_trees: Annotated[int, Field(ge=1, le=50)] = 10
+    height: Annotated[int, Field(ge=2, le=12)] = 6
+    window_size: Annotated[int, Field(ge=10, le=10000)] = 100
+    warmup_events: Annotated[int, Field(ge=0)] = 150
+    alert_quantile: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.995
+    min_score: Annotated[float, Field(ge=0.0, le=1.0)] = 0.8
+    seed: int = 42
+
+
+class ModelsConfig(Strict):
+    risk: RiskModelConfig = Field(default_factory=RiskModelConfig)
+
+
+class TenantConfig(Strict):
+    """One tenant's configuration file."""
+
+    tenant: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")] | None = None
+    display_name: str | None = None
+    plan: str = "free"
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    rules: list[ConditionRule] = Field(default_factory=list)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    templates: dict[Literal["rule_alert", "risk_alert"], str] = Field(default_factory=dict)
+
+
+def check_expression(expression: str) -> None:
+    """Raise ValueError if a CEL expression does not parse or names a field events do not have."""
+    try:
+        program = cel.compile(expression)
+    except ValueError as exc:
+        raise ValueError(f"expression does not parse: {exc}") from None
+    unknown = sorted(set(program.variables()) - set(EVENT_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(unknown)} in expression; events have: {', '.join(EVENT_FIELDS)}")
+
+
+@dataclass(frozen=True)
+class ConfigError:
+    """One problem in a config file, located for the person who has to fix it."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class ConfigInvalid(Exception):
+    """Raised when one or more config files are invalid; `errors` lists every problem found."""
+
+    def __init__(self, errors: list[ConfigError]):
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ConfigSet:
+    """All tenant configs of a folder, and the default for tenants without one."""
+
+    default: TenantConfig
+    tenants: dict[str, TenantConfig]
+
+    def for_tenant(self, tenant: str) -> TenantConfig:
+        return self.tenants.get(tenant, self.default)
+
+
+def parse_tenant_config(text: str, file: str) -> TenantConfig:
+    """Validate one config file's text; raise ConfigInvalid with located errors."""
+    try:
+        data, lines = load_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise ConfigInvalid([ConfigError(file, line, "", f"not valid YAML: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigInvalid([ConfigError(file, 1, "", "a tenant config must be a YAML mapping (key: value)")])
+    try:
+        config = TenantConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigInvalid([_locate(err, file, lines) for err in exc.errors(include_url=False)]) from None
+    duplicates = _duplicate_rule_ids(config, file, lines)
+    if duplicates:
+        raise ConfigInvalid(duplicates)
+    return config
+
+
+def _duplicate_rule_ids(config: TenantConfig, file: str, lines: dict) -> list[ConfigError]:
+    seen: set[str] = set()
+    errors = []
+    for i, rule in enumerate(config.rules):
+        if rule.id in seen:
+            message = f"duplicate rule id {rule.id!r}: every rule needs its own id"
+            errors.append(ConfigError(file, line_of(lines, ("rules", i, "id")), f"rules[{i}].id", message))
+        seen.add(rule.id)
+    return errors
+
+
+def load_config_dir(folder: str | Path) -> ConfigSet:
+    """Load `default.yaml` and `tenants/*.yaml`; collect every error of every file before raising."""
+    folder = Path(folder)
+    errors: list[ConfigError] = []
+    default = TenantConfig()
+    default_file = folder / "default.yaml"
+    if default_file.exists():
+        try:
+            default = parse_tenant_config(default_file.read_text(), str(default_file))
+        except ConfigInvalid as exc:
+            errors.extend(exc.errors)
+    tenants: dict[str, TenantConfig] = {}
+    for path in sorted((folder / "tenants").glob("*.y*ml")):
+        try:
+            config = parse_tenant_config(path.read_text(), str(path))
+        except ConfigInvalid as exc:
+            errors.extend(exc.errors)
+            continue
+        if config.tenant != path.stem:
+            errors.append(
+                ConfigError(str(path), 1, "tenant", f"must be {path.stem!r}, the file's name (found {config.tenant!r})")
+            )
+            continue
+        tenants[config.tenant] = config
+    if errors:
+        raise ConfigInvalid(errors)
+    return ConfigSet(default=default, tenants=tenants)
+
+
+def _locate(err: dict[str, Any], file: str, lines: dict) -> ConfigError:
+    path = tuple(err["loc"])
+    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "unknown key: check its spelling or remove it"
+    elif err["type"] == "missing":
+        message = "required key is missing"
+    elif err["type"] == "string_type" and isinstance(err.get("input"), bool):
+        message += ": YAML reads yes/no/on/off/true/false as a boolean; put the value in quotes"
+    return ConfigError(file, line_of(lines, path), field, message)

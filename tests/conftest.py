@@ -1,0 +1,50 @@
+"""Shared fixtures: one real Flink run of the scoring job, reused by every end-to-end test."""
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pulse.clickhouse import store
+from pulse.generate import Generator, write
+
+
+@dataclass
+class JobRun:
+    dsn: str
+    run_id: str
+    inputs: list[Path]
+    truth: list[dict]
+    stdout: str
+
+    def query(self, sql: str, **params) -> list[tuple]:
+        with store(self.dsn) as s:
+            return s.query(sql, {"run": self.run_id, **params})[1]
+
+
+@pytest.fixture(scope="session")
+def job_run(tmp_path_factory) -> JobRun:
+    """Generate a stream with broken records in three formats and run the real job on the mini-cluster."""
+    folder = tmp_path_factory.mktemp("job")
+    events, incidents = Generator(seed=11).run()
+    main = folder / "events.jsonl"
+    write(events[:-200], incidents, main, broken_rate=0.03, seed=11)
+    write(events[-200:-100], [], folder / "tail.csv")
+    write(events[-100:], [], folder / "tail.parquet")
+    with (folder / "tail.csv").open("a") as f:
+        f.write('"bad-1","acme","order_placed","not a time",10.0,,,,,,,,,,,"{}"\n')
+    inputs = [main, folder / "tail.csv", folder / "tail.parquet"]
+    dsn = f"chdb://{folder / 'clickhouse'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "pulse", "run", "--input", *map(str, inputs), "--clickhouse", dsn, "--run-id", "e2e"],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    truth = json.loads((folder / "events.jsonl.truth.json").read_text())
+    return JobRun(dsn, "e2e", inputs, truth, result.stdout)
