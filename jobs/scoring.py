@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from pyflink.common import Types, WatermarkStrategy
+from pyflink.common import Duration, Types, WatermarkStrategy
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.datastream.connectors.base import Sink
 from pyflink.datastream.connectors.file_system import FileSource, StreamFormat
@@ -16,8 +16,10 @@ from pyflink.datastream.connectors.file_system import FileSource, StreamFormat
 from operators.clickhouse_sink import WriteToClickHouse
 from operators.parse import REJECTED, ParseRecords
 from operators.scoring import ScoreEvents
+from operators.time import event_time
 
 DISCARD = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
+ALLOWED_LATENESS = Duration.of_seconds(60)
 
 
 def build(env: StreamExecutionEnvironment, staging: str, configs_dir: str, dsn: str, run_id: str) -> None:
@@ -26,8 +28,9 @@ def build(env: StreamExecutionEnvironment, staging: str, configs_dir: str, dsn: 
     raw = env.from_source(source, WatermarkStrategy.no_watermarks(), "raw-records").set_parallelism(1)
     parsed = raw.process(ParseRecords(run_id), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse")
     rejected = parsed.get_side_output(REJECTED).map(lambda row: ("rejected_events", row)).name("rejects")
+    events = parsed.assign_timestamps_and_watermarks(event_time(ALLOWED_LATENESS))
     scored = (
-        parsed.key_by(lambda event: event["tenant_id"], key_type=Types.STRING())
+        events.key_by(lambda event: event["tenant_id"], key_type=Types.STRING())
         .process(ScoreEvents(configs_dir, run_id))
         .name("score")
     )
