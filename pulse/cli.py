@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pulse.clickhouse import default_dsn, describe, store
@@ -93,7 +94,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def _print_summaries(rows: list[tuple]) -> None:
     console.print(f"\n[bold]Incident summaries[/bold] ({len(rows)} shown)")
     for tenant, when, severity, cause, summary in rows:
-        console.print(f"\n[bold]{tenant}[/bold] {when} [{severity}] {cause}", highlight=False, markup=False)
+        console.print(f"\n[bold]{escape(tenant)}[/bold] {when} \\[{severity}] {escape(cause)}", highlight=False)
         console.print(f"  {summary}", highlight=False, markup=False)
 
 
