@@ -135,9 +135,10 @@ def cmd_upload(args: argparse.Namespace) -> int:
         f"{path}: {report.rows} rows -> {report.accepted} sent to Kafka topic {args.topic}, "
         f"{report.rejected} rejected ({report.rows / max(seconds, 1e-9):,.0f} rows/s)",
         markup=False,
+        soft_wrap=True,
     )
     if report.rejected:
-        console.print(f"rejected rows (row number, reason, detail): {rejects}", markup=False)
+        console.print(f"rejected rows (row number, reason, detail): {rejects}", markup=False, soft_wrap=True)
     else:
         rejects.unlink(missing_ok=True)
     return 0

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from pulse.events import parse_record
 from pulse.inputs import read_records
 from pulse.topics import KafkaUnavailable, RecordWriter
@@ -56,7 +58,7 @@ def upload(
         _upload(path, tenant, writer, rejects_path, progress, report)
     except KafkaUnavailable as exc:
         raise UploadStopped(f"{exc}; {report.accepted} rows were sent before", report, kafka_down=True) from None
-    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+    except (ValueError, OSError, pa.ArrowException) as exc:
         message = f"{path.name} could not be read after row {report.rows}: {exc}; {report.accepted} rows were sent"
         raise UploadStopped(message, report, kafka_down=False) from None
     return report
