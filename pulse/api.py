@@ -150,6 +150,14 @@ class Ingestion:
                 self._writer = RecordWriter(self.settings.bootstrap, self.settings.topic)
             return self._writer
 
+    def drop_writer(self) -> None:
+        """Abandon the writer after a failure: its unsent records are dropped (they were not reported
+        accepted) and the next request starts with a fresh connection."""
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.close(timeout_s=0)
+                self._writer = None
+
     def ingest(self, tenant: str, records: list[Any]) -> IngestResult:
         """Validate each record as `tenant`'s, write the new valid ones to Kafka, and say what became of each."""
         results: list[RecordResult] = []
@@ -174,6 +182,7 @@ class Ingestion:
                 self.writer().write(tenant, values)
             except KafkaUnavailable as exc:
                 self.recent.remember(tenant, [i for i, stored in zip(ids, exc.stored, strict=False) if stored])
+                self.drop_writer()
                 raise _kafka_down(exc) from None
             self.recent.remember(tenant, ids)
         counts = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "rejected")}
@@ -246,7 +255,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
             except KafkaUnavailable as exc:
                 raise _kafka_down(exc) from None
             except UploadStopped as exc:
-                raise _kafka_down(exc) if exc.kafka_down else HTTPException(400, str(exc)) from None
+                if not exc.kafka_down:
+                    raise HTTPException(400, str(exc)) from None
+                ingestion.drop_writer()
+                raise _kafka_down(exc) from None
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return UploadResult(

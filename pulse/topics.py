@@ -96,5 +96,6 @@ class RecordWriter:
             message = f"Kafka did not confirm {stored.count(False)} of {len(stored)} records: {error}"
             raise KafkaUnavailable(message, stored)
 
-    def close(self) -> None:
-        self.producer.close(timeout=self.timeout_s)
+    def close(self, timeout_s: float | None = None) -> None:
+        """Close, waiting up to `timeout_s` (default: the write timeout) for unsent records; 0 drops them."""
+        self.producer.close(timeout=self.timeout_s if timeout_s is None else timeout_s)

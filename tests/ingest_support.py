@@ -99,12 +99,12 @@ def start_api(folder: Path, port: int, bootstrap: str, topic: str, *extra: str) 
     pytest.fail(f"pulse serve did not answer on port {port}: {log.read_text()[-2000:]}")
 
 
-def read_topic(bootstrap: str, topic: str) -> list[tuple[str | None, dict | str]]:
+def read_topic(bootstrap: str, topic: str, partitions: int = EVENTS_PARTITIONS) -> list[tuple[str | None, dict | str]]:
     """Every record of `topic` as (key, value parsed as JSON if it is JSON), up to the current end."""
-    ensure_topic(bootstrap, topic)
+    ensure_topic(bootstrap, topic, partitions)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=5000)
     try:
-        partitions = [TopicPartition(topic, p) for p in range(EVENTS_PARTITIONS)]
+        partitions = [TopicPartition(topic, p) for p in range(partitions)]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         ends = consumer.end_offsets(partitions)
