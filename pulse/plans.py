@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class Plan(BaseModel):
@@ -23,7 +23,11 @@ def load_plans(path: str | Path) -> dict[str, Plan]:
     plans = (data or {}).get("plans") if isinstance(data, dict) else None
     if not isinstance(plans, dict) or not plans:
         raise ValueError(f"{path}: expected a 'plans:' mapping of plan name to limits")
-    try:
-        return {str(name): Plan.model_validate(limits) for name, limits in plans.items()}
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+    result = {}
+    for name, limits in plans.items():
+        try:
+            result[str(name)] = Plan.model_validate(limits)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'limits'}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"{path}: plan {name!r}: {problems}") from None
+    return result
