@@ -315,6 +315,6 @@ def _split_records(body: bytes) -> list[Any]:
         raise HTTPException(400, f"the body is not UTF-8 (byte {exc.start})") from None
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return [line for line in text.splitlines() if line.strip()]
     return data if isinstance(data, list) else [data]

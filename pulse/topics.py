@@ -36,7 +36,7 @@ def default_bootstrap() -> str:
 def ensure_topic(bootstrap: str, topic: str, partitions: int = EVENTS_PARTITIONS, timeout_s: float = 10) -> None:
     """Create `topic` if it does not exist yet."""
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+        admin = _admin(bootstrap, timeout_s)
     except KafkaError as exc:
         raise KafkaUnavailable(f"Kafka at {bootstrap} is not reachable: {exc}") from None
     try:
@@ -50,7 +50,7 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = EVENTS_PARTITIONS
 def reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
     """Whether a broker at `bootstrap` answers a metadata request now."""
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+        admin = _admin(bootstrap, timeout_s)
     except KafkaError:
         return False
     try:
@@ -99,3 +99,8 @@ class RecordWriter:
     def close(self, timeout_s: float | None = None) -> None:
         """Close, waiting up to `timeout_s` (default: the write timeout) for unsent records; 0 drops them."""
         self.producer.close(timeout=self.timeout_s if timeout_s is None else timeout_s)
+
+
+def _admin(bootstrap: str, timeout_s: float) -> KafkaAdminClient:
+    timeout_ms = int(timeout_s * 1000)
+    return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms)

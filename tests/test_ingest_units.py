@@ -8,6 +8,7 @@ from fastapi import HTTPException
 from pulse.api import ApiSettings, Ingestion, _split_records
 from pulse.apikeys import KeyRing, key_hash, new_key
 from pulse.config import ConfigInvalid, parse_tenant_config
+from pulse.events import parse_record
 from pulse.plans import load_plans
 from pulse.upload import UploadStopped, upload
 
@@ -49,6 +50,7 @@ def test_bodies_split_into_records():
     assert _split_records(b'[{"a": 1}, 2]') == [{"a": 1}, 2]
     assert _split_records(b'{"a": 1}\n\n{"b": 2\n') == ['{"a": 1}', '{"b": 2']
     assert _split_records(b"  ") == []
+    assert _split_records(b"[" * 60000) == ["[" * 60000]
     with pytest.raises(HTTPException) as exc:
         _split_records(b'{"a": "\xff"}')
     assert exc.value.status_code == 400
@@ -82,3 +84,8 @@ def test_an_unreadable_file_stops_the_upload_with_the_row_reached(tmp_path):
         upload(path, "acme", RefusingWriter(), tmp_path / "rejects.jsonl")
     assert "broken.parquet could not be read after row 0" in str(exc.value)
     assert not exc.value.kafka_down
+
+
+def test_deeply_nested_json_is_rejected_not_a_crash():
+    parsed = parse_record("[" * 60000, source="request", index=4)
+    assert (parsed.reason, parsed.detail) == ("malformed_json", "record 4 of request is nested too deeply to read")
