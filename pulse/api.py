@@ -127,6 +127,8 @@ class Ingestion:
     def __init__(self, settings: ApiSettings):
         self.settings = settings
         configs = load_config_dir(settings.configs_dir)
+        if configs.default.api_keys:
+            raise ValueError(f"{settings.configs_dir}/default.yaml: api_keys belong in a tenant's own file")
         self.keys = KeyRing.from_configs(configs)
         plans = load_plans(settings.plans_path)
         self.rates: dict[str, float] = {}

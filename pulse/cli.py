@@ -102,6 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         topic=args.topic,
         max_body_bytes=args.max_body_bytes,
         max_records=args.max_records,
+        max_upload_bytes=args.max_upload_bytes,
     )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
@@ -268,6 +269,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--plans", default=str(PROJECT_CONFIGS / "plans.yaml"))
     p.add_argument("--max-body-bytes", type=int, default=5 * 1024 * 1024)
     p.add_argument("--max-records", type=int, default=10_000, help="records per request")
+    p.add_argument("--max-upload-bytes", type=int, default=2 * 1024**3)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("upload", help="validate a file for one tenant and send its valid rows to Kafka")
