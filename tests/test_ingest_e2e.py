@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 from ingest_support import ApiServer, broker_pid, kafka_bootstrap, read_topic, restart_broker, start_api, unique_topic
+from kafka import KafkaProducer
 
 from pulse.clickhouse import store
 from pulse.generate import Generator, write
@@ -114,7 +115,23 @@ def ingested(tmp_path_factory) -> Ingested:
                 post(api, ledger, tenant, chunk)
     finally:
         api.stop()
+    produce_around_the_api(api)
     return Ingested(api, ledger, unique_topic("alerts"), folder)
+
+
+def produce_around_the_api(api: ApiServer) -> None:
+    """Two records produced straight to the topic, which the job must refuse: one without a key (no tenant),
+    one whose key is acme while the record names globex."""
+    producer = KafkaProducer(bootstrap_servers=api.bootstrap, acks="all")
+    record = {"event_id": "direct-1", "event_type": "page_view", "ts": 1793606408113}
+    producer.send(api.topic, key=None, value=json.dumps(record | {"tenant_id": "acme"}).encode())
+    producer.send(api.topic, key=b"acme", value=json.dumps(record | {"tenant_id": "globex"}).encode())
+    producer.flush()
+    producer.close()
+
+
+def via_api(records: list[tuple[str | None, dict]]) -> list[tuple[str, dict]]:
+    return [(key, value) for key, value in records if not value["event_id"].startswith("direct-")]
 
 
 def test_counts_add_up_at_the_api(ingested):
@@ -128,12 +145,13 @@ def test_counts_add_up_at_the_api(ingested):
 
 
 def test_records_for_another_tenant_never_reach_its_stream(ingested):
-    for key, value in read_topic(ingested.api.bootstrap, ingested.api.topic):
+    for key, value in via_api(read_topic(ingested.api.bootstrap, ingested.api.topic)):
         assert value["tenant_id"] == key, f"a record of {value['tenant_id']} was stored under {key}"
 
 
 def test_a_killed_broker_loses_no_accepted_record(ingested):
-    stored = Counter((key, value["event_id"]) for key, value in read_topic(ingested.api.bootstrap, ingested.api.topic))
+    records = via_api(read_topic(ingested.api.bootstrap, ingested.api.topic))
+    stored = Counter((key, value["event_id"]) for key, value in records)
     accepted = {(tenant, event_id) for tenant, ids in ingested.ledger.accepted.items() for event_id in ids}
     assert set(stored) == accepted
     assert max(stored.values()) == 1
@@ -156,12 +174,18 @@ def test_every_accepted_event_is_scored_into_clickhouse(ingested, streamed):
     with store(dsn) as s:
         scored = dict(s.query("SELECT tenant_id, count() FROM scored_events FINAL GROUP BY tenant_id")[1])
         distinct = s.query("SELECT count(DISTINCT tenant_id, event_id) FROM scored_events")[1][0][0]
-        rejected = s.query("SELECT count() FROM rejected_events")[1][0][0]
+        rejected = s.query("SELECT tenant_id, reason, detail FROM rejected_events FINAL ORDER BY tenant_id")[1]
     accepted = {tenant: len(ids) for tenant, ids in ingested.ledger.accepted.items()}
     assert scored == accepted
     assert distinct == sum(accepted.values())
-    assert rejected == 0
-    assert f"read {sum(accepted.values())} records" in stdout
+    # the two records produced around the API: refused by the job, the tenant taken from the key only
+    # (the keyless one is filed under no tenant: nothing vouches for the one it names)
+    assert [(tenant, reason) for tenant, reason, _ in rejected] == [
+        ("", "tenant_mismatch"),
+        ("acme", "tenant_mismatch"),
+    ]
+    assert "sent by tenant ''" in rejected[0][2] and "names tenant_id 'globex'" in rejected[1][2]
+    assert f"read {sum(accepted.values()) + 2} records" in stdout
 
 
 def test_alerts_are_written_to_kafka_as_json_rows(ingested, streamed):
