@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO := .data/demo
 
-.PHONY: install demo test lint clean
+.PHONY: install jars services-up services-down demo test lint clean
 
 install: $(INSTALLED)
 
@@ -32,12 +32,31 @@ demo: install
 	   LEFT JOIN (SELECT tenant_id, count() AS alerts FROM alerts FINAL GROUP BY tenant_id) AS a USING (tenant_id) \
 	   GROUP BY tenant ORDER BY revenue DESC"
 
+# Java artifacts from pom.xml: the Kafka broker and Flink's Kafka connector (idempotent).
+jars: .jars/kafka/.done .jars/flink/.done
+
+.jars/kafka/.done: pom.xml
+	mvn -q -B dependency:copy-dependencies -Pkafka -DoutputDirectory=.jars/kafka
+	touch $@
+
+.jars/flink/.done: pom.xml
+	mvn -q -B dependency:copy-dependencies -P'!kafka,flink' -DexcludeTransitive=true -DoutputDirectory=.jars/flink
+	touch $@
+
+# Local services (a single-node Kafka on 127.0.0.1:$${PULSE_KAFKA_PORT:-19592}); both idempotent.
+services-up: jars
+	scripts/kafka.sh up
+
+services-down:
+	scripts/kafka.sh down
+
 lint: install
 	$(BIN)/ruff check .
 
-test: install
+test: install jars
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(MAKE) services-up
+	$(BIN)/pytest; status=$$?; $(MAKE) services-down; exit $$status
 
 clean:
 	rm -rf .data .run .pytest_cache

@@ -1,4 +1,4 @@
-"""The `pulse` command: generate, validate, run, query, clickhouse migrate."""
+"""The `pulse` command: generate, validate, run, query, clickhouse migrate, serve, upload, keys, stream."""
 
 from __future__ import annotations
 
@@ -91,6 +91,112 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from pulse.api import ApiSettings, create_app
+
+    settings = ApiSettings(
+        bootstrap=_bootstrap(args),
+        configs_dir=args.configs,
+        plans_path=args.plans,
+        topic=args.topic,
+        max_body_bytes=args.max_body_bytes,
+        max_records=args.max_records,
+        max_upload_bytes=args.max_upload_bytes,
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from pulse.topics import RecordWriter, ensure_topic
+    from pulse.upload import UploadStopped, upload
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    rejects = Path(args.rejects or f"{path}.rejects.jsonl")
+    ensure_topic(_bootstrap(args), args.topic)
+    writer = RecordWriter(_bootstrap(args), args.topic)
+    started = time.monotonic()
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"))
+    with Progress(*columns, TimeElapsedColumn(), console=errors, transient=False) as progress:
+        task = progress.add_task(f"uploading {path.name} as {args.tenant}")
+        try:
+            report = upload(path, args.tenant, writer, rejects, lambda rows: progress.update(task, completed=rows))
+        except UploadStopped as exc:
+            errors.print(f"pulse upload: stopped: {exc}; rejected rows so far are in {rejects}", markup=False)
+            return 1
+        finally:
+            writer.close()
+    seconds = time.monotonic() - started
+    console.print(
+        f"{path}: {report.rows} rows -> {report.accepted} sent to Kafka topic {args.topic}, "
+        f"{report.rejected} rejected ({report.rows / max(seconds, 1e-9):,.0f} rows/s)",
+        markup=False,
+        soft_wrap=True,
+    )
+    if report.rejected:
+        console.print(f"rejected rows (row number, reason, detail): {rejects}", markup=False, soft_wrap=True)
+    else:
+        rejects.unlink(missing_ok=True)
+    return 0
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    from pulse.apikeys import key_hash, new_key
+
+    key = new_key()
+    console.print(f"API key for tenant {args.tenant} (shown once; give it to the tenant, do not store it):")
+    console.print(key, markup=False, highlight=False)
+    console.print(f"\nAdd its hash to configs/tenants/{args.tenant}.yaml, then restart `pulse serve`:")
+    console.print(f'api_keys:\n  - "{key_hash(key)}"', markup=False, highlight=False)
+    return 0
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    from pulse.streamrun import stream
+
+    try:
+        load_config_dir(args.configs)
+    except ConfigInvalid as exc:
+        for error in exc.errors:
+            errors.print(str(error), markup=False, highlight=False)
+        return 2
+    run_id = args.run_id or datetime.now(UTC).strftime("stream-%Y%m%dT%H%M%S")
+    report = stream(
+        _bootstrap(args),
+        args.topic,
+        args.configs,
+        args.clickhouse,
+        run_id,
+        group=args.group,
+        bounded=args.bounded,
+        alerts_topic=args.alerts_topic,
+        parallelism=args.parallelism,
+    )
+    if report is None:
+        return 0
+    console.print(
+        f"run {run_id}: read {report.read} records -> {report.scored} scored, "
+        f"{report.rejected} rejected, {report.alerts} alerts",
+        markup=False,
+    )
+    if not report.conserved:
+        errors.print(f"count mismatch: read {report.read} != scored {report.scored} + rejected {report.rejected}")
+        return 1
+    return 0
+
+
+def _bootstrap(args: argparse.Namespace) -> str:
+    from pulse.topics import default_bootstrap
+
+    return args.kafka or default_bootstrap()
+
+
 def _print_summaries(rows: list[tuple]) -> None:
     console.print(f"\n[bold]Incident summaries[/bold] ({len(rows)} shown)")
     for tenant, when, severity, cause, summary in rows:
@@ -138,6 +244,47 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", default=None)
     with_dsn(p)
     p.set_defaults(func=cmd_run)
+
+    def with_kafka(p: argparse.ArgumentParser, topic: str = "pulse.events") -> None:
+        p.add_argument(
+            "--kafka", default=None, help="bootstrap servers (default $PULSE_KAFKA, else 127.0.0.1:$PULSE_KAFKA_PORT)"
+        )
+        p.add_argument("--topic", default=topic, help=f"events topic (default {topic})")
+
+    p = sub.add_parser("stream", help="run the scoring job on events from Kafka")
+    with_kafka(p)
+    p.add_argument("--configs", default=str(PROJECT_CONFIGS))
+    p.add_argument("--group", default="pulse-scoring", help="Kafka consumer group (offsets resume from it)")
+    p.add_argument("--bounded", action="store_true", help="stop at the offsets that are latest at start, then report")
+    p.add_argument("--alerts-topic", default=None, help="also write every alert as JSON to this Kafka topic")
+    p.add_argument("--parallelism", type=int, default=None)
+    p.add_argument("--run-id", default=None)
+    with_dsn(p)
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("serve", help="run the ingestion API (POST /v1/events, /v1/uploads)")
+    with_kafka(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--configs", default=str(PROJECT_CONFIGS), help="tenant configs (API key hashes, plans)")
+    p.add_argument("--plans", default=str(PROJECT_CONFIGS / "plans.yaml"))
+    p.add_argument("--max-body-bytes", type=int, default=5 * 1024 * 1024)
+    p.add_argument("--max-records", type=int, default=10_000, help="records per request")
+    p.add_argument("--max-upload-bytes", type=int, default=2 * 1024**3)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("upload", help="validate a file for one tenant and send its valid rows to Kafka")
+    p.add_argument("file", help="CSV (with a header), JSON Lines or Parquet")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--rejects", default=None, help="rejected rows file (default FILE.rejects.jsonl)")
+    with_kafka(p)
+    p.set_defaults(func=cmd_upload)
+
+    p = sub.add_parser("keys", help="API keys")
+    keys = p.add_subparsers(dest="action", required=True)
+    k = keys.add_parser("new", help="make a new API key for a tenant and print the hash to put in its config")
+    k.add_argument("--tenant", required=True)
+    k.set_defaults(func=cmd_keys_new)
 
     p = sub.add_parser("query", help="run SQL against ClickHouse and print a table")
     p.add_argument("sql")

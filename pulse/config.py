@@ -75,6 +75,8 @@ class TenantConfig(Strict):
     rules: list[ConditionRule] = Field(default_factory=list)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     templates: dict[Literal["rule_alert", "risk_alert"], str] = Field(default_factory=dict)
+    # Hashes of the tenant's ingestion API keys (`pulse keys new --tenant T` prints one), never the keys.
+    api_keys: list[Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]] = Field(default_factory=list)
 
 
 def check_expression(expression: str) -> None:

@@ -129,6 +129,8 @@ def parse_record(raw: str | dict[str, Any], *, source: str, index: int, tenant: 
             raw = json.loads(raw)
         except ValueError as exc:
             return _reject("malformed_json", f"{where} is not valid JSON: {exc}")
+        except RecursionError:
+            return _reject("malformed_json", f"{where} is nested too deeply to read")
     if not isinstance(raw, dict):
         return _reject("not_an_object", f"{where} must be a JSON object, got {type(raw).__name__}")
     if tenant is not None:

@@ -1,0 +1,322 @@
+"""The ingestion API (`pulse serve`): tenants POST events or files; records reach Kafka before the answer.
+
+The tenant of every record is the one the API key belongs to. A 202 means every record it lists as
+accepted is stored in Kafka (acks=all); if Kafka does not confirm, the answer is 503 and nothing is
+reported accepted.
+"""
+
+import json
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from pulse.apikeys import KeyRing
+from pulse.config import load_config_dir
+from pulse.dedup import RecentIds
+from pulse.events import json_schema, parse_record
+from pulse.plans import load_plans
+from pulse.ratelimit import RateLimiter, retry_after_header
+from pulse.topics import EVENTS_TOPIC, KafkaUnavailable, RecordWriter, ensure_topic, reachable
+from pulse.upload import UploadStopped, upload
+
+SOURCE = "request"
+KAFKA_RETRY_AFTER_S = 5
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    bootstrap: str
+    configs_dir: str
+    plans_path: str
+    topic: str = EVENTS_TOPIC
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_records: int = 10_000
+    max_upload_bytes: int = 2 * 1024**3
+    dedup_ttl_s: float = 3600.0
+    dedup_max_per_tenant: int = 200_000
+
+
+class RecordResult(BaseModel):
+    index: int
+    status: Literal["accepted", "duplicate", "rejected"]
+    event_id: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+
+
+class IngestResult(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[RecordResult]
+
+
+class RowReject(BaseModel):
+    row: int
+    reason: str
+    detail: str
+
+
+class UploadResult(BaseModel):
+    rows: int
+    accepted: int
+    rejected: int
+    rejects: list[RowReject]
+    rejects_truncated: bool
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped, so text echoed from a request (even a lone surrogate) always encodes."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+def _event_schema() -> dict[str, Any]:
+    schema = json_schema()
+    for key in ("$schema", "$id"):
+        schema.pop(key, None)
+    return schema
+
+
+EVENTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "One event, a JSON array of events, or NDJSON (one event per line).",
+        "content": {
+            "application/json": {"schema": {"oneOf": [_event_schema(), {"type": "array", "items": _event_schema()}]}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The file's bytes (not multipart): CSV with a header row, JSON Lines or Parquet.",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+ERRORS = {
+    code: {"model": Problem, "description": text}
+    for code, text in {
+        400: "The body cannot be read (not UTF-8, no records, unreadable file)",
+        401: "Missing or unknown API key",
+        413: "Body too large, or too many records in one request",
+        429: "Over the plan's rate; retry after Retry-After seconds",
+        503: "Kafka did not confirm the write: nothing was accepted, retry later",
+    }.items()
+}
+
+
+class Ingestion:
+    """The state behind the API: keys, plans, rate limits, recent ids, and one Kafka writer."""
+
+    def __init__(self, settings: ApiSettings):
+        self.settings = settings
+        configs = load_config_dir(settings.configs_dir)
+        if configs.default.api_keys:
+            raise ValueError(f"{settings.configs_dir}/default.yaml: api_keys belong in a tenant's own file")
+        self.keys = KeyRing.from_configs(configs)
+        plans = load_plans(settings.plans_path)
+        self.rates: dict[str, float] = {}
+        for tenant, config in [("(default)", configs.default), *configs.tenants.items()]:
+            if config.plan not in plans:
+                raise ValueError(f"tenant {tenant}: plan {config.plan!r} is not in {settings.plans_path}")
+            self.rates[tenant] = plans[config.plan].events_per_second
+        self.limiter = RateLimiter()
+        self.recent = RecentIds(settings.dedup_ttl_s, settings.dedup_max_per_tenant)
+        self._writer: RecordWriter | None = None
+        self._writer_lock = threading.Lock()
+
+    def rate(self, tenant: str) -> float:
+        return self.rates.get(tenant, self.rates["(default)"])
+
+    def writer(self) -> RecordWriter:
+        """The Kafka writer, created on first use (so the API starts, unready, while Kafka is down)."""
+        with self._writer_lock:
+            if self._writer is None:
+                ensure_topic(self.settings.bootstrap, self.settings.topic)
+                self._writer = RecordWriter(self.settings.bootstrap, self.settings.topic)
+            return self._writer
+
+    def drop_writer(self) -> None:
+        """Abandon the writer after a failure: its unsent records are dropped (they were not reported
+        accepted) and the next request starts with a fresh connection."""
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.close(timeout_s=0)
+                self._writer = None
+
+    def ingest(self, tenant: str, records: list[Any]) -> IngestResult:
+        """Validate each record as `tenant`'s, write the new valid ones to Kafka, and say what became of each."""
+        results: list[RecordResult] = []
+        values: list[bytes] = []
+        ids: list[str] = []
+        in_request: set[str] = set()
+        for index, record in enumerate(records):
+            parsed = parse_record(record, source=SOURCE, index=index, tenant=tenant)
+            if not parsed.ok:
+                results.append(RecordResult(index=index, status="rejected", reason=parsed.reason, detail=parsed.detail))
+                continue
+            event_id = parsed.event["event_id"]
+            if event_id in in_request or self.recent.contains(tenant, event_id):
+                results.append(RecordResult(index=index, status="duplicate", event_id=event_id))
+                continue
+            in_request.add(event_id)
+            ids.append(event_id)
+            values.append(record.encode() if isinstance(record, str) else json.dumps(record).encode())
+            results.append(RecordResult(index=index, status="accepted", event_id=event_id))
+        if values:
+            try:
+                self.writer().write(tenant, values)
+            except KafkaUnavailable as exc:
+                self.recent.remember(tenant, [i for i, stored in zip(ids, exc.stored, strict=False) if stored])
+                self.drop_writer()
+                raise _kafka_down(exc) from None
+            self.recent.remember(tenant, ids)
+        counts = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "rejected")}
+        return IngestResult(
+            accepted=counts["accepted"], duplicates=counts["duplicate"], rejected=counts["rejected"], results=results
+        )
+
+
+def create_app(settings: ApiSettings) -> FastAPI:
+    ingestion = Ingestion(settings)
+    app = FastAPI(
+        title="PulseEcom ingestion API",
+        version="1",
+        description=__doc__,
+        default_response_class=AsciiJSONResponse,
+    )
+    bearer = HTTPBearer(auto_error=False, description="The tenant's API key: `Authorization: Bearer pk_...`")
+
+    def tenant_of(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+        tenant = ingestion.keys.tenant_for(credentials.credentials) if credentials else None
+        if tenant is None:
+            detail = "unknown API key" if credentials else "missing API key: send 'Authorization: Bearer <key>'"
+            raise HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+        return tenant
+
+    Tenant = Annotated[str, Depends(tenant_of)]
+
+    @app.get("/healthz", responses={200: {"description": "The API process is up"}})
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"model": Problem, "description": "Kafka is not reachable"}})
+    async def readyz() -> dict[str, str]:
+        if not await run_in_threadpool(reachable, settings.bootstrap):
+            raise HTTPException(503, f"Kafka at {settings.bootstrap} is not reachable")
+        return {"status": "ready"}
+
+    @app.post(
+        "/v1/events", status_code=202, responses=ERRORS, openapi_extra=EVENTS_BODY, response_model_exclude_none=True
+    )
+    async def post_events(request: Request, tenant: Tenant) -> IngestResult:
+        """Validate and ingest events; per record: accepted, duplicate (accepted before) or rejected."""
+        body = await _read_body(request, settings.max_body_bytes)
+        records = _split_records(body)
+        if not records:
+            raise HTTPException(400, "the body holds no records: send an event, a JSON array or NDJSON")
+        if len(records) > settings.max_records:
+            raise HTTPException(413, f"{len(records)} records in one request; the limit is {settings.max_records}")
+        wait = ingestion.limiter.admit(tenant, ingestion.rate(tenant), len(records))
+        if wait:
+            raise HTTPException(
+                429,
+                f"over your plan's rate of {ingestion.rate(tenant):g} events/s; retry in {wait:.1f} s",
+                headers={"Retry-After": retry_after_header(wait)},
+            )
+        return await run_in_threadpool(ingestion.ingest, tenant, records)
+
+    @app.post("/v1/uploads", status_code=202, responses=ERRORS, openapi_extra=UPLOAD_BODY)
+    async def post_upload(
+        request: Request, tenant: Tenant, format: Annotated[Literal["csv", "jsonl", "parquet"], Query()]
+    ) -> UploadResult:
+        """Ingest a whole file; invalid rows are listed by row number (the first 100)."""
+        folder = Path(tempfile.mkdtemp(prefix="pulse-upload-"))
+        try:
+            path = folder / f"upload.{format}"
+            await _spool(request, path, settings.max_upload_bytes)
+            try:
+                writer = await run_in_threadpool(ingestion.writer)
+                report = await run_in_threadpool(upload, path, tenant, writer, folder / "rejects.jsonl")
+            except KafkaUnavailable as exc:
+                raise _kafka_down(exc) from None
+            except UploadStopped as exc:
+                if not exc.kafka_down:
+                    raise HTTPException(400, str(exc)) from None
+                ingestion.drop_writer()
+                raise _kafka_down(exc) from None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return UploadResult(
+            rows=report.rows,
+            accepted=report.accepted,
+            rejected=report.rejected,
+            rejects=[RowReject(**r) for r in report.first_rejects],
+            rejects_truncated=report.rejected > len(report.first_rejects),
+        )
+
+    return app
+
+
+def _kafka_down(exc: Exception) -> HTTPException:
+    detail = f"Kafka did not confirm the write, so nothing in this request was accepted; retry later ({exc})"
+    return HTTPException(503, detail, headers={"Retry-After": str(KAFKA_RETRY_AFTER_S)})
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes `limit` bytes."""
+    _check_declared_length(request, limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"body over {limit} bytes: split it into several requests")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _spool(request: Request, path: Path, limit: int) -> None:
+    """Stream the request body to `path` (never all in memory), refusing it with 413 past `limit` bytes."""
+    _check_declared_length(request, limit)
+    size = 0
+    with path.open("wb") as out:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"upload over {limit} bytes: split the file")
+            out.write(chunk)
+
+
+def _check_declared_length(request: Request, limit: int) -> None:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body of {declared} bytes is over the limit of {limit}")
+
+
+def _split_records(body: bytes) -> list[Any]:
+    """One JSON value → its items (array) or itself; otherwise NDJSON → one raw line per non-blank line."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(400, f"the body is not UTF-8 (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return [line for line in text.splitlines() if line.strip()]
+    return data if isinstance(data, list) else [data]

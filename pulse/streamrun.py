@@ -1,0 +1,56 @@
+"""Running the scoring job on Flink's local mini-cluster over a Kafka topic (`pulse stream`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from pulse.clickhouse import store
+from pulse.localrun import RunReport, report
+from pulse.topics import ensure_topic
+
+CONNECTOR_JAR = Path(__file__).resolve().parent.parent / ".jars" / "flink" / "flink-sql-connector-kafka-5.0.0-2.2.jar"
+
+
+def stream(
+    bootstrap: str,
+    topic: str,
+    configs_dir: str,
+    dsn: str,
+    run_id: str,
+    group: str,
+    bounded: bool,
+    alerts_topic: str | None = None,
+    parallelism: int | None = None,
+) -> RunReport | None:
+    """Run the job on `topic`; when bounded, stop at the offsets latest at start and report what landed."""
+    from jobs.environment import local_environment
+    from jobs.scoring import build_from_kafka
+
+    if not CONNECTOR_JAR.is_file():
+        raise FileNotFoundError(f"{CONNECTOR_JAR} is missing: run 'make jars'")
+    ensure_topic(bootstrap, topic)
+    if alerts_topic:
+        ensure_topic(bootstrap, alerts_topic, partitions=1)  # one partition: alerts in order
+    pending = pending_records(bootstrap, topic, group) if bounded else 0
+    if not dsn.startswith("chdb://"):
+        with store(dsn) as s:
+            s.migrate()
+    env = local_environment(parallelism)
+    env.add_jars(CONNECTOR_JAR.as_uri())
+    build_from_kafka(env, bootstrap, topic, group, bounded, str(Path(configs_dir).resolve()), dsn, run_id, alerts_topic)
+    env.execute(f"pulse-scoring {run_id}")
+    return report(dsn, run_id, pending) if bounded else None
+
+
+def pending_records(bootstrap: str, topic: str, group: str) -> int:
+    """How many records of `topic` the consumer group has not read yet (all of them for a new group)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        ends = consumer.end_offsets(partitions)
+        starts = consumer.beginning_offsets(partitions)
+        return sum(ends[tp] - max(starts[tp], consumer.committed(tp) or 0) for tp in partitions)
+    finally:
+        consumer.close()

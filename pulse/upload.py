@@ -1,0 +1,111 @@
+"""Batch upload: validate every row of a file for one tenant, send the valid ones to Kafka, list the rest.
+
+Rows are read in batches (pulse.inputs) and sent in batches, so memory does not grow with the file.
+Rejected rows go to a rejects file (JSON Lines): 1-based row number (the CSV header is not a row),
+reason, detail and the row as read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from pulse.events import parse_record
+from pulse.inputs import read_records
+from pulse.topics import KafkaUnavailable, RecordWriter
+
+SEND_BATCH = 5000
+KEPT_REJECTS = 100
+
+
+@dataclass
+class UploadReport:
+    rows: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    first_rejects: list[dict[str, Any]] = field(default_factory=list)
+
+
+class UploadStopped(Exception):
+    """The upload stopped part-way: the file could not be read further, or Kafka did not take a batch.
+
+    `report` counts what was done before: its `accepted` rows are in Kafka.
+    """
+
+    def __init__(self, message: str, report: UploadReport, kafka_down: bool):
+        super().__init__(message)
+        self.report = report
+        self.kafka_down = kafka_down
+
+
+def upload(
+    path: Path,
+    tenant: str,
+    writer: RecordWriter,
+    rejects_path: Path,
+    progress: Callable[[int], None] | None = None,
+) -> UploadReport:
+    """Send the valid rows of `path` as `tenant`'s records, calling `progress` with the rows read so far.
+
+    Raises UploadStopped if the file cannot be read to its end or Kafka does not confirm a batch."""
+    report = UploadReport()
+    try:
+        _upload(path, tenant, writer, rejects_path, progress, report)
+    except KafkaUnavailable as exc:
+        raise UploadStopped(f"{exc}; {report.accepted} rows were sent before", report, kafka_down=True) from None
+    except (ValueError, OSError, pa.ArrowException) as exc:
+        message = f"{path.name} could not be read after row {report.rows}: {exc}; {report.accepted} rows were sent"
+        raise UploadStopped(message, report, kafka_down=False) from None
+    return report
+
+
+def _upload(
+    path: Path,
+    tenant: str,
+    writer: RecordWriter,
+    rejects_path: Path,
+    progress: Callable[[int], None] | None,
+    report: UploadReport,
+) -> None:
+    batch: list[bytes] = []
+    with rejects_path.open("w", encoding="utf-8") as rejects:
+        for record in read_records(path, tenant=tenant):
+            report.rows += 1
+            parsed = parse_record(record.payload, source=record.source, index=record.index, tenant=tenant)
+            if parsed.ok:
+                batch.append(_value(record.payload))
+            else:
+                reject = {"row": record.index + 1, "reason": parsed.reason, "detail": parsed.detail}
+                rejects.write(json.dumps({**reject, "raw": record.payload}, default=str) + "\n")
+                report.rejected += 1
+                if len(report.first_rejects) < KEPT_REJECTS:
+                    report.first_rejects.append(reject)
+            if len(batch) >= SEND_BATCH:
+                report.accepted += _send(writer, tenant, batch)
+            if progress and report.rows % 1000 == 0:
+                progress(report.rows)
+        report.accepted += _send(writer, tenant, batch)
+    if progress:
+        progress(report.rows)
+
+
+def _value(payload: str | dict[str, Any]) -> bytes:
+    """The Kafka value: the record as read (JSON text), which the scoring job validates again."""
+    return (
+        payload.encode("utf-8", "surrogateescape")
+        if isinstance(payload, str)
+        else json.dumps(payload, default=str).encode()
+    )
+
+
+def _send(writer: RecordWriter, tenant: str, batch: list[bytes]) -> int:
+    sent = len(batch)
+    if sent:
+        writer.write(tenant, batch)
+        batch.clear()
+    return sent

@@ -1,0 +1,91 @@
+"""Ingestion logic without Kafka: API keys in tenant configs, plans, body splitting, upload rejects."""
+
+import json
+
+import pytest
+from fastapi import HTTPException
+
+from pulse.api import ApiSettings, Ingestion, _split_records
+from pulse.apikeys import KeyRing, key_hash, new_key
+from pulse.config import ConfigInvalid, parse_tenant_config
+from pulse.events import parse_record
+from pulse.plans import load_plans
+from pulse.upload import UploadStopped, upload
+
+
+def test_api_key_hashes_are_validated_with_file_and_line():
+    with pytest.raises(ConfigInvalid) as exc:
+        parse_tenant_config("tenant: acme\napi_keys:\n  - pk_plain_text_key\n", "acme.yaml")
+    (error,) = exc.value.errors
+    assert (error.file, error.line, error.field) == ("acme.yaml", 3, "api_keys[0]")
+
+
+def test_a_key_belongs_to_one_tenant_and_is_never_stored_in_clear():
+    key = new_key()
+    config = parse_tenant_config(f'tenant: acme\napi_keys: ["{key_hash(key)}"]\n', "acme.yaml")
+    assert key not in config.model_dump_json()
+    assert KeyRing({"acme": config.api_keys, "globex": []}).tenant_for(key) == "acme"
+    with pytest.raises(ValueError, match="acme.*globex"):
+        KeyRing({"acme": [key_hash(key)], "globex": [key_hash(key)]})
+
+
+def test_plans_file_errors_name_the_file(tmp_path):
+    path = tmp_path / "plans.yaml"
+    path.write_text("plans:\n  free: {events_per_second: 0}\n")
+    with pytest.raises(ValueError, match="plans.yaml.*events_per_second"):
+        load_plans(path)
+    path.write_text("free: 5\n")
+    with pytest.raises(ValueError, match="expected a 'plans:' mapping"):
+        load_plans(path)
+
+
+def test_project_plans_cover_every_tenant_plan():
+    settings = ApiSettings(bootstrap="127.0.0.1:1", configs_dir="configs", plans_path="configs/plans.yaml")
+    ingestion = Ingestion(settings)  # raises if a tenant names a plan the file lacks; needs no Kafka
+    assert ingestion.rate("acme") > ingestion.rate("no-such-tenant")
+
+
+def test_bodies_split_into_records():
+    assert _split_records(b'{"a": 1}') == [{"a": 1}]
+    assert _split_records(b'[{"a": 1}, 2]') == [{"a": 1}, 2]
+    assert _split_records(b'{"a": 1}\n\n{"b": 2\n') == ['{"a": 1}', '{"b": 2']
+    assert _split_records(b"  ") == []
+    assert _split_records(b"[" * 60000) == ["[" * 60000]
+    with pytest.raises(HTTPException) as exc:
+        _split_records(b'{"a": "\xff"}')
+    assert exc.value.status_code == 400
+
+
+class RefusingWriter:
+    """Stands in for Kafka only where these tests never reach it (a file with no valid rows)."""
+
+    def write(self, tenant, values):
+        raise AssertionError("no valid row, nothing to write")
+
+
+def test_upload_lists_every_bad_row_by_number(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"event_id": "x"}\nnot json\n\n[1]\n')
+    report = upload(path, "acme", RefusingWriter(), tmp_path / "rejects.jsonl")
+    rejects = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert (report.rows, report.accepted, report.rejected) == (3, 0, 3)
+    assert [(r["row"], r["reason"]) for r in rejects] == [
+        (1, "missing_field"),
+        (2, "malformed_json"),
+        (3, "not_an_object"),
+    ]
+    assert rejects[1]["raw"] == "not json"
+
+
+def test_an_unreadable_file_stops_the_upload_with_the_row_reached(tmp_path):
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1 not really")
+    with pytest.raises(UploadStopped) as exc:
+        upload(path, "acme", RefusingWriter(), tmp_path / "rejects.jsonl")
+    assert "broken.parquet could not be read after row 0" in str(exc.value)
+    assert not exc.value.kafka_down
+
+
+def test_deeply_nested_json_is_rejected_not_a_crash():
+    parsed = parse_record("[" * 60000, source="request", index=4)
+    assert (parsed.reason, parsed.detail) == ("malformed_json", "record 4 of request is nested too deeply to read")
