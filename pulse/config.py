@@ -65,6 +65,23 @@ class ModelsConfig(Strict):
     risk: RiskModelConfig = Field(default_factory=RiskModelConfig)
 
 
+class WebhookConfig(Strict):
+    """One webhook endpoint of a tenant; secrets are names of environment variables, newest first."""
+
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    format: Literal["json", "alertmanager"] = "json"
+    secrets: Annotated[list[Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]], Field(min_length=1)]
+    enabled: bool = True
+
+
+class IncidentsConfig(Strict):
+    """How alerts become incidents: quiet period before resolving (per cause) and notice rate limit."""
+
+    quiet_minutes: Annotated[int, Field(ge=1, le=10080)] = 30
+    quiet_minutes_by_cause: dict[str, Annotated[int, Field(ge=1, le=10080)]] = Field(default_factory=dict)
+    max_notices_per_hour: Annotated[int, Field(ge=1, le=10000)] = 30
+
+
 class TenantConfig(Strict):
     """One tenant's configuration file."""
 
@@ -74,7 +91,11 @@ class TenantConfig(Strict):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     rules: list[ConditionRule] = Field(default_factory=list)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
-    templates: dict[Literal["rule_alert", "risk_alert"], str] = Field(default_factory=dict)
+    templates: dict[Literal["rule_alert", "risk_alert", "incident"], str] = Field(default_factory=dict)
+    playbooks: dict[str, str] = Field(default_factory=dict)
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    api_keys: list[Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]] = Field(default_factory=list)
 
 
 def check_expression(expression: str) -> None:
