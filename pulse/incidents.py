@@ -5,6 +5,7 @@ cause's quiet period. A repeated alert (same alert id) changes nothing. Notices 
 tenant: at most `max_notices_per_hour` opens/updates per event-time hour are flagged `notify`; the
 rest are still recorded (the incidents table is complete), and a resolve is sent when its open was.
 
+>>> from datetime import UTC
 >>> tracker = IncidentTracker(lambda tenant: IncidentsConfig(quiet_minutes=10))
 >>> a = {"tenant_id": "acme", "alert_id": "a1", "ts": datetime(2026, 11, 2, 10, tzinfo=UTC), "kind": "rule",
 ...      "cause": "large-order", "severity": "high", "group_key": "c1", "amount": 2500.0, "country": "DE"}
@@ -22,7 +23,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pulse.config import IncidentsConfig

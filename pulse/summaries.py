@@ -144,7 +144,9 @@ DEFAULT_PLAYBOOK = {
 
 def next_step(cause: str, playbooks: dict[str, str]) -> str:
     """The tenant's playbook entry for this cause, else its `default`, else the shipped one."""
-    return playbooks.get(cause) or playbooks.get("default") or DEFAULT_PLAYBOOK.get(cause) or DEFAULT_PLAYBOOK["default"]
+    return (
+        playbooks.get(cause) or playbooks.get("default") or DEFAULT_PLAYBOOK.get(cause) or DEFAULT_PLAYBOOK["default"]
+    )
 
 
 def incident_summary(

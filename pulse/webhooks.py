@@ -1,7 +1,7 @@
 """Outbound webhooks: Standard Webhooks signing, payload formats (own JSON, Alertmanager v4), URL checks.
 
 >>> sign_headers("msg_1", 1700000000, b'{"a":1}', ["whsec_" + "c2VjcmV0"])["webhook-signature"]
-'v1,Y4ioyCeTS1zpR+Dp3u8RVKjZ2KQvyxfzJiYjc7gGs8k='
+'v1,Q5nZ7DiOGwijBBqvBVAK6c0zDr2JLkXI7TaV4f+Q2vY='
 """
 
 from __future__ import annotations

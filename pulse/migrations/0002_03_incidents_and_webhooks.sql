@@ -74,13 +74,3 @@ CREATE TABLE IF NOT EXISTS webhook_disabled
 )
 ENGINE = ReplacingMergeTree(disabled_at)
 ORDER BY (tenant_id, endpoint);
----
-CREATE TABLE IF NOT EXISTS dispatch_cursor
-(
-    name        String,
-    ts          DateTime64(3, 'UTC'),
-    alert_id    String,
-    updated_at  DateTime64(3, 'UTC')
-)
-ENGINE = ReplacingMergeTree(updated_at)
-ORDER BY name;
