@@ -39,7 +39,7 @@ class IncidentPipeline:
         self.tracker = IncidentTracker(lambda tenant: configs.for_tenant(tenant).incidents)
         self.delivered = self._delivered()
         self.dispatcher = Dispatcher(self._webhooks, self.record, policy, allow_private, self._disabled())
-        self.counts = {"alerts": 0, "notices": 0, "submitted": 0, "already_delivered": 0}
+        self.counts = {"alerts": 0, "notices": 0, "submitted": 0, "already_delivered": 0, "no_webhook": 0}
 
     def run(self, items: Iterable[Item]) -> dict[str, int]:
         """Consume alerts and watermarks until the source ends; then wait for every delivery."""
@@ -63,9 +63,11 @@ class IncidentPipeline:
         row = {c: notice.get(c) for c in INCIDENT_COLUMNS} | {"recorded_at": datetime.now(UTC)}
         with self.lock:
             self.writer.add("incidents", row)
-        if not notice["notify"]:
+        hooks = self._webhooks(notice["tenant_id"])
+        if not notice["notify"] or not hooks:
+            self.counts["no_webhook"] += bool(notice["notify"])
             return
-        if all(webhook_id(notice, w.url) in self.delivered for w in self._webhooks(notice["tenant_id"])):
+        if all(webhook_id(notice, w.url) in self.delivered for w in hooks):
             self.counts["already_delivered"] += 1
             return
         self.counts["submitted"] += 1
