@@ -9,14 +9,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pulse.clickhouse import Store
 
 DIMENSION_COLUMNS = ("amount", "currency", "campaign_id", "country", "payment_method", "product_id")
 ALERT_COLUMNS = ("tenant_id", "alert_id", "ts", "kind", "cause", "severity", "group_key", "event_id", "score",
-                 "threshold", "labels")  # fmt: skip
+                 "threshold", "labels", "created_at")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -29,35 +29,55 @@ Item = dict[str, Any] | Watermark
 
 
 def clickhouse_alerts(
-    store: Store, lock: threading.Lock, once: bool, poll_s: float = 5.0, batch: int = 10_000
+    store: Store,
+    lock: threading.Lock,
+    once: bool,
+    poll_s: float = 5.0,
+    batch: int = 10_000,
+    lookback: timedelta = timedelta(minutes=10),
 ) -> Iterator[Item]:
-    """Alerts in (ts, alert_id) order with their event's dimensions and the tenant's usual order amount;
-    after each drained poll, one watermark per tenant (the newest event time in scored_events)."""
-    after: tuple[datetime, str] = (datetime(1970, 1, 1, tzinfo=UTC), "")
+    """Alerts in the order they were written (`created_at`, then `alert_id`), with their event's dimensions
+    and the tenant's usual order amount; after each poll, one watermark per tenant (its newest event time).
+
+    Each poll re-reads the last `lookback` of writes and skips alert ids already yielded, so an alert
+    whose batch reached ClickHouse late (a writer that was retrying) is still picked up."""
+    cursor = datetime(1970, 1, 1, tzinfo=UTC)
+    seen: dict[str, datetime] = {}
     while True:
-        with lock:
-            alerts = _alert_batch(store, after, batch)
-            baselines = _baselines(store) if alerts else {}
-        yield from ({**a, "baseline_amount": baselines.get(a["tenant_id"])} for a in alerts)
-        if alerts:
-            after = (alerts[-1]["ts"], alerts[-1]["alert_id"])
-        if len(alerts) < batch:
+        after = (cursor - lookback, "")
+        while True:
             with lock:
-                marks = store.query("SELECT tenant_id, max(ts) FROM scored_events GROUP BY tenant_id")[1]
-            yield from (Watermark(tenant, ts) for tenant, ts in marks)
-            if once:
-                return
-            time.sleep(poll_s)
+                alerts = _alert_batch(store, after, batch)
+                baselines = _baselines(store) if alerts else {}
+            for alert in alerts:
+                if alert["alert_id"] not in seen:
+                    seen[alert["alert_id"]] = alert["created_at"]
+                    yield {**alert, "baseline_amount": baselines.get(alert["tenant_id"])}
+            if alerts:
+                after = (alerts[-1]["created_at"], alerts[-1]["alert_id"])
+                cursor = max(cursor, after[0])
+            if len(alerts) < batch:
+                break
+        seen = {a: t for a, t in seen.items() if t >= cursor - lookback}
+        with lock:
+            marks = store.query("SELECT tenant_id, max(ts) FROM scored_events GROUP BY tenant_id")[1]
+        yield from (Watermark(tenant, _utc(ts)) for tenant, ts in marks)
+        if once:
+            return
+        time.sleep(poll_s)
 
 
 def _alert_batch(store: Store, after: tuple[datetime, str], batch: int) -> list[dict[str, Any]]:
-    params = {"ts": after[0], "id": after[1], "n": batch}
+    params = {"at": after[0], "id": after[1], "n": batch}
     _, rows = store.query(
         f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts FINAL "
-        "WHERE (ts, alert_id) > ({ts:DateTime64(3, 'UTC')}, {id:String}) ORDER BY ts, alert_id LIMIT {n:UInt32}",
+        "WHERE (created_at, alert_id) > ({at:DateTime64(3, 'UTC')}, {id:String}) "
+        "ORDER BY created_at, alert_id LIMIT {n:UInt32}",
         params,
     )
     alerts = [dict(zip(ALERT_COLUMNS, row, strict=True)) for row in rows]
+    for a in alerts:
+        a["ts"], a["created_at"] = _utc(a["ts"]), _utc(a["created_at"])
     if not alerts:
         return []
     _, events = store.query(
@@ -88,6 +108,11 @@ def kafka_alerts(bootstrap: str, topic: str, group_id: str = "pulse-dispatch") -
         alert = json.loads(message.value)
         alert["ts"] = _timestamp(alert["ts"])
         yield alert
+
+
+def _utc(moment: datetime) -> datetime:
+    """clickhouse-connect may return naive datetimes for UTC columns: mark them as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _timestamp(value: int | float | str) -> datetime:

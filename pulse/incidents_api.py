@@ -8,7 +8,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -79,4 +79,9 @@ def incidents_router(configs: ConfigSet, open_store: Callable[[], AbstractContex
 def _select(open_store: Callable[[], AbstractContextManager[Store]], where: str, params: dict) -> list[dict]:
     with open_store() as s:
         columns, rows = s.query(f"SELECT {', '.join(FIELDS)} FROM incidents FINAL WHERE {where}", params)
-    return [dict(zip(columns, row, strict=True)) for row in rows]
+    return [{c: _utc(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+
+
+def _utc(value: Any) -> Any:
+    """Times as explicit UTC (clickhouse-connect may return them naive)."""
+    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value

@@ -72,7 +72,8 @@ def test_lists_only_the_callers_incidents_at_their_latest_version(api):
 
 
 def test_one_incident_and_no_access_to_another_tenants(api):
-    assert get(api, "/v1/incidents/inc_acme_1", KEYS["acme"]).json()["alert_count"] == 2
+    one = get(api, "/v1/incidents/inc_acme_1", KEYS["acme"]).json()
+    assert one["alert_count"] == 2 and one["opened_at"] == "2026-11-02T10:01:00Z"
     assert get(api, "/v1/incidents/inc_globex_3", KEYS["acme"]).status_code == 404
     assert get(api, "/v1/incidents/inc_globex_3", KEYS["globex"]).json()["summary"] == "s3"
 
