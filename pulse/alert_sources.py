@@ -14,7 +14,7 @@ from typing import Any
 
 from pulse.clickhouse import Store
 
-DIMENSION_COLUMNS = ("amount", "currency", "campaign_id", "country", "payment_method", "product_id")
+DIMENSION_COLUMNS = ("event_type", "amount", "currency", "campaign_id", "country", "payment_method", "product_id")
 ALERT_COLUMNS = ("tenant_id", "alert_id", "ts", "kind", "cause", "severity", "group_key", "event_id", "score",
                  "threshold", "labels", "created_at")  # fmt: skip
 
@@ -52,7 +52,8 @@ def clickhouse_alerts(
             for alert in alerts:
                 if alert["alert_id"] not in seen:
                     seen[alert["alert_id"]] = alert["created_at"]
-                    yield {**alert, "baseline_amount": baselines.get(alert["tenant_id"])}
+                    baseline = baselines.get((alert["tenant_id"], alert.get("event_type")))
+                    yield {**alert, "baseline_amount": baseline}
             if alerts:
                 after = (alerts[-1]["created_at"], alerts[-1]["alert_id"])
                 cursor = max(cursor, after[0])
@@ -89,13 +90,13 @@ def _alert_batch(store: Store, after: tuple[datetime, str], batch: int) -> list[
     return [{**a, **dimensions.get((a["tenant_id"], a["event_id"]), {})} for a in alerts]
 
 
-def _baselines(store: Store) -> dict[str, float]:
-    """Each tenant's average order amount: what an order is expected to be worth."""
+def _baselines(store: Store) -> dict[tuple[str, str], float]:
+    """Each tenant's average amount per event type: what one such event is expected to be worth."""
     _, rows = store.query(
-        "SELECT tenant_id, avgIf(amount, event_type = 'order_placed' AND amount IS NOT NULL) FROM scored_events "
-        "GROUP BY tenant_id"
+        "SELECT tenant_id, event_type, avg(amount) FROM scored_events WHERE amount IS NOT NULL "
+        "GROUP BY tenant_id, event_type"
     )
-    return {tenant: value for tenant, value in rows if value == value}  # drop NaN (no orders)
+    return {(tenant, event_type): value for tenant, event_type, value in rows}
 
 
 def kafka_alerts(bootstrap: str, topic: str, group_id: str = "pulse-dispatch") -> Iterator[Item]:

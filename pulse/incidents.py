@@ -51,6 +51,7 @@ class Incident:
     threshold: float | None = None
     baseline_amount: float | None = None
     currency: str = ""
+    event_type: str = ""
     dimensions: dict[str, Counter] = field(default_factory=lambda: {d: Counter() for d in DIMENSIONS})
     labels: dict[str, str] = field(default_factory=dict)
     notified: bool = False
@@ -66,6 +67,7 @@ class Incident:
             self.threshold = alert.get("threshold")
         self.baseline_amount = alert.get("baseline_amount") or self.baseline_amount
         self.currency = alert.get("currency") or self.currency
+        self.event_type = self.event_type or alert.get("event_type") or ""
         self.labels |= alert.get("labels") or {}
         for dimension in DIMENSIONS:
             if alert.get(dimension):
@@ -101,6 +103,7 @@ class Incident:
             "percent": None if percent is None else round(percent, 1),
             "unit": unit,
             "currency": self.currency,
+            "event_type": self.event_type,
             "top_dimensions": {d: [v for v, _ in c.most_common(3)] for d, c in self.dimensions.items() if c},
             "dimension_counts": {d: dict(c.most_common(3)) for d, c in self.dimensions.items() if c},
             "labels": dict(self.labels),

@@ -136,6 +136,8 @@ def render(source: str, context: dict[str, Any]) -> str:
 
 DIMENSION_NAMES = {"campaign_id": "campaign", "country": "country", "payment_method": "payment method",
                    "product_id": "product"}  # fmt: skip
+EVENT_NOUNS = {"order_placed": "orders", "payment_succeeded": "payments", "payment_failed": "failed payments",
+               "refund": "refunds", "checkout_started": "checkouts", "add_to_cart": "cart additions"}  # fmt: skip
 DEFAULT_PLAYBOOK = {
     "risk_score": "hold the affected orders and verify the customers before fulfilment.",
     "default": "review the affected orders and payments before they are fulfilled.",
@@ -159,6 +161,7 @@ def incident_summary(
         "tenant_name": tenant_name,
         "currency": currency,
         "dimension_names": DIMENSION_NAMES,
+        "event_nouns": EVENT_NOUNS,
         "next_step": next_step(incident["cause"], playbooks),
     }
     return render(template, context)
