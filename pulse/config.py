@@ -6,6 +6,7 @@ A config folder holds `default.yaml` (applied to any tenant without a file of it
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -70,8 +71,19 @@ class WebhookConfig(Strict):
 
     url: Annotated[str, Field(pattern=r"^https?://")]
     format: Literal["json", "alertmanager"] = "json"
-    secrets: Annotated[list[Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]], Field(min_length=1)]
+    secrets: Annotated[list[str], Field(min_length=1)]
     enabled: bool = True
+
+    @field_validator("secrets")
+    @classmethod
+    def _env_names(cls, names: list[str]) -> list[str]:
+        for i, name in enumerate(names):
+            if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
+                raise ValueError(
+                    f"entry {i} is not an environment variable name (not shown, it may be a secret): list the NAMES of environment variables "
+                    "that hold the signing secrets (e.g. ACME_HOOK_SECRET), never the secrets themselves"
+                )
+        return names
 
 
 class IncidentsConfig(Strict):
