@@ -80,8 +80,8 @@ class WebhookConfig(Strict):
         for i, name in enumerate(names):
             if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
                 raise ValueError(
-                    f"entry {i} is not an environment variable name (not shown, it may be a secret): list the NAMES of environment variables "
-                    "that hold the signing secrets (e.g. ACME_HOOK_SECRET), never the secrets themselves"
+                    f"entry {i} is not an environment variable name (not shown: it may be a secret); list the NAMES "
+                    "of environment variables that hold the signing secrets (e.g. ACME_HOOK_SECRET), never the secrets themselves"
                 )
         return names
 
