@@ -81,7 +81,7 @@ class WebhookConfig(Strict):
             if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
                 raise ValueError(
                     f"entry {i} is not an environment variable name (not shown: it may be a secret); list the NAMES "
-                    "of environment variables that hold the signing secrets (e.g. ACME_HOOK_SECRET), never the secrets themselves"
+                    "of environment variables holding the signing secrets (e.g. ACME_HOOK_SECRET), never the secrets"
                 )
         return names
 
