@@ -61,6 +61,9 @@ class Endpoint:
         while (incident := self.queue.get()) is not None:
             try:
                 self.deliver(incident)
+            except Exception as exc:  # a bug must not kill this endpoint's worker and strand its queue
+                log.exception("webhook %s %s: delivery failed unexpectedly", self.tenant, self.name)
+                self._dead(incident, webhook_id(incident, self.config.url), b"", 0, f"internal error: {exc!r}")
             finally:
                 self.queue.task_done()
         self.queue.task_done()
