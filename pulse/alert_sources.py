@@ -99,16 +99,30 @@ def _baselines(store: Store) -> dict[tuple[str, str], float]:
     return {(tenant, event_type): value for tenant, event_type, value in rows}
 
 
-def kafka_alerts(bootstrap: str, topic: str, group_id: str = "pulse-dispatch") -> Iterator[Item]:
+def kafka_alerts(
+    bootstrap: str, topic: str, group_id: str = "pulse-dispatch", idle_s: float | None = None
+) -> Iterator[Item]:
     """Alerts from a Kafka topic of JSON alert rows (as in the `alerts` table; ts as epoch ms or RFC 3339);
-    each alert is also its tenant's watermark. Offsets are committed by the consumer group."""
+    each alert is also its tenant's watermark. Offsets are committed by the consumer group. With
+    `idle_s`, stop once no message has come for that long (`pulse dispatch --once`)."""
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group_id, auto_offset_reset="earliest")
-    for message in consumer:
-        alert = json.loads(message.value)
-        alert["ts"] = _timestamp(alert["ts"])
-        yield alert
+    timeout_ms = int(idle_s * 1000) if idle_s is not None else float("inf")
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=timeout_ms,
+    )
+    try:
+        for message in consumer:
+            alert = json.loads(message.value)
+            alert["ts"] = _timestamp(alert["ts"])
+            yield alert
+            yield Watermark(alert["tenant_id"], alert["ts"])
+    finally:
+        consumer.close()
 
 
 def _utc(moment: datetime) -> datetime:

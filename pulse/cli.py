@@ -122,7 +122,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         s.migrate()
         pipeline = IncidentPipeline(s, configs, policy, allow_private=args.allow_private)
         if args.kafka:
-            items = kafka_alerts(args.kafka, args.topic)
+            items = kafka_alerts(args.kafka, args.topic, idle_s=10.0 if args.once else None)
         else:
             items = clickhouse_alerts(s, pipeline.lock, once=args.once, poll_s=args.poll)
         counts = pipeline.run(items)
@@ -203,7 +203,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dispatch", help="turn alerts into incidents and deliver them to tenants' webhooks")
     p.add_argument("--configs", default=str(PROJECT_CONFIGS))
-    p.add_argument("--once", action="store_true", help="read the alerts there are, deliver, and exit")
+    p.add_argument(
+        "--once", action="store_true", help="read the alerts there are (Kafka: until 10 s idle), deliver, and exit"
+    )
     p.add_argument("--poll", type=float, default=5.0, help="seconds between ClickHouse polls")
     p.add_argument("--kafka", metavar="BOOTSTRAP", help="read alerts from Kafka instead of polling ClickHouse")
     p.add_argument("--topic", default="alerts")
