@@ -26,15 +26,22 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 MAX_SUMMARY_CHARS = 2000
 MAX_SIZE = 10_000  # the largest number a template may pass to anything that sizes output
 MAX_RENDER_S = 0.5
-_LARGE_SPEC = re.compile(r"%[^a-zA-Z%]*\d{4,}|\{[^}]*:[^}]*\d{4,}")
+_LARGE_SPEC = re.compile(r"%[^a-zA-Z%]*(\d{4,}|\*)|\{[^}]*:[^}]*(\d{4,}|\{)")
 
 
 def _check_sizes(args: tuple, kwargs: dict) -> None:
+    """Refuse numbers that could size output (widths, counts, repetitions) above MAX_SIZE."""
     for value in (*args, *kwargs.values()):
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SIZE:
             raise SecurityError(f"number {value} is too large for a summary template (limit {MAX_SIZE})")
-        if isinstance(value, str) and _LARGE_SPEC.search(value):
-            raise SecurityError("format widths above 999 are not allowed in summary templates")
+        if isinstance(value, str):
+            _check_format(value)
+
+
+def _check_format(text: str) -> None:
+    """Refuse format strings with widths above 999 or widths taken from arguments (`%*d`, `{:{}}`)."""
+    if _LARGE_SPEC.search(text):
+        raise SecurityError("format widths above 999 (or taken from arguments) are not allowed in summary templates")
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
@@ -43,20 +50,24 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context, operator, left, right):
-        _check_sizes((left, right), {}) if operator != "*" or isinstance(left, str | list | tuple) else None
-        if operator == "*" and isinstance(right, str | list | tuple):
-            _check_sizes((left,), {})
-        if operator == "*" and isinstance(left, str | list | tuple) and len(left) * right > MAX_SIZE:
-            raise SecurityError("a summary template may not build sequences longer than 10,000")
+        if operator == "%" and isinstance(left, str):
+            _check_format(left)
+        if operator == "**" and (abs(right) > 100 or abs(left) > 10**12):
+            raise SecurityError("powers in a summary template are limited to exponents of 100 and bases of 10^12")
+        if operator == "*":
+            sequence, count = (left, right) if isinstance(left, str | list | tuple) else (right, left)
+            if isinstance(sequence, str | list | tuple) and len(sequence) * count > MAX_SIZE:
+                raise SecurityError("a summary template may not build sequences longer than 10,000")
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (Jinja's signature)
-        _check_sizes(args, kwargs)
+        if getattr(__obj, "__name__", "") not in ("format", "format_map"):  # str.format: checked on access
+            _check_sizes(args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 
     def wrap_str_format(self, value):
         if isinstance(getattr(value, "__self__", None), str):
-            _check_sizes((value.__self__,), {})
+            _check_format(value.__self__)
         return super().wrap_str_format(value)
 
 
@@ -66,9 +77,10 @@ def _guarded(function):
 
     @wraps(function)
     def guarded(*args, **kwargs):
-        _check_sizes(args[skip:], kwargs)
-        if function.__name__ == "do_format":
-            _check_sizes(args[skip - 1 : skip], {})
+        if function.__name__ == "do_format":  # the format string is checked; its values are free
+            _check_format(args[skip - 1])
+        else:
+            _check_sizes(args[skip:], kwargs)
         return function(*args, **kwargs)
 
     return guarded

@@ -93,11 +93,15 @@ def test_model_incident_summary_compares_score_with_threshold_and_uses_the_defau
         "{{ namespace.__init__.__globals__ }}",
         "{{ urlopen('http://169.254.169.254/') }}",  # network: nothing to call it with
         "{{ 'x' * 100000000 }}",  # memory
-        "{{ 9 ** 9 ** 9 }}",  # CPU
+        "{{ 9 ** 1000000 }}",  # CPU
         "{{ 'x' | center(1000000000) }}",
         "{{ 'x'.ljust(1000000000) }}",
         "{{ '%1000000000d' | format(1) }}",
         "{{ '{:>1000000000}'.format(1) }}",
+        "{{ '%*d' % (1000000000, 1) }}",
+        "{{ '{:{}}'.format(1, 1000000000) }}",
+        "{{ (10 ** 13) ** 100 }}",
+        "{{ [1] * 100000 }}",
         "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}",
         "{{ range(10000000) | list }}",
         "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",  # recursion
@@ -110,5 +114,9 @@ def test_template_injection_is_contained(template):
 
 
 def test_ordinary_template_features_still_work():
-    assert render("{{ '%.2f' | format(x) }} {{ n * 3 }} {{ 'ab' * 2 }} {{ xs | join(', ') }}",
-                  {"x": 2.5, "n": 4, "xs": ["a", "b"]}) == "2.50 12 abab a, b"  # fmt: skip
+    assert render("{{ '%.2f' | format(x) }} {{ n * 3 }} {{ 'ab' * 2 }} {{ xs | join(', ') }} {{ 2 ** 10 }}",
+                  {"x": 2.5, "n": 4, "xs": ["a", "b"]}) == "2.50 12 abab a, b 1024"  # fmt: skip
+    big = {"n": 1234567}
+    assert render("{{ '%d' % n }} {{ '{:,}'.format(n) }} {{ '%d' | format(n) }} {{ n % 1000 }}", big) == (
+        "1234567 1,234,567 1234567 567"
+    )
