@@ -87,10 +87,12 @@ class WebhookConfig(Strict):
 
 
 class IncidentsConfig(Strict):
-    """How alerts become incidents: quiet period before resolving (per cause) and notice rate limit."""
+    """How alerts become incidents: quiet period before resolving (per cause), how often an open incident's
+    updates are sent, and the tenant's notice rate limit."""
 
     quiet_minutes: Annotated[int, Field(ge=1, le=10080)] = 30
     quiet_minutes_by_cause: dict[str, Annotated[int, Field(ge=1, le=10080)]] = Field(default_factory=dict)
+    update_minutes: Annotated[int, Field(ge=0, le=10080)] = 10
     max_notices_per_hour: Annotated[int, Field(ge=1, le=10000)] = 30
 
 

@@ -2,7 +2,8 @@
 
 All time is event time: an incident resolves when its tenant's watermark passes the last alert plus the
 cause's quiet period. A repeated alert (same alert id) changes nothing. Notices are rate-limited per
-tenant: at most `max_notices_per_hour` opens/updates per event-time hour are flagged `notify`; the
+incident, updates are sent at most every `update_minutes`; per tenant, at most `max_notices_per_hour`
+opens/updates per event-time hour are flagged `notify`; the
 rest are still recorded (the incidents table is complete), and a resolve is sent when its open was.
 
 >>> from datetime import UTC
@@ -55,6 +56,7 @@ class Incident:
     dimensions: dict[str, Counter] = field(default_factory=lambda: {d: Counter() for d in DIMENSIONS})
     labels: dict[str, str] = field(default_factory=dict)
     notified: bool = False
+    last_sent: datetime | None = None
 
     def add(self, alert: dict[str, Any]) -> None:
         self.alert_ids.add(alert["alert_id"])
@@ -146,9 +148,14 @@ class IncidentTracker:
             self.open[key] = incident
         status = "open" if not incident.alert_ids else "updated"
         incident.add(alert)
-        notify = self._allow(alert["tenant_id"], alert["ts"])
-        incident.notified |= notify and status == "open"
-        notices.append(incident.notice(status, notify=notify and (status == "open" or incident.notified)))
+        config = self.settings(alert["tenant_id"])
+        due = status == "open" or (
+            incident.notified and alert["ts"] - incident.last_sent >= timedelta(minutes=config.update_minutes)
+        )
+        notify = due and self._allow(alert["tenant_id"], alert["ts"])
+        incident.notified |= notify
+        incident.last_sent = alert["ts"] if notify else incident.last_sent
+        notices.append(incident.notice(status, notify=notify))
         return notices
 
     def advance(self, tenant: str, watermark: datetime) -> list[dict[str, Any]]:

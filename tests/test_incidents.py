@@ -60,6 +60,16 @@ def test_notices_are_rate_limited_per_tenant_but_still_recorded():
     ]
 
 
+def test_updates_of_one_incident_are_sent_at_most_every_update_minutes():
+    t = tracker(update_minutes=10)
+    notices = [n for i, minute in enumerate((0, 2, 4, 11, 12, 22)) for n in t.observe(alert(i, minute))]
+    assert [(n["status"], n["notify"]) for n in notices] == [
+        ("open", True), ("updated", False), ("updated", False), ("updated", True), ("updated", False),
+        ("updated", True),
+    ]  # fmt: skip
+    assert notices[3]["alert_count"] == 4  # a sent update carries everything since the last one
+
+
 def test_summary_states_what_how_big_since_when_where_and_the_next_step():
     t = tracker()
     t.observe(alert(1, 0, country="NG", payment_method="card", product_id="tent-3"))

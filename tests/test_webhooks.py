@@ -200,3 +200,12 @@ def test_missing_secret_is_reported_without_its_value(db, receiver, monkeypatch)
     run(db, receiver, {"nosecret": [hook(receiver, "/nosecret")]}, [n], RetryPolicy()).close()
     assert receiver.received("/nosecret") == []
     assert dead(db, n["incident_id"])[0][0] == "signing secret environment variable HOOK_SECRET_OLD is not set"
+
+
+def test_backoff_is_exponential_with_full_jitter_and_never_below_retry_after():
+    policy = RetryPolicy(base_s=1.0, cap_s=30.0)
+    for attempt, ceiling in ((0, 1.0), (1, 2.0), (2, 4.0), (3, 8.0), (6, 30.0)):
+        delays = [policy.delay(attempt, None) for _ in range(400)]
+        assert 0 <= min(delays) < ceiling * 0.1 and ceiling * 0.9 < max(delays) <= ceiling  # spread over [0, cap]
+    assert all(policy.delay(0, 5.0) >= 5.0 for _ in range(50))
+    assert policy.delay(0, 3600.0) == 30.0  # a Retry-After beyond the cap waits the cap
