@@ -35,10 +35,12 @@ class RetryPolicy:
     cap_s: float = 300.0
     timeout_s: float = 10.0
 
+    max_retry_after_s: float = 3600.0
+
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Full jitter over base·2^attempt (capped); never sooner than the server's Retry-After."""
+        """Full jitter over base·2^attempt (capped); never sooner than the server's Retry-After (up to an hour)."""
         backoff = random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
-        return min(self.cap_s, max(backoff, retry_after or 0.0))
+        return max(backoff, min(retry_after or 0.0, self.max_retry_after_s))
 
 
 class Endpoint:

@@ -208,4 +208,5 @@ def test_backoff_is_exponential_with_full_jitter_and_never_below_retry_after():
         delays = [policy.delay(attempt, None) for _ in range(400)]
         assert 0 <= min(delays) < ceiling * 0.1 and ceiling * 0.9 < max(delays) <= ceiling  # spread over [0, cap]
     assert all(policy.delay(0, 5.0) >= 5.0 for _ in range(50))
-    assert policy.delay(0, 3600.0) == 30.0  # a Retry-After beyond the cap waits the cap
+    assert policy.delay(0, 600.0) == 600.0  # the server's Retry-After wins over the backoff cap
+    assert policy.delay(0, 86400.0) == 3600.0  # up to an hour
