@@ -99,19 +99,20 @@ def _baselines(store: Store) -> dict[tuple[str, str], float]:
     return {(tenant, event_type): value for tenant, event_type, value in rows}
 
 
-def kafka_alerts(
-    bootstrap: str, topic: str, group_id: str = "pulse-dispatch", idle_s: float | None = None
-) -> Iterator[Item]:
+def kafka_alerts(bootstrap: str, topic: str, idle_s: float | None = None) -> Iterator[Item]:
     """Alerts from a Kafka topic of JSON alert rows (as in the `alerts` table; ts as epoch ms or RFC 3339);
-    each alert is also its tenant's watermark. Offsets are committed by the consumer group. With
-    `idle_s`, stop once no message has come for that long (`pulse dispatch --once`)."""
+    each alert is also its tenant's watermark. Like the ClickHouse source, it reads the topic from its
+    beginning on every start and commits no offsets: incident state is rebuilt from the alerts and
+    notices already delivered are skipped, so a crash loses nothing in flight. With `idle_s`, stop
+    once no message has come for that long (`pulse dispatch --once`)."""
     from kafka import KafkaConsumer
 
     timeout_ms = int(idle_s * 1000) if idle_s is not None else float("inf")
     consumer = KafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
-        group_id=group_id,
+        group_id=None,
+        enable_auto_commit=False,
         auto_offset_reset="earliest",
         consumer_timeout_ms=timeout_ms,
     )
