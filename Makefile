@@ -31,6 +31,10 @@ demo: install
 	   FROM scored_events AS s FINAL \
 	   LEFT JOIN (SELECT tenant_id, count() AS alerts FROM alerts FINAL GROUP BY tenant_id) AS a USING (tenant_id) \
 	   GROUP BY tenant ORDER BY revenue DESC"
+	@echo; echo "Incidents (alerts grouped, summarised, resolved in event time) by pulse dispatch"
+	$(BIN)/pulse dispatch --once --clickhouse chdb://$(CURDIR)/$(DEMO)/clickhouse
+	$(BIN)/pulse query --clickhouse chdb://$(CURDIR)/$(DEMO)/clickhouse \
+	  "SELECT tenant_id, status, alert_count, summary FROM incidents FINAL ORDER BY tenant_id, opened_at LIMIT 6"
 
 # Java artifacts from pom.xml: the Kafka broker and Flink's Kafka connector (idempotent).
 jars: .jars/kafka/.done .jars/flink/.done

@@ -9,6 +9,8 @@ import json
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,9 +22,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from pulse.apikeys import KeyRing
+from pulse.clickhouse import Store, StoreBusy, open_store, store
 from pulse.config import load_config_dir
 from pulse.dedup import RecentIds
 from pulse.events import json_schema, parse_record
+from pulse.incidents_api import incidents_router
 from pulse.plans import load_plans
 from pulse.ratelimit import RateLimiter, retry_after_header
 from pulse.topics import EVENTS_TOPIC, KafkaUnavailable, RecordWriter, ensure_topic, reachable
@@ -43,6 +47,7 @@ class ApiSettings:
     max_upload_bytes: int = 2 * 1024**3
     dedup_ttl_s: float = 3600.0
     dedup_max_per_tenant: int = 200_000
+    clickhouse: str | None = None  # where incidents are read for GET /v1/incidents; None: not served
 
 
 class RecordResult(BaseModel):
@@ -271,7 +276,26 @@ def create_app(settings: ApiSettings) -> FastAPI:
             rejects_truncated=report.rejected > len(report.first_rejects),
         )
 
+    if settings.clickhouse:
+        with store(settings.clickhouse, wait_s=30) as ready:  # the schema the incident queries need
+            ready.migrate()
+        router = incidents_router(tenant_of, lambda: _store_for_request(settings.clickhouse))
+        app.include_router(router, responses={code: ERRORS[code] for code in (400, 401, 503)})
     return app
+
+
+@contextmanager
+def _store_for_request(dsn: str) -> Iterator[Store]:
+    """A ClickHouse connection for one request; 503 while the embedded chDB folder is held by a job."""
+    try:
+        opened = open_store(dsn, wait_s=2)
+    except StoreBusy as exc:
+        detail = f"the incident store is busy, retry shortly ({exc})"
+        raise HTTPException(503, detail, headers={"Retry-After": "5"}) from None
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 def _kafka_down(exc: Exception) -> HTTPException:

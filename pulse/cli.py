@@ -104,6 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         max_records=args.max_records,
         max_upload_bytes=args.max_upload_bytes,
+        clickhouse=args.clickhouse,
     )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
@@ -197,6 +198,51 @@ def _bootstrap(args: argparse.Namespace) -> str:
     return args.kafka or default_bootstrap()
 
 
+def cmd_grants(args: argparse.Namespace) -> int:
+    import os
+    import secrets
+
+    from pulse.grants import statements
+
+    password = os.environ[args.password_env] if args.password_env else secrets.token_urlsafe(24)
+    sql = statements(args.tenant, password, args.database)
+    if not args.apply:
+        print(";\n".join(sql) + ";")
+        return 0
+    with store(args.clickhouse) as s:
+        for statement in sql:
+            s.client.command(statement)
+    console.print(
+        f"applied {len(sql)} statements: user pulse_{args.tenant.replace('-', '_')}_analyst can read "
+        f"only tenant {args.tenant}'s rows" + ("" if args.password_env else f"; password: {password}")
+    )
+    return 0
+
+
+def cmd_dispatch(args: argparse.Namespace) -> int:
+    from pulse.alert_sources import clickhouse_alerts, kafka_alerts
+    from pulse.dispatch import RetryPolicy
+    from pulse.incident_pipeline import IncidentPipeline
+
+    configs = load_config_dir(args.configs)
+    policy = RetryPolicy(attempts=args.attempts, timeout_s=args.timeout)
+    with store(args.clickhouse, wait_s=args.wait) as s:
+        s.migrate()
+        pipeline = IncidentPipeline(s, configs, policy, allow_private=args.allow_private)
+        if args.kafka:
+            items = kafka_alerts(args.kafka, args.topic, idle_s=10.0 if args.once else None)
+        else:
+            items = clickhouse_alerts(s, pipeline.lock, once=args.once, poll_s=args.poll)
+        counts = pipeline.run(items)
+    console.print(
+        f"dispatch: {counts['alerts']} alerts -> {counts['notices']} incident notices, "
+        f"{counts['submitted']} sent to webhooks, {counts['already_delivered']} already delivered, "
+        f"{counts['no_webhook']} for tenants without webhooks",
+        soft_wrap=True,
+    )
+    return 0
+
+
 def _print_summaries(rows: list[tuple]) -> None:
     console.print(f"\n[bold]Incident summaries[/bold] ({len(rows)} shown)")
     for tenant, when, severity, cause, summary in rows:
@@ -262,8 +308,9 @@ def parser() -> argparse.ArgumentParser:
     with_dsn(p)
     p.set_defaults(func=cmd_stream)
 
-    p = sub.add_parser("serve", help="run the ingestion API (POST /v1/events, /v1/uploads)")
+    p = sub.add_parser("serve", help="run the API: POST /v1/events, /v1/uploads; GET /v1/incidents")
     with_kafka(p)
+    with_dsn(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--configs", default=str(PROJECT_CONFIGS), help="tenant configs (API key hashes, plans)")
@@ -296,6 +343,28 @@ def parser() -> argparse.ArgumentParser:
     m = ch.add_parser("migrate", help="apply the schema migrations (idempotent)")
     with_dsn(m)
     m.set_defaults(func=cmd_migrate)
+    g = ch.add_parser("grants", help="SQL for a tenant's analyst user that reads only its own rows")
+    g.add_argument("--tenant", required=True)
+    g.add_argument("--database", default="default")
+    g.add_argument("--password-env", help="environment variable holding the password (else one is generated)")
+    g.add_argument("--apply", action="store_true", help="run the statements instead of printing them")
+    with_dsn(g)
+    g.set_defaults(func=cmd_grants)
+
+    p = sub.add_parser("dispatch", help="turn alerts into incidents and deliver them to tenants' webhooks")
+    p.add_argument("--configs", default=str(PROJECT_CONFIGS))
+    p.add_argument(
+        "--once", action="store_true", help="read the alerts there are (Kafka: until 10 s idle), deliver, and exit"
+    )
+    p.add_argument("--poll", type=float, default=5.0, help="seconds between ClickHouse polls")
+    p.add_argument("--kafka", metavar="BOOTSTRAP", help="read alerts from Kafka instead of polling ClickHouse")
+    p.add_argument("--topic", default="alerts")
+    p.add_argument("--attempts", type=int, default=8)
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per HTTP attempt")
+    p.add_argument("--allow-private", action="store_true", help="allow webhook URLs on private/loopback addresses")
+    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for a busy chDB folder")
+    with_dsn(p)
+    p.set_defaults(func=cmd_dispatch)
     return root
 
 

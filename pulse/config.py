@@ -6,6 +6,7 @@ A config folder holds `default.yaml` (applied to any tenant without a file of it
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -65,6 +66,36 @@ class ModelsConfig(Strict):
     risk: RiskModelConfig = Field(default_factory=RiskModelConfig)
 
 
+class WebhookConfig(Strict):
+    """One webhook endpoint of a tenant; secrets are names of environment variables, newest first."""
+
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    format: Literal["json", "alertmanager"] = "json"
+    secrets: Annotated[list[str], Field(min_length=1)]
+    enabled: bool = True
+
+    @field_validator("secrets")
+    @classmethod
+    def _env_names(cls, names: list[str]) -> list[str]:
+        for i, name in enumerate(names):
+            if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
+                raise ValueError(
+                    f"entry {i} is not an environment variable name (not shown: it may be a secret); list the NAMES "
+                    "of environment variables holding the signing secrets (e.g. ACME_HOOK_SECRET), never the secrets"
+                )
+        return names
+
+
+class IncidentsConfig(Strict):
+    """How alerts become incidents: quiet period before resolving (per cause), how often an open incident's
+    updates are sent, and the tenant's notice rate limit."""
+
+    quiet_minutes: Annotated[int, Field(ge=1, le=10080)] = 30
+    quiet_minutes_by_cause: dict[str, Annotated[int, Field(ge=1, le=10080)]] = Field(default_factory=dict)
+    update_minutes: Annotated[int, Field(ge=0, le=10080)] = 10
+    max_notices_per_hour: Annotated[int, Field(ge=1, le=10000)] = 30
+
+
 class TenantConfig(Strict):
     """One tenant's configuration file."""
 
@@ -74,7 +105,10 @@ class TenantConfig(Strict):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     rules: list[ConditionRule] = Field(default_factory=list)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
-    templates: dict[Literal["rule_alert", "risk_alert"], str] = Field(default_factory=dict)
+    templates: dict[Literal["rule_alert", "risk_alert", "incident"], str] = Field(default_factory=dict)
+    playbooks: dict[str, str] = Field(default_factory=dict)
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
     # Hashes of the tenant's ingestion API keys (`pulse keys new --tenant T` prints one), never the keys.
     api_keys: list[Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]] = Field(default_factory=list)
 

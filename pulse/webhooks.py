@@ -1,0 +1,145 @@
+"""Outbound webhooks: Standard Webhooks signing, payload formats (own JSON, Alertmanager v4), URL checks.
+
+>>> sign_headers("msg_1", 1700000000, b'{"a":1}', ["whsec_" + "c2VjcmV0"])["webhook-signature"]
+'v1,Q5nZ7DiOGwijBBqvBVAK6c0zDr2JLkXI7TaV4f+Q2vY='
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import socket
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class EndpointRefused(ValueError):
+    """A webhook URL that the dispatcher will not call."""
+
+
+def secret_bytes(secret: str) -> bytes:
+    """A Standard Webhooks secret (`whsec_` + base64) as key bytes; any other string is used as UTF-8."""
+    if secret.startswith("whsec_"):
+        return base64.b64decode(secret.removeprefix("whsec_"))
+    return secret.encode()
+
+
+def signature(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`."""
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_bytes(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def sign_headers(webhook_id: str, timestamp: int, body: bytes, secrets: list[str]) -> dict[str, str]:
+    """The three Standard Webhooks headers; one signature per secret, so receivers can rotate keys."""
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(signature(s, webhook_id, timestamp, body) for s in secrets),
+    }
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes, tolerance_s: int = 300, now: int | None = None) -> bool:
+    """The receiver's check: a fresh timestamp and one matching `v1` signature (constant-time compare)."""
+    timestamp = int(headers["webhook-timestamp"])
+    now = int(datetime.now(UTC).timestamp()) if now is None else now
+    if abs(now - timestamp) > tolerance_s:
+        return False
+    expected = signature(secret, headers["webhook-id"], timestamp, body)
+    return any(hmac.compare_digest(expected, s) for s in headers["webhook-signature"].split())
+
+
+def webhook_id(incident: dict[str, Any], url: str) -> str:
+    """Stable for one notice to one endpoint: the same across retries and replays, so receivers deduplicate."""
+    key = f"{incident['incident_id']}\x1f{incident['version']}\x1f{url}"
+    return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def body(incident: dict[str, Any], fmt: str) -> bytes:
+    """The request body of a notice in the endpoint's format."""
+    payload = alertmanager_payload(incident) if fmt == "alertmanager" else json_payload(incident)
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=_iso).encode()
+
+
+def json_payload(incident: dict[str, Any]) -> dict[str, Any]:
+    """PulseEcom's own format: `type` (incident.opened/updated/resolved) and the incident."""
+    fields = (
+        "incident_id", "version", "status", "tenant_id", "kind", "cause", "severity", "group_key", "opened_at",
+        "updated_at", "resolved_at", "alert_count", "observed", "expected", "top_dimensions", "summary", "labels",
+    )  # fmt: skip
+    return {"type": f"incident.{incident['status']}", "incident": {f: incident[f] for f in fields}}
+
+
+def alertmanager_payload(incident: dict[str, Any]) -> dict[str, Any]:
+    """The Alertmanager webhook format, version 4, with the incident as its one alert."""
+    status = "resolved" if incident["status"] == "resolved" else "firing"
+    labels = {
+        "alertname": incident["cause"],
+        "tenant": incident["tenant_id"],
+        "severity": incident["severity"],
+        "kind": incident["kind"],
+        "group_key": incident["group_key"],
+        **incident["labels"],
+    }
+    ends = incident["resolved_at"] if status == "resolved" else "0001-01-01T00:00:00Z"
+    alert = {
+        "status": status,
+        "labels": labels,
+        "annotations": {"summary": incident["summary"], "incident_id": incident["incident_id"]},
+        "startsAt": incident["opened_at"],
+        "endsAt": ends,
+        "generatorURL": "",
+        "fingerprint": incident["incident_id"][:16],
+    }
+    group = {"alertname": incident["cause"], "tenant": incident["tenant_id"]}
+    return {
+        "version": "4",
+        "groupKey": f"{{}}:{{alertname={incident['cause']!r}, tenant={incident['tenant_id']!r}}}",
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": incident["tenant_id"],
+        "groupLabels": group,
+        "commonLabels": labels,
+        "commonAnnotations": alert["annotations"],
+        "externalURL": "",
+        "alerts": [alert],
+    }
+
+
+def check_url(url: str, allow_private: bool = False) -> None:
+    """Refuse URLs that are not http(s) with a host, or that resolve to private, loopback or link-local
+    addresses (unless the operator allows them): a tenant must not make us call our own network."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EndpointRefused(f"webhook URL {redact(url)} must be http(s)://host/...")
+    if parts.username or parts.password:
+        raise EndpointRefused(f"webhook URL {redact(url)} must not carry credentials; use the signing secret")
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise EndpointRefused(f"webhook host {parts.hostname} does not resolve: {exc}") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not allow_private and not address.is_global:
+            raise EndpointRefused(
+                f"webhook URL {redact(url)} resolves to non-public address {address}; "
+                "an operator can allow private addresses with `pulse dispatch --allow-private`"
+            )
+
+
+def redact(url: str) -> str:
+    """Scheme, host and path only: query strings and user info may hold tokens and are never logged."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    raise TypeError(f"cannot serialise {type(value).__name__}")
