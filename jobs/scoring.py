@@ -1,4 +1,4 @@
-"""The scoring job: raw records → parse → key by tenant → rules and risk model → ClickHouse.
+"""The scoring job: raw records → parse → key by tenant → rules and risk model, metric detectors → ClickHouse.
 
 Local: `pulse run --input FILE` (builds the staging file and calls `build`).
 Cluster: `flink run --python jobs/scoring.py --pyFiles . -- --staging FILE --configs DIR --clickhouse DSN`.
@@ -14,6 +14,7 @@ from pyflink.datastream.connectors.base import Sink
 from pyflink.datastream.connectors.file_system import FileSource, StreamFormat
 
 from operators.clickhouse_sink import WriteToClickHouse
+from operators.metrics import DetectMetricAnomalies
 from operators.parse import REJECTED, ParseRecords
 from operators.scoring import ScoreEvents
 from operators.time import event_time
@@ -34,7 +35,12 @@ def build(env: StreamExecutionEnvironment, staging: str, configs_dir: str, dsn: 
         .process(ScoreEvents(configs_dir, run_id))
         .name("score")
     )
-    rows = scored.union(rejected)
+    metrics = (
+        events.key_by(lambda event: event["tenant_id"], key_type=Types.STRING())
+        .process(DetectMetricAnomalies(configs_dir, run_id))
+        .name("metrics")
+    )
+    rows = scored.union(rejected, metrics)
     rows.process(WriteToClickHouse(dsn)).name("clickhouse").set_parallelism(1).sink_to(Sink(DISCARD)).set_parallelism(1)
 
 

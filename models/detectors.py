@@ -1,0 +1,248 @@
+"""Online anomaly detectors for one metric series at a regular interval (a minute in the job).
+
+Each interval's expected value comes from a seasonal baseline learned online: an hour-of-day profile
+times a day-of-week factor (before an hour of day has been seen, the recent level). The detector
+compares the last `window` intervals, observed against expected, as a z-score whose spread is
+learned from the series itself (never below Poisson noise for counts); it alerts when the z-score
+passes a threshold calibrated online (a running quantile of the metric's own |z|, never below
+`min_z`), in an allowed direction, after warm-up. One alert opens an incident; the next waits until
+the series is back within one standard deviation.
+
+>>> from pulse.config import MetricDetectorConfig
+>>> config = MetricDetectorConfig(direction="both", window_minutes=5, min_z=4.0, alert_quantile=0.99, min_volume=5)
+>>> detector = SeriesDetector("count", config, interval_ms=MINUTE, warmup_intervals=60)
+>>> verdicts = [detector.update(i * MINUTE, 20.0 + (i % 3)) for i in range(300)]
+>>> any(v.opens_incident for v in verdicts)
+False
+>>> drop = [detector.update((300 + i) * MINUTE, 2.0) for i in range(10)]
+>>> first = next(v for v in drop if v.opens_incident)
+>>> first.direction, first.since == 300 * MINUTE, first.observed, round(first.expected)
+('drop', True, 49.0, 103)
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+from river import stats
+
+from pulse.config import MetricDetectorConfig
+
+MINUTE = 60_000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+Kind = Literal["count", "sum", "gauge", "ratio"]
+MEMORY_DAYS = 7.0  # how long the seasonal profile remembers
+LEVEL_MINUTES = 30.0  # how fast the recent level follows the series
+DEVIATING = 1.0  # |z| above which a run of deviation counts towards "since"
+RELEARN_AFTER = 120  # intervals of an open incident after which the baseline accepts the new level
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the detector concluded about one interval."""
+
+    ts: int
+    value: float
+    expected_value: float
+    lower: float
+    upper: float
+    observed: float  # over the window: a sum, or a ratio for ratio metrics
+    expected: float
+    z: float
+    score: float  # in [0, 1]: how far outside the usual, two-sided
+    threshold: float  # the |z| an interval must pass to be anomalous
+    direction: str  # "drop" or "spike"
+    is_anomalous: bool
+    opens_incident: bool
+    warming_up: bool
+    since: int  # start of the deviation that this interval belongs to (ts when none)
+
+
+class SeasonalBaseline:
+    """Expected value of an interval: hour-of-day profile × day-of-week factor, learned online.
+
+    Until an hour of day has been seen for half an hour it expects the recent level; until a weekday
+    has been seen for half a day its factor is 1 (the average day)."""
+
+    def __init__(self, interval_ms: int):
+        self.per_hour = max(1.0, HOUR / interval_ms)  # intervals per hour of one day
+        self.hourly = [0.0] * 24
+        self.hourly_n = [0] * 24
+        self.week_obs = [0.0] * 7
+        self.week_base = [0.0] * 7
+        self.week_n = [0] * 7
+        self.level: float | None = None
+        self.level_alpha = min(1.0, interval_ms / (LEVEL_MINUTES * MINUTE))
+
+    def expected(self, ts: int) -> float:
+        hour, day = _hour(ts), _weekday(ts)
+        if self.hourly_n[hour] < self.per_hour / 2:
+            return self.level or 0.0
+        known_day = self.week_n[day] >= self.per_hour * 12 and self.week_base[day] > 0
+        factor = self.week_obs[day] / self.week_base[day] if known_day else 1.0
+        return self.hourly[hour] * factor
+
+    def learn(self, ts: int, value: float) -> None:
+        hour, day = _hour(ts), _weekday(ts)
+        self.level = value if self.level is None else self.level + self.level_alpha * (value - self.level)
+        if self.hourly_n[hour] >= self.per_hour / 2:
+            base = self.hourly[hour]
+            keep = 1.0 - 1.0 / (self.per_hour * 24 * 3 * MEMORY_DAYS / 7)
+            self.week_obs[day] = self.week_obs[day] * keep + value
+            self.week_base[day] = self.week_base[day] * keep + base
+            self.week_n[day] += 1
+        self.hourly_n[hour] += 1
+        alpha = max(1.0 / self.hourly_n[hour], 1.0 / (self.per_hour * MEMORY_DAYS))
+        self.hourly[hour] += alpha * (value - self.hourly[hour])
+
+
+class SeriesDetector:
+    """Detector for one metric: `count`, `sum` and `gauge` series take values, `ratio` series take
+    (numerator, denominator) pairs and compare numerator/denominator with its usual level."""
+
+    def __init__(self, kind: Kind, config: MetricDetectorConfig, interval_ms: int, warmup_intervals: int):
+        self.kind = kind
+        self.config = config
+        self.interval_ms = interval_ms
+        self.warmup_intervals = warmup_intervals
+        self.window_n = max(1, round(config.window_minutes * MINUTE / interval_ms))
+        self.window: deque[tuple[float, float]] = deque(maxlen=self.window_n)
+        self.baseline = SeasonalBaseline(interval_ms)
+        self.variance: float | None = None
+        self.ratio_num = 0.0
+        self.ratio_den = 0.0
+        self.calibration = stats.Quantile(config.alert_quantile)
+        self.seen = 0
+        self.last_ts: int | None = None
+        self.incident_since: int | None = None
+        self.incident_age = 0
+        self.run_sign = 0
+        self.run_since = 0
+
+    @property
+    def warming_up(self) -> bool:
+        return self.seen < self.warmup_intervals
+
+    def update(self, ts: int, value: float, denominator: float | None = None) -> Verdict:
+        """Judge one interval, then learn from it (not from intervals of an open incident)."""
+        if self.last_ts is not None and ts - self.last_ts > self.interval_ms:
+            self.window.clear()  # a gap is missing data, not zeros
+        self.last_ts = ts
+        if self.kind == "ratio":
+            den = denominator or 0.0
+            self.window.append((value, den))
+            z, observed, expected, expected_value, band = self._ratio_z()
+        else:
+            expected_value = self.baseline.expected(ts)
+            self.window.append((value, expected_value))
+            z, observed, expected, band = self._series_z()
+        threshold = max(self.config.min_z, self.calibration.get() or 0.0)
+        direction = "spike" if z > 0 else "drop"
+        anomalous = (
+            not self.warming_up
+            and abs(z) > threshold
+            and self.config.direction in (direction, "both")
+            and self._enough_volume(direction, expected)
+        )
+        since = self._track_run(ts, z)
+        opens = anomalous and self.incident_since is None
+        if opens:
+            self.incident_since = since
+        elif self.incident_since is not None and abs(z) < DEVIATING:
+            self.incident_since = None
+        self.incident_age = self.incident_age + 1 if self.incident_since is not None else 0
+        if (self.incident_since is None and not anomalous) or self.incident_age > RELEARN_AFTER:
+            self._learn(ts, value, denominator, expected_value)
+        self.calibration.update(abs(z))
+        self.seen += 1
+        return Verdict(
+            ts=ts,
+            value=value,
+            expected_value=round(expected_value, 6),
+            lower=round(max(0.0, expected_value - band), 6),
+            upper=round(expected_value + band, 6),
+            observed=round(observed, 6),
+            expected=round(expected, 6),
+            z=round(z, 3),
+            score=round(math.erf(abs(z) / math.sqrt(2)), 4),
+            threshold=round(threshold, 3),
+            direction=direction,
+            is_anomalous=anomalous,
+            opens_incident=opens,
+            warming_up=self.warming_up,
+            since=self.incident_since if self.incident_since is not None else since,
+        )
+
+    def _series_z(self) -> tuple[float, float, float, float]:
+        """z of the window's sum against its expected sum; the band is per interval."""
+        observed = sum(v for v, _ in self.window)
+        expected = sum(e for _, e in self.window)
+        unit = self.variance if self.variance is not None else 0.0
+        spread = len(self.window) * unit
+        if self.kind == "count":
+            spread = max(spread, expected, 1.0)
+        spread = max(spread, 1e-12)
+        z = (observed - expected) / math.sqrt(spread)
+        band = self.config.min_z * math.sqrt(max(unit, spread / len(self.window) if self.kind == "count" else unit))
+        return z, observed, expected, band
+
+    def _ratio_z(self) -> tuple[float, float, float, float, float]:
+        num = sum(n for n, _ in self.window)
+        den = sum(d for _, d in self.window)
+        p = self.ratio_num / self.ratio_den if self.ratio_den > 0 else 0.0
+        if den <= 0:
+            return 0.0, 0.0, p, p, 0.0
+        unit = max(self.variance or 0.0, p, 3.0 / max(self.ratio_den, 1.0))  # rule of three while p is unseen
+        z = (num - den * p) / math.sqrt(den * unit)
+        last_den = self.window[-1][1]
+        band = self.config.min_z * math.sqrt(unit / last_den) if last_den > 0 else 0.0
+        return z, num / den, p, p, band
+
+    def _enough_volume(self, direction: str, expected: float) -> bool:
+        """A ratio needs `min_volume` in its denominator; a drop needs `min_volume` expected."""
+        if self.kind == "ratio":
+            return sum(d for _, d in self.window) >= self.config.min_volume
+        return direction == "spike" or expected >= self.config.min_volume
+
+    def _track_run(self, ts: int, z: float) -> int:
+        """Start of the current run of same-direction deviation (|z| above 1)."""
+        sign = (z > 0) - (z < 0) if abs(z) > DEVIATING else 0
+        if sign == 0 or sign != self.run_sign:
+            self.run_since = ts
+        self.run_sign = sign
+        return self.run_since
+
+    def _learn(self, ts: int, value: float, denominator: float | None, expected_value: float) -> None:
+        """Move the baseline and the spread towards this interval (residuals clipped at 4 spreads)."""
+        alpha = max(1.0 / (self.seen + 1), 1.0 / (self.baseline.per_hour * 24))
+        if self.kind == "ratio":
+            den = denominator or 0.0
+            if den > 0:
+                p = self.ratio_num / self.ratio_den if self.ratio_den > 0 else value / den
+                residual = (value - den * p) ** 2 / den
+                self._learn_variance(residual, alpha)
+                keep = 1.0 - alpha
+                self.ratio_num = self.ratio_num * keep + value
+                self.ratio_den = self.ratio_den * keep + den
+            return
+        self._learn_variance((value - expected_value) ** 2, alpha)
+        self.baseline.learn(ts, value)
+
+    def _learn_variance(self, squared: float, alpha: float) -> None:
+        if self.variance is None:
+            self.variance = squared
+            return
+        squared = min(squared, 16.0 * max(self.variance, 1e-12)) if self.seen > self.warmup_intervals else squared
+        self.variance += alpha * (squared - self.variance)
+
+
+def _hour(ts: int) -> int:
+    return (ts // HOUR) % 24
+
+
+def _weekday(ts: int) -> int:
+    return (ts // DAY + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
