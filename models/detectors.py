@@ -159,9 +159,11 @@ class SeriesDetector:
             self._learn(ts, value, denominator, expected_value)
         self.calibration.update(abs(z))
         self.seen += 1
+        if self.kind == "ratio":
+            value = value / denominator if denominator else 0.0
         return Verdict(
             ts=ts,
-            value=value,
+            value=round(value, 6),
             expected_value=round(expected_value, 6),
             lower=round(max(0.0, expected_value - band), 6),
             upper=round(expected_value + band, 6),
