@@ -1,8 +1,8 @@
 """A tenant's per-minute business metrics, computed from its events, each with its own online detector.
 
-Metrics: orders, revenue (successful payments), traffic (page views), sessions, conversion (orders
-per session), payment failures and their rate, page views per IP (bot traffic from few addresses),
-and per campaign its clicks and conversions (orders in a session that clicked the campaign).
+Metrics: orders, revenue (successful payments), traffic (page views), sessions (new sessions),
+conversion (orders per new session), payment failures and their rate, page views per IP (bot traffic
+from few addresses), and per campaign its clicks and conversions (orders in a session that clicked the campaign).
 Everything kept is bounded: open minutes, the session→campaign map and the number of campaigns.
 
 >>> from pulse.config import MetricsConfig
@@ -27,13 +27,13 @@ from pulse.config import MetricDetectorConfig, MetricsConfig
 DEFAULTS: dict[str, tuple[Kind, MetricDetectorConfig]] = {
     "orders": ("count", MetricDetectorConfig(direction="both", window_minutes=15, min_volume=8)),
     "revenue": ("sum", MetricDetectorConfig(direction="both", window_minutes=15, min_volume=100)),
-    "traffic": ("count", MetricDetectorConfig(direction="both", window_minutes=10, min_volume=30)),
+    "traffic": ("count", MetricDetectorConfig(direction="drop", window_minutes=10, min_volume=30)),
     "sessions": ("count", MetricDetectorConfig(direction="both", window_minutes=10, min_volume=20)),
     "conversion": ("ratio", MetricDetectorConfig(direction="drop", window_minutes=30, min_volume=40)),
     "payment_failures": ("count", MetricDetectorConfig(direction="spike", window_minutes=10, min_volume=0)),
     "payment_failure_rate": ("ratio", MetricDetectorConfig(direction="spike", window_minutes=15, min_volume=5)),
     "views_per_ip": ("ratio", MetricDetectorConfig(direction="spike", window_minutes=5, min_volume=10)),
-    "campaign_clicks": ("count", MetricDetectorConfig(direction="both", window_minutes=30, min_volume=8)),
+    "campaign_clicks": ("count", MetricDetectorConfig(direction="both", window_minutes=30, min_z=6.0, min_volume=8)),
     "campaign_conversions": ("count", MetricDetectorConfig(direction="drop", window_minutes=60, min_volume=8)),
 }
 BASE = MetricDetectorConfig(enabled=True, direction="both", window_minutes=15, min_z=5.0, alert_quantile=0.999)
@@ -60,7 +60,7 @@ class Minute:
     page_views: int = 0
     payments_ok: int = 0
     payments_failed: int = 0
-    sessions: set[str] = field(default_factory=set)
+    sessions: int = 0  # sessions whose first event falls in this minute
     view_ips: set[str] = field(default_factory=set)
     clicks: dict[str, int] = field(default_factory=dict)
     conversions: dict[str, int] = field(default_factory=dict)
@@ -82,6 +82,7 @@ class TenantMetrics:
         self.last_active = 0  # the last closed minute that had events
         self.detectors: dict[str, SeriesDetector] = {}
         self.session_campaign: OrderedDict[str, str] = OrderedDict()
+        self.seen_sessions: OrderedDict[str, str] = OrderedDict()
         self.campaigns: set[str] = set()
 
     def add(self, event: dict[str, Any]) -> int:
@@ -89,8 +90,9 @@ class TenantMetrics:
         minute = max(event["ts"] // MINUTE * MINUTE, self.closed_until)
         bucket = self.open.setdefault(minute, Minute())
         kind, session = event["event_type"], event.get("session_id")
-        if session:
-            bucket.sessions.add(session)
+        if session and session not in self.seen_sessions:
+            bucket.sessions += 1
+            self._remember(self.seen_sessions, session, "")
         if kind == "order_placed":
             bucket.orders += 1
             campaign = self.session_campaign.get(session) if session else None
@@ -141,18 +143,23 @@ class TenantMetrics:
             self.campaigns.add(campaign)
         bucket.clicks[campaign] = bucket.clicks.get(campaign, 0) + 1
         if session:
-            self.session_campaign[session] = campaign
-            self.session_campaign.move_to_end(session)
-            if len(self.session_campaign) > SESSION_MEMORY:
-                self.session_campaign.popitem(last=False)
+            self._remember(self.session_campaign, session, campaign)
+
+    @staticmethod
+    def _remember(memory: OrderedDict[str, str], session: str, value: str) -> None:
+        """Remember a session, forgetting the least recent beyond SESSION_MEMORY."""
+        memory[session] = value
+        memory.move_to_end(session)
+        if len(memory) > SESSION_MEMORY:
+            memory.popitem(last=False)
 
     def _judge(self, minute: int, bucket: Minute) -> list[MetricPoint]:
         values: dict[str, tuple[float, float | None]] = {
             "orders": (bucket.orders, None),
             "revenue": (round(bucket.revenue, 2), None),
             "traffic": (bucket.page_views, None),
-            "sessions": (len(bucket.sessions), None),
-            "conversion": (bucket.orders, len(bucket.sessions)),
+            "sessions": (bucket.sessions, None),
+            "conversion": (bucket.orders, bucket.sessions),
             "payment_failures": (bucket.payments_failed, None),
             "payment_failure_rate": (bucket.payments_failed, bucket.payments_failed + bucket.payments_ok),
             "views_per_ip": (bucket.page_views, len(bucket.view_ips)),

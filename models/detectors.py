@@ -38,6 +38,9 @@ Kind = Literal["count", "sum", "gauge", "ratio"]
 MEMORY_DAYS = 7.0  # how long the seasonal profile remembers
 LEVEL_MINUTES = 30.0  # how fast the recent level follows the series
 DEVIATING = 1.0  # |z| above which a run of deviation counts towards "since"
+LONG_WINDOW = 4  # the long window, in short windows: low-volume changes show there
+RECENT_VOLUME = 50.0  # expected volume of the last hours needed to trust today's ratio to the profile
+SLOW_WINDOWS = 16  # the horizon of the exponentially weighted slow window, in short windows: slow degradation
 RELEARN_AFTER = 120  # intervals of an open incident after which the baseline accepts the new level
 
 
@@ -60,13 +63,15 @@ class Verdict:
     opens_incident: bool
     warming_up: bool
     since: int  # start of the deviation that this interval belongs to (ts when none)
+    window_minutes: int  # the window `observed` and `expected` cover
 
 
 class SeasonalBaseline:
     """Expected value of an interval: hour-of-day profile × day-of-week factor, learned online.
 
     Until an hour of day has been seen for half an hour it expects the recent level; until a weekday
-    has been seen for half a day its factor is 1 (the average day)."""
+    has been seen for half a day its factor is how the last three hours compared with the profile
+    (1, the average day, while they were too quiet to tell)."""
 
     def __init__(self, interval_ms: int):
         self.per_hour = max(1.0, HOUR / interval_ms)  # intervals per hour of one day
@@ -76,25 +81,40 @@ class SeasonalBaseline:
         self.week_base = [0.0] * 7
         self.week_n = [0] * 7
         self.level: float | None = None
+        self.trend = 0.0
+        self.recent_obs = 0.0  # the last hours, observed and as the profile expected them
+        self.recent_base = 0.0
         self.level_alpha = min(1.0, interval_ms / (LEVEL_MINUTES * MINUTE))
 
     def expected(self, ts: int) -> float:
         hour, day = _hour(ts), _weekday(ts)
         if self.hourly_n[hour] < self.per_hour / 2:
-            return self.level or 0.0
-        known_day = self.week_n[day] >= self.per_hour * 12 and self.week_base[day] > 0
-        factor = self.week_obs[day] / self.week_base[day] if known_day else 1.0
+            return max(0.0, (self.level or 0.0) + self.trend)
+        if self.week_n[day] >= self.per_hour * 12 and self.week_base[day] > 0:
+            factor = self.week_obs[day] / self.week_base[day]
+        elif self.recent_base >= RECENT_VOLUME:  # a weekday not seen yet: how today compares so far
+            factor = self.recent_obs / self.recent_base
+        else:
+            factor = 1.0
         return self.hourly[hour] * factor
 
     def learn(self, ts: int, value: float) -> None:
         hour, day = _hour(ts), _weekday(ts)
-        self.level = value if self.level is None else self.level + self.level_alpha * (value - self.level)
+        if self.level is None:
+            self.level = value
+        else:  # Holt: a level with a trend, so a morning ramp is not a spike before the profile is known
+            level = self.level + self.trend + self.level_alpha * (value - self.level - self.trend)
+            self.trend += self.level_alpha / 2 * (level - self.level - self.trend)
+            self.level = level
         if self.hourly_n[hour] >= self.per_hour / 2:
             base = self.hourly[hour]
             keep = 1.0 - 1.0 / (self.per_hour * 24 * 3 * MEMORY_DAYS / 7)
             self.week_obs[day] = self.week_obs[day] * keep + value
             self.week_base[day] = self.week_base[day] * keep + base
             self.week_n[day] += 1
+            recent_keep = 1.0 - 1.0 / (self.per_hour * 3)
+            self.recent_obs = self.recent_obs * recent_keep + value
+            self.recent_base = self.recent_base * recent_keep + base
         self.hourly_n[hour] += 1
         alpha = max(1.0 / self.hourly_n[hour], 1.0 / (self.per_hour * MEMORY_DAYS))
         self.hourly[hour] += alpha * (value - self.hourly[hour])
@@ -110,12 +130,14 @@ class SeriesDetector:
         self.interval_ms = interval_ms
         self.warmup_intervals = warmup_intervals
         self.window_n = max(1, round(config.window_minutes * MINUTE / interval_ms))
-        self.window: deque[tuple[float, float]] = deque(maxlen=self.window_n)
+        self.window: deque[tuple[float, float]] = deque(maxlen=self.window_n * LONG_WINDOW)
         self.baseline = SeasonalBaseline(interval_ms)
-        self.variance: float | None = None
+        self.variance: float | None = None  # per interval; for counts relative to the level (dispersion)
         self.ratio_num = 0.0
         self.ratio_den = 0.0
         self.calibration = stats.Quantile(config.alert_quantile)
+        self.slow_keep = 1.0 - 1.0 / (self.window_n * SLOW_WINDOWS)
+        self.slow = [0.0, 0.0, 0.0, 0.0]  # exponentially weighted: observed, expected, Σw, Σw²
         self.seen = 0
         self.last_ts: int | None = None
         self.incident_since: int | None = None
@@ -131,19 +153,31 @@ class SeriesDetector:
         """Judge one interval, then learn from it (not from intervals of an open incident)."""
         if self.last_ts is not None and ts - self.last_ts > self.interval_ms:
             self.window.clear()  # a gap is missing data, not zeros
+            self.slow = [0.0, 0.0, 0.0, 0.0]
         self.last_ts = ts
         if self.kind == "ratio":
             den = denominator or 0.0
             self.window.append((value, den))
-            z, observed, expected, expected_value, band = self._ratio_z()
+            judge = self._ratio_z
         else:
-            expected_value = self.baseline.expected(ts)
-            self.window.append((value, expected_value))
-            z, observed, expected, band = self._series_z()
+            self.window.append((value, self.baseline.expected(ts)))
+            judge = self._series_z
+        short = list(self.window)[-self.window_n :]
+        z, observed, expected, expected_value, band = judge(short)
+        if len(self.window) > self.window_n:
+            long = judge(list(self.window))
+            if abs(long[0]) > abs(z):
+                z, observed, expected, _, _ = long
+                short = self.window
+        if self.kind != "ratio":
+            slow_z, slow_minutes = self._slow_z(value, self.window[-1][1])
+            if abs(slow_z) > abs(z) and len(self.window) == self.window.maxlen:
+                z, observed, expected, short = slow_z, self.slow[0], self.slow[1], range(slow_minutes)
         threshold = max(self.config.min_z, self.calibration.get() or 0.0)
         direction = "spike" if z > 0 else "drop"
+        warming_up = self.warming_up
         anomalous = (
-            not self.warming_up
+            not warming_up
             and abs(z) > threshold
             and self.config.direction in (direction, "both")
             and self._enough_volume(direction, expected)
@@ -175,39 +209,52 @@ class SeriesDetector:
             direction=direction,
             is_anomalous=anomalous,
             opens_incident=opens,
-            warming_up=self.warming_up,
+            warming_up=warming_up,
             since=self.incident_since if self.incident_since is not None else since,
+            window_minutes=round(len(short) * self.interval_ms / MINUTE),
         )
 
-    def _series_z(self) -> tuple[float, float, float, float]:
-        """z of the window's sum against its expected sum; the band is per interval."""
-        observed = sum(v for v, _ in self.window)
-        expected = sum(e for _, e in self.window)
+    def _series_z(self, window: list[tuple[float, float]]) -> tuple[float, float, float, float, float]:
+        """z of the window's sum against its expected sum (and the last interval's expected value and band)."""
+        observed = sum(v for v, _ in window)
+        expected = sum(e for _, e in window)
         unit = self.variance if self.variance is not None else 0.0
-        spread = len(self.window) * unit
-        if self.kind == "count":
-            spread = max(spread, expected, 1.0)
-        spread = max(spread, 1e-12)
-        z = (observed - expected) / math.sqrt(spread)
-        band = self.config.min_z * math.sqrt(max(unit, spread / len(self.window) if self.kind == "count" else unit))
-        return z, observed, expected, band
+        last = window[-1][1]
+        if self.kind == "count":  # variance proportional to the level, never below Poisson
+            spread, band = max(unit, 1.0) * max(expected, 1.0), max(unit, 1.0) * max(last, 1.0 / len(window))
+        else:
+            spread, band = len(window) * unit, unit
+        z = (observed - expected) / math.sqrt(max(spread, 1e-12))
+        return z, observed, expected, last, self.config.min_z * math.sqrt(band)
 
-    def _ratio_z(self) -> tuple[float, float, float, float, float]:
-        num = sum(n for n, _ in self.window)
-        den = sum(d for _, d in self.window)
+    def _slow_z(self, value: float, expected_value: float) -> tuple[float, int]:
+        """z of the exponentially weighted sums (recent intervals weigh most) and their span in intervals."""
+        keep = self.slow_keep
+        obs, exp, w1, w2 = self.slow
+        self.slow = [obs * keep + value, exp * keep + expected_value, w1 * keep + 1.0, w2 * keep * keep + 1.0]
+        obs, exp, w1, w2 = self.slow
+        if self.kind == "count":
+            spread = max(self.variance or 0.0, 1.0) * max(w2 / w1 * exp, 1.0)
+        else:
+            spread = w2 * (self.variance or 0.0)
+        return (obs - exp) / math.sqrt(max(spread, 1e-12)), round(w1)
+
+    def _ratio_z(self, window: list[tuple[float, float]]) -> tuple[float, float, float, float, float]:
+        num = sum(n for n, _ in window)
+        den = sum(d for _, d in window)
         p = self.ratio_num / self.ratio_den if self.ratio_den > 0 else 0.0
         if den <= 0:
             return 0.0, 0.0, p, p, 0.0
         unit = max(self.variance or 0.0, p, 3.0 / max(self.ratio_den, 1.0))  # rule of three while p is unseen
         z = (num - den * p) / math.sqrt(den * unit)
-        last_den = self.window[-1][1]
+        last_den = window[-1][1]
         band = self.config.min_z * math.sqrt(unit / last_den) if last_den > 0 else 0.0
         return z, num / den, p, p, band
 
     def _enough_volume(self, direction: str, expected: float) -> bool:
         """A ratio needs `min_volume` in its denominator; a drop needs `min_volume` expected."""
         if self.kind == "ratio":
-            return sum(d for _, d in self.window) >= self.config.min_volume
+            return sum(d for _, d in list(self.window)[-self.window_n :]) >= self.config.min_volume
         return direction == "spike" or expected >= self.config.min_volume
 
     def _track_run(self, ts: int, z: float) -> int:
@@ -231,14 +278,15 @@ class SeriesDetector:
                 self.ratio_num = self.ratio_num * keep + value
                 self.ratio_den = self.ratio_den * keep + den
             return
-        self._learn_variance((value - expected_value) ** 2, alpha)
+        squared = (value - expected_value) ** 2
+        self._learn_variance(squared / max(expected_value, 1.0) if self.kind == "count" else squared, alpha)
         self.baseline.learn(ts, value)
 
     def _learn_variance(self, squared: float, alpha: float) -> None:
         if self.variance is None:
             self.variance = squared
             return
-        squared = min(squared, 16.0 * max(self.variance, 1e-12)) if self.seen > self.warmup_intervals else squared
+        squared = min(squared, 36.0 * max(self.variance, 1e-12)) if self.seen > self.warmup_intervals else squared
         self.variance += alpha * (squared - self.variance)
 
 

@@ -48,8 +48,7 @@ class DetectMetricAnomalies(KeyedProcessFunction):
         tenant = ctx.get_current_key()
         rows = self._rows(tenant)
         for point in metrics.close(timestamp):
-            window = metrics.detectors[point.metric].config.window_minutes
-            yield from rows.rows(point.metric, point.verdict, window)
+            yield from rows.rows(point.metric, point.verdict)
         self.state.update(metrics)
         tick = metrics.next_tick()
         if tick is not None and ctx.timer_service().current_watermark() < END_OF_INPUT:

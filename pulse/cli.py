@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from pulse.clickhouse import default_dsn, describe, store
-from pulse.config import ConfigInvalid, load_config_dir
+from pulse.config import METRIC_NAMES, ConfigInvalid, load_config_dir
 
 PROJECT_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+SCENARIO_NAMES = ("drop", "spike", "slow_degradation", "bot_burst", "card_testing", "seasonal_quiet")
 console = Console()
 errors = Console(stderr=True, soft_wrap=True, highlight=False)
 
@@ -90,6 +91,57 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_backtest(args: argparse.Namespace) -> int:
+    import csv
+
+    from models.backtest import backtest
+
+    metrics = load_config_dir(args.configs).for_tenant(args.tenant or "").models.metrics
+    with open(args.series, newline="") as f:
+        rows = [(r[0], r[1] if len(r) > 1 else "") for r in csv.reader(f) if r]
+    if rows and rows[0][0].strip().lower() == "timestamp":
+        rows = rows[1:]
+    results = list(backtest(rows, args.metric, metrics))
+    out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        writer = csv.writer(out)
+        writer.writerow(["timestamp", "value", "anomaly_score", "is_alert"])
+        for r in results:
+            writer.writerow([r.timestamp, r.value, "" if r.anomaly_score is None else r.anomaly_score, int(r.is_alert)])
+    finally:
+        if args.out:
+            out.close()
+    if args.out:
+        alerts = sum(r.is_alert for r in results)
+        console.print(f"{len(results)} rows, {alerts} flagged as anomalous ({args.metric} detector) -> {args.out}")
+    return 0
+
+
+def cmd_models_evaluate(args: argparse.Namespace) -> int:
+    from models.evaluation import evaluate
+    from pulse.scenarios import SCENARIOS
+
+    rows = []
+    for scenario in args.scenario or SCENARIOS:
+        r = evaluate(scenario, seed=args.seed)
+        rows.append(
+            (
+                scenario,
+                f"{r.days:g}",
+                f"{r.detected}/{r.incidents}",
+                r.alerts,
+                "-" if r.precision is None else f"{r.precision:.2f}",
+                "-" if r.recall is None else f"{r.recall:.2f}",
+                ", ".join(f"{d:.0f}" for d in r.delays_min) or "-",
+                f"{r.false_alerts_per_day:.2f}",
+                ", ".join(r.causes),
+            )
+        )
+    columns = ["scenario", "days", "detected", "alerts", "precision", "recall", "delay (min)", "false/day", "metrics"]
+    _print_table(f"Metric detectors on labelled scenarios (seed {args.seed})", columns, rows)
+    return 0
+
+
 def _print_summaries(rows: list[tuple]) -> None:
     console.print(f"\n[bold]Incident summaries[/bold] ({len(rows)} shown)")
     for tenant, when, severity, cause, summary in rows:
@@ -148,6 +200,20 @@ def parser() -> argparse.ArgumentParser:
     m = ch.add_parser("migrate", help="apply the schema migrations (idempotent)")
     with_dsn(m)
     m.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("models", help="the online models: backtest a detector, evaluate on labelled scenarios")
+    mo = p.add_subparsers(dest="action", required=True)
+    b = mo.add_parser("backtest", help="run a metric detector over a timestamp,value CSV")
+    b.add_argument("--series", required=True, help="CSV of timestamp,value (RFC 3339 or epoch s/ms; header optional)")
+    b.add_argument("--out", help="output CSV: timestamp,value,anomaly_score,is_alert (default: standard output)")
+    b.add_argument("--metric", default="orders", choices=METRIC_NAMES, help="whose detector settings to use")
+    b.add_argument("--configs", default=str(PROJECT_CONFIGS))
+    b.add_argument("--tenant", help="use this tenant's model config (default: configs/default.yaml)")
+    b.set_defaults(func=cmd_models_backtest)
+    e = mo.add_parser("evaluate", help="precision, recall and detection delay on labelled synthetic scenarios")
+    e.add_argument("--scenario", action="append", choices=SCENARIO_NAMES, help="repeatable; default: all")
+    e.add_argument("--seed", type=int, default=7)
+    e.set_defaults(func=cmd_models_evaluate)
     return root
 
 

@@ -4,9 +4,9 @@ row (kind 'model', cause 'metric:<metric>') per incident, with a plain-language 
 >>> from models.detectors import Verdict
 >>> v = Verdict(ts=3_600_000, value=1.0, expected_value=3.0, lower=0.0, upper=6.0, observed=6.0, expected=45.0,
 ...             z=-6.1, score=1.0, threshold=5.0, direction="drop", is_anomalous=True, opens_incident=True,
-...             warming_up=False, since=3_000_000)
+...             warming_up=False, since=3_000_000, window_minutes=15)
 >>> from pulse.config import TenantConfig
->>> rows = MetricRows("acme", TenantConfig(display_name="ACME"), "r1").rows("orders", v, 15)
+>>> rows = MetricRows("acme", TenantConfig(display_name="ACME"), "r1").rows("orders", v)
 >>> [table for table, _ in rows]
 ['metric_values', 'alerts']
 >>> rows[1][1]["summary"]
@@ -49,11 +49,11 @@ class MetricRows:
         self.name = config.display_name or tenant
         self.template = config.templates.get("metric_alert") or default_template("metric_alert")
 
-    def rows(self, metric: str, verdict: Verdict, window_minutes: int) -> list[tuple[str, dict[str, Any]]]:
+    def rows(self, metric: str, verdict: Verdict) -> list[tuple[str, dict[str, Any]]]:
         now = datetime.now(UTC)
         rows: list[tuple[str, dict[str, Any]]] = [("metric_values", self._value_row(metric, verdict, now))]
         if verdict.opens_incident:
-            rows.append(("alerts", self._alert_row(metric, verdict, window_minutes, now)))
+            rows.append(("alerts", self._alert_row(metric, verdict, now)))
         return rows
 
     def _value_row(self, metric: str, v: Verdict, now: datetime) -> dict[str, Any]:
@@ -76,14 +76,14 @@ class MetricRows:
             "written_at": now,
         }
 
-    def _alert_row(self, metric: str, v: Verdict, window_minutes: int, now: datetime) -> dict[str, Any]:
+    def _alert_row(self, metric: str, v: Verdict, now: datetime) -> dict[str, Any]:
         family, _, campaign = metric.partition(":")
         label, next_step = LABELS[family]
         change = (v.observed / v.expected - 1) * 100 if v.expected else 100.0
         context = {
             "tenant_name": self.name,
             "direction": v.direction,
-            "window_minutes": window_minutes,
+            "window_minutes": v.window_minutes,
             "until": v.ts + MINUTE,
             "since": v.since,
             "change_pct": change,

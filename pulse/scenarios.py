@@ -36,14 +36,14 @@ def season(ts: int) -> float:
 @dataclass
 class ScenarioGenerator(Generator):
     scenario: str = "drop"
-    minutes: int = 0  # 0: the scenario's own length (three days; nine for seasonal_quiet)
+    minutes: int = 0  # 0: the scenario's own length (three days; fifteen for seasonal_quiet)
     start: datetime = SCENARIO_START
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {self.scenario!r}; choose one of: {', '.join(SCENARIOS)}")
         self.tenants = {"acme": "USD"}
-        self.minutes = self.minutes or (9 if self.scenario == "seasonal_quiet" else 3) * 24 * 60
+        self.minutes = self.minutes or (15 if self.scenario == "seasonal_quiet" else 3) * 24 * 60
         super().__post_init__()
         self.incident_at = self.t0 + 2 * DAY + 14 * HOUR  # Wednesday 14:00
 
