@@ -80,3 +80,17 @@ def score(scenario: str, days: float, alerts: list[tuple[int, str]], incidents: 
             delays.append(max(0.0, (min(hits) + MINUTE - incident.start) / MINUTE))  # a minute is judged at its end
     causes = sorted({metric for _, metric in alerts})
     return ScenarioResult(scenario, days, len(incidents), len(delays), len(alerts), true_alerts, delays, causes)
+
+
+def merge(results: list[ScenarioResult]) -> ScenarioResult:
+    """One result over several runs of the same scenario."""
+    return ScenarioResult(
+        results[0].scenario,
+        sum(r.days for r in results),
+        sum(r.incidents for r in results),
+        sum(r.detected for r in results),
+        sum(r.alerts for r in results),
+        sum(r.true_alerts for r in results),
+        [d for r in results for d in r.delays_min],
+        sorted({c for r in results for c in r.causes}),
+    )

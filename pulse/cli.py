@@ -118,27 +118,24 @@ def cmd_models_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_models_evaluate(args: argparse.Namespace) -> int:
-    from models.evaluation import evaluate
+    from models.evaluation import evaluate, merge
     from pulse.scenarios import SCENARIOS
 
-    rows = []
+    print(f"Metric detectors (shipped defaults) on labelled scenarios, seeds {', '.join(map(str, args.seed))}")
+    print(
+        "| scenario | days | incidents detected | alerts | precision | recall | delay min (median, max) | false/day |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for scenario in args.scenario or SCENARIOS:
-        r = evaluate(scenario, seed=args.seed)
-        rows.append(
-            (
-                scenario,
-                f"{r.days:g}",
-                f"{r.detected}/{r.incidents}",
-                r.alerts,
-                "-" if r.precision is None else f"{r.precision:.2f}",
-                "-" if r.recall is None else f"{r.recall:.2f}",
-                ", ".join(f"{d:.0f}" for d in r.delays_min) or "-",
-                f"{r.false_alerts_per_day:.2f}",
-                ", ".join(r.causes),
-            )
+        r = merge([evaluate(scenario, seed=seed) for seed in args.seed])
+        delays = sorted(r.delays_min)
+        delay = f"{delays[len(delays) // 2]:.0f}, {delays[-1]:.0f}" if delays else "-"
+        precision = "-" if r.precision is None else f"{r.precision:.2f}"
+        recall = "-" if r.recall is None else f"{r.recall:.2f}"
+        print(
+            f"| {scenario} | {r.days:g} | {r.detected}/{r.incidents} | {r.alerts} | {precision} | {recall} "
+            f"| {delay} | {r.false_alerts_per_day:.2f} |"
         )
-    columns = ["scenario", "days", "detected", "alerts", "precision", "recall", "delay (min)", "false/day", "metrics"]
-    _print_table(f"Metric detectors on labelled scenarios (seed {args.seed})", columns, rows)
     return 0
 
 
@@ -212,7 +209,7 @@ def parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_models_backtest)
     e = mo.add_parser("evaluate", help="precision, recall and detection delay on labelled synthetic scenarios")
     e.add_argument("--scenario", action="append", choices=SCENARIO_NAMES, help="repeatable; default: all")
-    e.add_argument("--seed", type=int, default=7)
+    e.add_argument("--seed", type=int, nargs="+", default=[7, 8, 9], help="one stream per seed and scenario")
     e.set_defaults(func=cmd_models_evaluate)
     return root
 
