@@ -1,12 +1,15 @@
 """Online anomaly detectors for one metric series at a regular interval (a minute in the job).
 
 Each interval's expected value comes from a seasonal baseline learned online: an hour-of-day profile
-times a day-of-week factor (before an hour of day has been seen, the recent level). The detector
+times an hour-of-week factor (before an hour of day has been seen, the recent level). The detector
 compares the last `window` intervals, observed against expected, as a z-score whose spread is
 learned from the series itself (never below Poisson noise for counts); it alerts when the z-score
-passes a threshold calibrated online (a running quantile of the metric's own |z|, never below
-`min_z`), in an allowed direction, after warm-up. One alert opens an incident; the next waits until
-the series is back within one standard deviation.
+passes a threshold calibrated online (a running quantile of the metric's own |z| outside warm-up and
+incidents, between `min_z` and twice `min_z`), in an allowed direction, after warm-up. One alert
+opens an incident; the next waits until the series is back within one standard deviation. During an
+incident only the recent level moves; the profile and the spread learn again after it (or after
+RELEARN_AFTER intervals, when the change has become the new normal) — except in an hour of the week
+not seen before, which is learnt regardless (a first quiet Sunday night teaches the next one).
 
 >>> from pulse.config import MetricDetectorConfig
 >>> config = MetricDetectorConfig(direction="both", window_minutes=5, min_z=4.0, alert_quantile=0.99, min_volume=5)
@@ -35,12 +38,16 @@ MINUTE = 60_000
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 Kind = Literal["count", "sum", "gauge", "ratio"]
-MEMORY_DAYS = 7.0  # how long the seasonal profile remembers
+MEMORY_DAYS = 7.0  # how long the daily profile remembers
+WEEKS_REMEMBERED = 3.0  # how long the hour-of-week factors remember
 LEVEL_MINUTES = 30.0  # how fast the recent level follows the series
 DEVIATING = 1.0  # |z| above which a run of deviation counts towards "since"
 LONG_WINDOW = 4  # the long window, in short windows: low-volume changes show there
+SLOW_HORIZON = 4 * 60 * 60_000  # ... but at most four hours
+SLOW_BAR = 1.25  # the slow window's z counts this much less: small biases of the profile add up there
 RECENT_VOLUME = 50.0  # expected volume of the last hours needed to trust today's ratio to the profile
 SLOW_WINDOWS = 16  # the horizon of the exponentially weighted slow window, in short windows: slow degradation
+MAX_THRESHOLD = 2.0  # the calibrated threshold stays between min_z and this many times min_z
 RELEARN_AFTER = 120  # intervals of an open incident after which the baseline accepts the new level
 
 
@@ -67,19 +74,19 @@ class Verdict:
 
 
 class SeasonalBaseline:
-    """Expected value of an interval: hour-of-day profile × day-of-week factor, learned online.
+    """Expected value of an interval: hour-of-day profile × hour-of-week factor, learned online.
 
-    Until an hour of day has been seen for half an hour it expects the recent level; until a weekday
-    has been seen for half a day its factor is how the last three hours compared with the profile
-    (1, the average day, while they were too quiet to tell)."""
+    Until an hour of day has been seen for half an hour it expects the recent level; until an hour of
+    the week has been seen for half an hour (so, in the first week) its factor is how the last three
+    hours compared with the profile (1, the average day, while they were too quiet to tell)."""
 
     def __init__(self, interval_ms: int):
         self.per_hour = max(1.0, HOUR / interval_ms)  # intervals per hour of one day
         self.hourly = [0.0] * 24
         self.hourly_n = [0] * 24
-        self.week_obs = [0.0] * 7
-        self.week_base = [0.0] * 7
-        self.week_n = [0] * 7
+        self.week_obs = [0.0] * 168
+        self.week_base = [0.0] * 168
+        self.week_n = [0] * 168
         self.level: float | None = None
         self.trend = 0.0
         self.recent_obs = 0.0  # the last hours, observed and as the profile expected them
@@ -87,37 +94,52 @@ class SeasonalBaseline:
         self.level_alpha = min(1.0, interval_ms / (LEVEL_MINUTES * MINUTE))
 
     def expected(self, ts: int) -> float:
-        hour, day = _hour(ts), _weekday(ts)
+        hour = _hour(ts)
         if self.hourly_n[hour] < self.per_hour / 2:
             return max(0.0, (self.level or 0.0) + self.trend)
-        if self.week_n[day] >= self.per_hour * 12 and self.week_base[day] > 0:
-            factor = self.week_obs[day] / self.week_base[day]
-        elif self.recent_base >= RECENT_VOLUME:  # a weekday not seen yet: how today compares so far
-            factor = self.recent_obs / self.recent_base
-        else:
-            factor = 1.0
+        factor = self._weekly(ts)
+        if factor is None:
+            factor = self.recent_obs / self.recent_base if self.recent_base >= RECENT_VOLUME else 1.0
         return self.hourly[hour] * factor
 
-    def learn(self, ts: int, value: float) -> None:
-        hour, day = _hour(ts), _weekday(ts)
+    def follow(self, value: float) -> None:
+        """Move the recent level (Holt: with a trend, so a morning ramp is no spike before the profile)."""
         if self.level is None:
             self.level = value
-        else:  # Holt: a level with a trend, so a morning ramp is not a spike before the profile is known
-            level = self.level + self.trend + self.level_alpha * (value - self.level - self.trend)
-            self.trend += self.level_alpha / 2 * (level - self.level - self.trend)
-            self.level = level
+            return
+        level = self.level + self.trend + self.level_alpha * (value - self.level - self.trend)
+        self.trend += self.level_alpha / 2 * (level - self.level - self.trend)
+        self.level = level
+
+    def learn(self, ts: int, value: float) -> None:
+        """Move the daily profile and the hour-of-week factors towards this interval."""
+        hour, week_hour = _hour(ts), _week_hour(ts)
+        factor = max(self._weekly(ts) or 1.0, 0.05)
         if self.hourly_n[hour] >= self.per_hour / 2:
             base = self.hourly[hour]
-            keep = 1.0 - 1.0 / (self.per_hour * 24 * 3 * MEMORY_DAYS / 7)
-            self.week_obs[day] = self.week_obs[day] * keep + value
-            self.week_base[day] = self.week_base[day] * keep + base
-            self.week_n[day] += 1
+            keep = 1.0 - 1.0 / (self.per_hour * WEEKS_REMEMBERED)
+            self.week_obs[week_hour] = self.week_obs[week_hour] * keep + value
+            self.week_base[week_hour] = self.week_base[week_hour] * keep + base
+            self.week_n[week_hour] += 1
             recent_keep = 1.0 - 1.0 / (self.per_hour * 3)
             self.recent_obs = self.recent_obs * recent_keep + value
             self.recent_base = self.recent_base * recent_keep + base
         self.hourly_n[hour] += 1
         alpha = max(1.0 / self.hourly_n[hour], 1.0 / (self.per_hour * MEMORY_DAYS))
-        self.hourly[hour] += alpha * (value - self.hourly[hour])
+        self.hourly[hour] += alpha * (value / factor - self.hourly[hour])  # the profile of an average day
+
+    def knows(self, ts: int) -> bool:
+        """Whether this hour of the week has been seen before (else it is still learning, even in incidents)."""
+        return self.hourly_n[_hour(ts)] >= self.per_hour / 2 and self._weekly(ts) is not None
+
+    def _weekly(self, ts: int) -> float | None:
+        """This hour of the week relative to the daily profile, once seen in an earlier week."""
+        week_hour = _week_hour(ts)
+        if self.week_n[week_hour] < self.per_hour / 2 or self.week_base[week_hour] <= 0:
+            return None
+        if self.week_n[week_hour] < self.per_hour and ts % HOUR >= HOUR // 2:
+            return None  # seen only earlier in this very hour: not a week's knowledge yet
+        return self.week_obs[week_hour] / self.week_base[week_hour]
 
 
 class SeriesDetector:
@@ -136,7 +158,7 @@ class SeriesDetector:
         self.ratio_num = 0.0
         self.ratio_den = 0.0
         self.calibration = stats.Quantile(config.alert_quantile)
-        self.slow_keep = 1.0 - 1.0 / (self.window_n * SLOW_WINDOWS)
+        self.slow_keep = 1.0 - 1.0 / max(1.0, min(self.window_n * SLOW_WINDOWS, SLOW_HORIZON / interval_ms))
         self.slow = [0.0, 0.0, 0.0, 0.0]  # exponentially weighted: observed, expected, Σw, Σw²
         self.seen = 0
         self.last_ts: int | None = None
@@ -164,6 +186,7 @@ class SeriesDetector:
             judge = self._series_z
         short = list(self.window)[-self.window_n :]
         z, observed, expected, expected_value, band = judge(short)
+        short_z = z
         if len(self.window) > self.window_n:
             long = judge(list(self.window))
             if abs(long[0]) > abs(z):
@@ -171,9 +194,9 @@ class SeriesDetector:
                 short = self.window
         if self.kind != "ratio":
             slow_z, slow_minutes = self._slow_z(value, self.window[-1][1])
-            if abs(slow_z) > abs(z) and len(self.window) == self.window.maxlen:
-                z, observed, expected, short = slow_z, self.slow[0], self.slow[1], range(slow_minutes)
-        threshold = max(self.config.min_z, self.calibration.get() or 0.0)
+            if abs(slow_z) > SLOW_BAR * abs(z) and len(self.window) == self.window.maxlen:
+                z, observed, expected, short = slow_z / SLOW_BAR, self.slow[0], self.slow[1], range(slow_minutes)
+        threshold = min(max(self.config.min_z, self.calibration.get() or 0.0), MAX_THRESHOLD * self.config.min_z)
         direction = "spike" if z > 0 else "drop"
         warming_up = self.warming_up
         anomalous = (
@@ -181,17 +204,22 @@ class SeriesDetector:
             and abs(z) > threshold
             and self.config.direction in (direction, "both")
             and self._enough_volume(direction, expected)
+            and (self.kind == "ratio" or self._deviates(value, expected_value, z))
         )
         since = self._track_run(ts, z)
         opens = anomalous and self.incident_since is None
         if opens:
             self.incident_since = since
-        elif self.incident_since is not None and abs(z) < DEVIATING:
+        elif self.incident_since is not None and abs(short_z) < DEVIATING:
             self.incident_since = None
         self.incident_age = self.incident_age + 1 if self.incident_since is not None else 0
-        if (self.incident_since is None and not anomalous) or self.incident_age > RELEARN_AFTER:
+        if self.kind != "ratio":
+            self.baseline.follow(value)
+        calm = self.incident_since is None and not anomalous
+        if calm or self.incident_age > RELEARN_AFTER or (self.kind != "ratio" and not self.baseline.knows(ts)):
             self._learn(ts, value, denominator, expected_value)
-        self.calibration.update(abs(z))
+        if not warming_up and self.incident_since is None and not anomalous:
+            self.calibration.update(abs(z))
         self.seen += 1
         if self.kind == "ratio":
             value = value / denominator if denominator else 0.0
@@ -251,6 +279,13 @@ class SeriesDetector:
         band = self.config.min_z * math.sqrt(unit / last_den) if last_den > 0 else 0.0
         return z, num / den, p, p, band
 
+    def _deviates(self, value: float, expected_value: float, z: float) -> bool:
+        """Whether this interval itself is at least one spread off, on the side of the window's z."""
+        unit = self.variance or 0.0
+        if self.kind == "count":
+            unit = max(unit, 1.0) * max(expected_value, 1.0)
+        return (value - expected_value) * z > 0 and abs(value - expected_value) >= math.sqrt(unit)
+
     def _enough_volume(self, direction: str, expected: float) -> bool:
         """A ratio needs `min_volume` in its denominator; a drop needs `min_volume` expected."""
         if self.kind == "ratio":
@@ -294,5 +329,5 @@ def _hour(ts: int) -> int:
     return (ts // HOUR) % 24
 
 
-def _weekday(ts: int) -> int:
-    return (ts // DAY + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
+def _week_hour(ts: int) -> int:
+    return ((ts // DAY + 3) % 7) * 24 + _hour(ts)  # 1970-01-01 was a Thursday; Monday 00:00 is 0
