@@ -111,8 +111,9 @@ class SeasonalBaseline:
         self.trend += self.level_alpha / 2 * (level - self.level - self.trend)
         self.level = level
 
-    def learn(self, ts: int, value: float) -> None:
-        """Move the daily profile and the hour-of-week factors towards this interval."""
+    def learn(self, ts: int, value: float, calm: bool = True) -> None:
+        """Move the hour-of-week factors towards this interval and, when `calm` (outside incidents), the
+        daily profile and the ratio of the last hours to it."""
         hour, week_hour = _hour(ts), _week_hour(ts)
         factor = max(self._weekly(ts) or 1.0, 0.05)
         if self.hourly_n[hour] >= self.per_hour / 2:
@@ -121,12 +122,14 @@ class SeasonalBaseline:
             self.week_obs[week_hour] = self.week_obs[week_hour] * keep + value
             self.week_base[week_hour] = self.week_base[week_hour] * keep + base
             self.week_n[week_hour] += 1
-            recent_keep = 1.0 - 1.0 / (self.per_hour * 3)
-            self.recent_obs = self.recent_obs * recent_keep + value
-            self.recent_base = self.recent_base * recent_keep + base
-        self.hourly_n[hour] += 1
-        alpha = max(1.0 / self.hourly_n[hour], 1.0 / (self.per_hour * MEMORY_DAYS))
-        self.hourly[hour] += alpha * (value / factor - self.hourly[hour])  # the profile of an average day
+            if calm:
+                recent_keep = 1.0 - 1.0 / (self.per_hour * 3)
+                self.recent_obs = self.recent_obs * recent_keep + value
+                self.recent_base = self.recent_base * recent_keep + base
+        if calm or self.hourly_n[hour] < self.per_hour / 2:
+            self.hourly_n[hour] += 1
+            alpha = max(1.0 / self.hourly_n[hour], 1.0 / (self.per_hour * MEMORY_DAYS))
+            self.hourly[hour] += alpha * (value / factor - self.hourly[hour])  # the profile of an average day
 
     def knows(self, ts: int) -> bool:
         """Whether this hour of the week has been seen before (else it is still learning, even in incidents)."""
@@ -154,7 +157,7 @@ class SeriesDetector:
         self.window_n = max(1, round(config.window_minutes * MINUTE / interval_ms))
         self.window: deque[tuple[float, float]] = deque(maxlen=self.window_n * LONG_WINDOW)
         self.baseline = SeasonalBaseline(interval_ms)
-        self.variance: float | None = None  # per interval; for counts relative to the level (dispersion)
+        self.variance: float | None = None  # per interval; for counts and sums relative to the level (dispersion)
         self.ratio_num = 0.0
         self.ratio_den = 0.0
         self.calibration = stats.Quantile(config.alert_quantile)
@@ -186,7 +189,6 @@ class SeriesDetector:
             judge = self._series_z
         short = list(self.window)[-self.window_n :]
         z, observed, expected, expected_value, band = judge(short)
-        short_z = z
         if len(self.window) > self.window_n:
             long = judge(list(self.window))
             if abs(long[0]) > abs(z):
@@ -210,14 +212,14 @@ class SeriesDetector:
         opens = anomalous and self.incident_since is None
         if opens:
             self.incident_since = since
-        elif self.incident_since is not None and abs(short_z) < DEVIATING:
+        elif self.incident_since is not None and abs(z) < DEVIATING:
             self.incident_since = None
         self.incident_age = self.incident_age + 1 if self.incident_since is not None else 0
         if self.kind != "ratio":
             self.baseline.follow(value)
         calm = self.incident_since is None and not anomalous
         if calm or self.incident_age > RELEARN_AFTER or (self.kind != "ratio" and not self.baseline.knows(ts)):
-            self._learn(ts, value, denominator, expected_value)
+            self._learn(ts, value, denominator, expected_value, calm)
         if not warming_up and self.incident_since is None and not anomalous:
             self.calibration.update(abs(z))
         self.seen += 1
@@ -246,12 +248,11 @@ class SeriesDetector:
         """z of the window's sum against its expected sum (and the last interval's expected value and band)."""
         observed = sum(v for v, _ in window)
         expected = sum(e for _, e in window)
-        unit = self.variance if self.variance is not None else 0.0
         last = window[-1][1]
-        if self.kind == "count":  # variance proportional to the level, never below Poisson
-            spread, band = max(unit, 1.0) * max(expected, 1.0), max(unit, 1.0) * max(last, 1.0 / len(window))
+        if self.kind == "gauge":
+            spread, band = len(window) * (self.variance or 0.0), self.variance or 0.0
         else:
-            spread, band = len(window) * unit, unit
+            spread, band = self._relative_spread(expected), self._relative_spread(last)
         z = (observed - expected) / math.sqrt(max(spread, 1e-12))
         return z, observed, expected, last, self.config.min_z * math.sqrt(band)
 
@@ -261,11 +262,16 @@ class SeriesDetector:
         obs, exp, w1, w2 = self.slow
         self.slow = [obs * keep + value, exp * keep + expected_value, w1 * keep + 1.0, w2 * keep * keep + 1.0]
         obs, exp, w1, w2 = self.slow
-        if self.kind == "count":
-            spread = max(self.variance or 0.0, 1.0) * max(w2 / w1 * exp, 1.0)
-        else:
-            spread = w2 * (self.variance or 0.0)
+        spread = w2 * (self.variance or 0.0) if self.kind == "gauge" else self._relative_spread(w2 / w1 * exp)
         return (obs - exp) / math.sqrt(max(spread, 1e-12)), round(w1)
+
+    def _relative_spread(self, expected: float) -> float:
+        """Variance of counts and sums, proportional to the expected level (compound Poisson): never below
+        one event's worth, and for counts never below Poisson."""
+        dispersion = self.variance or 0.0
+        if self.kind == "count":
+            return max(dispersion, 1.0) * max(expected, 1.0)
+        return dispersion * max(expected, dispersion)
 
     def _ratio_z(self, window: list[tuple[float, float]]) -> tuple[float, float, float, float, float]:
         num = sum(n for n, _ in window)
@@ -279,12 +285,10 @@ class SeriesDetector:
         band = self.config.min_z * math.sqrt(unit / last_den) if last_den > 0 else 0.0
         return z, num / den, p, p, band
 
-    def _deviates(self, value: float, expected_value: float, z: float) -> bool:
-        """Whether this interval itself is at least one spread off, on the side of the window's z."""
-        unit = self.variance or 0.0
-        if self.kind == "count":
-            unit = max(unit, 1.0) * max(expected_value, 1.0)
-        return (value - expected_value) * z > 0 and abs(value - expected_value) >= math.sqrt(unit)
+    @staticmethod
+    def _deviates(value: float, expected_value: float, z: float) -> bool:
+        """Whether this interval itself lies on the side of the window's deviation."""
+        return (value - expected_value) * z > 0
 
     def _enough_volume(self, direction: str, expected: float) -> bool:
         """A ratio needs `min_volume` in its denominator; a drop needs `min_volume` expected."""
@@ -300,7 +304,7 @@ class SeriesDetector:
         self.run_sign = sign
         return self.run_since
 
-    def _learn(self, ts: int, value: float, denominator: float | None, expected_value: float) -> None:
+    def _learn(self, ts: int, value: float, denominator: float | None, expected_value: float, calm: bool) -> None:
         """Move the baseline and the spread towards this interval (residuals clipped at 4 spreads)."""
         alpha = max(1.0 / (self.seen + 1), 1.0 / (self.baseline.per_hour * 24))
         if self.kind == "ratio":
@@ -314,8 +318,10 @@ class SeriesDetector:
                 self.ratio_den = self.ratio_den * keep + den
             return
         squared = (value - expected_value) ** 2
-        self._learn_variance(squared / max(expected_value, 1.0) if self.kind == "count" else squared, alpha)
-        self.baseline.learn(ts, value)
+        if calm:
+            relative = self.kind in ("count", "sum")
+            self._learn_variance(squared / max(expected_value, 1.0) if relative else squared, alpha)
+        self.baseline.learn(ts, value, calm)
 
     def _learn_variance(self, squared: float, alpha: float) -> None:
         if self.variance is None:
