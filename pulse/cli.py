@@ -22,10 +22,18 @@ errors = Console(stderr=True, soft_wrap=True, highlight=False)
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from pulse.generate import Generator, write
+    from pulse.scenarios import ScenarioGenerator
 
-    events, incidents = Generator(
-        seed=args.seed, minutes=args.minutes, sessions_per_minute=args.sessions_per_minute
-    ).run()
+    if args.scenario:
+        generator = ScenarioGenerator(
+            scenario=args.scenario,
+            seed=args.seed,
+            minutes=args.minutes or 0,
+            sessions_per_minute=args.sessions_per_minute,
+        )
+    else:
+        generator = Generator(seed=args.seed, minutes=args.minutes or 360, sessions_per_minute=args.sessions_per_minute)
+    events, incidents = generator.run()
     counts = write(events, incidents, Path(args.out), broken_rate=args.broken_rate, seed=args.seed)
     console.print(f"wrote {counts['records']} records ({counts['broken']} deliberately broken) to {args.out}")
     console.print(f"ground truth: {counts['incidents']} incidents in {args.out}.truth.json")
@@ -168,7 +176,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="write a synthetic multi-tenant stream with injected incidents")
     p.add_argument("--out", required=True, help="output file: .jsonl, .csv or .parquet")
-    p.add_argument("--minutes", type=int, default=360)
+    p.add_argument("--minutes", type=int, default=None, help="default 360 (a scenario: its own length)")
+    p.add_argument("--scenario", choices=SCENARIO_NAMES, help="one tenant, seasonal, one labelled kind of incident")
     p.add_argument("--sessions-per-minute", type=float, default=4.0, help="per tenant")
     p.add_argument("--broken-rate", type=float, default=0.0, help="fraction of records to break (JSON Lines only)")
     p.add_argument("--seed", type=int, default=7)

@@ -169,3 +169,10 @@ def test_metric_config_rejects_unknown_metrics_with_the_line():
     config = parse_tenant_config("models:\n  metrics:\n    detectors:\n      orders: {min_z: 7}\n", "t.yaml")
     kind, orders = detector_config(config.models.metrics, "orders")
     assert kind == "count" and orders.min_z == 7 and orders.direction == "both"
+
+
+def test_cli_lists_the_same_scenarios_as_the_generator():
+    from pulse.cli import SCENARIO_NAMES
+    from pulse.scenarios import SCENARIOS
+
+    assert SCENARIO_NAMES == SCENARIOS
