@@ -31,7 +31,10 @@ DEFAULTS: dict[str, tuple[Kind, MetricDetectorConfig]] = {
     "sessions": ("count", MetricDetectorConfig(direction="both", window_minutes=10, min_volume=20)),
     "conversion": ("ratio", MetricDetectorConfig(direction="drop", window_minutes=30, min_volume=40)),
     "payment_failures": ("count", MetricDetectorConfig(direction="spike", window_minutes=10, min_volume=0)),
-    "payment_failure_rate": ("ratio", MetricDetectorConfig(direction="spike", window_minutes=15, min_volume=5)),
+    "payment_failure_rate": (
+        "ratio",
+        MetricDetectorConfig(direction="spike", window_minutes=15, min_z=6.0, min_volume=8),
+    ),
     "views_per_ip": ("ratio", MetricDetectorConfig(direction="spike", window_minutes=5, min_volume=10)),
     "campaign_clicks": ("count", MetricDetectorConfig(direction="both", window_minutes=30, min_z=6.0, min_volume=8)),
     "campaign_conversions": ("count", MetricDetectorConfig(direction="drop", window_minutes=60, min_volume=8)),

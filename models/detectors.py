@@ -225,6 +225,7 @@ class SeriesDetector:
         self.seen += 1
         if self.kind == "ratio":
             value = value / denominator if denominator else 0.0
+        band = band if math.isfinite(band) else 0.0  # no spread learned yet: no band to draw
         return Verdict(
             ts=ts,
             value=round(value, 6),
@@ -271,6 +272,8 @@ class SeriesDetector:
         dispersion = self.variance or 0.0
         if self.kind == "count":
             return max(dispersion, 1.0) * max(expected, 1.0)
+        if dispersion <= 0:
+            return math.inf  # nothing seen yet: no judgement
         return dispersion * max(expected, dispersion)
 
     def _ratio_z(self, window: list[tuple[float, float]]) -> tuple[float, float, float, float, float]:
