@@ -176,3 +176,25 @@ def test_cli_lists_the_same_scenarios_as_the_generator():
     from pulse.scenarios import SCENARIOS
 
     assert SCENARIO_NAMES == SCENARIOS
+
+
+def test_state_survives_a_pickle_round_trip_without_a_new_warmup():
+    """Flink keeps TenantMetrics pickled in keyed state: a restored copy must go on exactly as the original."""
+    import pickle
+
+    events, _ = ScenarioGenerator(scenario="card_testing", seed=5, minutes=3 * 60).run()
+    half = len(events) // 2
+    original = TenantMetrics(MetricsConfig())
+    restored: TenantMetrics | None = None
+    after_original, after_restored = [], []
+    for i, event in enumerate(events):
+        if i == half:
+            restored = pickle.loads(pickle.dumps(original))
+        for metrics, out in ((original, after_original), (restored, after_restored)):
+            if metrics is not None:
+                metrics.add(event)
+                points = metrics.close(event["ts"] - MINUTE)
+                if i >= half:
+                    out.extend(points)
+    assert after_original and after_original == after_restored
+    assert not any(p.verdict.warming_up for p in after_restored if not p.metric.startswith("campaign"))
