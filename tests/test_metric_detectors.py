@@ -198,3 +198,19 @@ def test_state_survives_a_pickle_round_trip_without_a_new_warmup():
                     out.extend(points)
     assert after_original and after_original == after_restored
     assert not any(p.verdict.warming_up for p in after_restored if not p.metric.startswith("campaign"))
+
+
+def test_risk_context_flags_new_country_and_unusual_amount_and_stays_bounded():
+    from models import context as ctx
+
+    recent = ctx.RecentContext()
+    order = {"event_type": "order_placed", "customer_id": "c1", "country": "DE", "amount": 40.0}
+    for i in range(5):
+        recent.features({**order, "ts": i * 60_000, "ip": "10.0.0.1"})
+    f = recent.features({**order, "ts": 6 * 60_000, "country": "BR", "amount": 4000.0, "ip": "10.0.0.1"})
+    assert f["new_country"] == 1.0 and f["amount_vs_usual"] > 3.5 and f["ip_orders_10m"] == 5.0
+    later = recent.features({**order, "ts": 30 * 60_000, "ip": "10.0.0.1"})
+    assert later["ip_orders_10m"] == 0.0 and later["customer_orders_10m"] == 0.0  # outside the 10 minutes
+    for i in range(ctx.MAX_KEYS + 10):
+        recent.features({"event_type": "order_placed", "ts": 31 * 60_000, "customer_id": f"x{i}", "ip": f"ip{i}"})
+    assert len(recent.recent["customer"]) <= ctx.MAX_KEYS and len(recent.usual) <= ctx.MAX_KEYS

@@ -105,6 +105,11 @@ def test_metric_detectors_catch_card_testing_and_stay_quiet_otherwise(job_run):
             i["tenant_id"] == tenant and i["start"] <= ts + 60_000 and ts <= i["end"] + 600_000 for i in job_run.truth
         ), cause
     card_test = next(i for i in job_run.truth if i["kind"] == "card_testing")
+    flagged = job_run.query(  # the risk model's context trees see the card's failure velocity
+        "SELECT count() FROM alerts FINAL WHERE cause = 'risk_score' AND event_id IN {ids:Array(String)}",
+        ids=card_test["event_ids"],
+    )[0][0]
+    assert flagged >= 3
     payments = [r for r in rows if r[0] == card_test["tenant_id"] and r[2].startswith("metric:payment_failure")]
     assert payments, rows
     _, _, _, summary, labels = payments[0]
