@@ -100,7 +100,17 @@ class SeasonalBaseline:
         factor = self._weekly(ts)
         if factor is None:
             factor = self.recent_obs / self.recent_base if self.recent_base >= RECENT_VOLUME else 1.0
-        return self.hourly[hour] * factor
+        return self._daily(ts) * factor
+
+    def _daily(self, ts: int) -> float:
+        """The daily profile at `ts`, interpolated between the middles of adjacent hours once both are known."""
+        hour = _hour(ts)
+        offset = (ts % HOUR) / HOUR - 0.5
+        neighbour = (hour + (1 if offset > 0 else -1)) % 24
+        if self.hourly_n[neighbour] < self.per_hour / 2:
+            return self.hourly[hour]
+        weight = abs(offset)
+        return (1 - weight) * self.hourly[hour] + weight * self.hourly[neighbour]
 
     def follow(self, value: float) -> None:
         """Move the recent level (Holt: with a trend, so a morning ramp is no spike before the profile)."""
@@ -189,6 +199,7 @@ class SeriesDetector:
             judge = self._series_z
         short = list(self.window)[-self.window_n :]
         z, observed, expected, expected_value, band = judge(short)
+        short_z = z
         if len(self.window) > self.window_n:
             long = judge(list(self.window))
             if abs(long[0]) > abs(z):
@@ -206,7 +217,8 @@ class SeriesDetector:
             and abs(z) > threshold
             and self.config.direction in (direction, "both")
             and self._enough_volume(direction, expected)
-            and (self.kind == "ratio" or self._deviates(value, expected_value, z))
+            and short_z * z > 0
+            and abs(short_z) >= DEVIATING  # the recent intervals themselves still deviate, not only the long memory
         )
         since = self._track_run(ts, z)
         opens = anomalous and self.incident_since is None
@@ -287,11 +299,6 @@ class SeriesDetector:
         last_den = window[-1][1]
         band = self.config.min_z * math.sqrt(unit / last_den) if last_den > 0 else 0.0
         return z, num / den, p, p, band
-
-    @staticmethod
-    def _deviates(value: float, expected_value: float, z: float) -> bool:
-        """Whether this interval itself lies on the side of the window's deviation."""
-        return (value - expected_value) * z > 0
 
     def _enough_volume(self, direction: str, expected: float) -> bool:
         """A ratio needs `min_volume` in its denominator; a drop needs `min_volume` expected."""
