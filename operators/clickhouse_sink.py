@@ -1,45 +1,68 @@
-"""The ClickHouse writer: buffers (table, row) pairs and inserts them in batches by size and age."""
+"""The ClickHouse writer: buffers (table, row) pairs and inserts them in batches by size and age.
+
+Keyed by one constant key so the buffer lives in keyed state: a checkpoint holds every row not yet
+written, and a restore writes them. Rows written after the last checkpoint are written again on replay;
+the tables' ReplacingMergeTree keys make that idempotent.
+"""
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 
-from pyflink.datastream import ProcessFunction, RuntimeContext
+from pyflink.common import Types
+from pyflink.datastream import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.state import ValueStateDescriptor
 
 from pulse.clickhouse import Store, open_store
 
 
-class WriteToClickHouse(ProcessFunction):
-    """Writes every row it receives; a batch that still fails after retries fails the job (no loss)."""
+class WriteToClickHouse(KeyedProcessFunction):
+    """Writes every row it receives; while ClickHouse is unreachable it waits (back-pressure), and a batch that
+    still fails after retries fails the job, which restarts from its last checkpoint (no loss)."""
 
-    def __init__(self, dsn: str, batch_rows: int = 5000, max_age_s: float = 1.0):
+    def __init__(self, dsn: str, batch_rows: int = 5000, max_age_s: float = 1.0, open_wait_s: float = 600.0):
         self.dsn = dsn
         self.batch_rows = batch_rows
-        self.max_age_s = max_age_s
+        self.max_age_ms = int(max_age_s * 1000)
+        self.open_wait_s = open_wait_s
         self.store: Store | None = None
+        self.rows: list[tuple[str, dict]] | None = None
 
     def open(self, runtime_context: RuntimeContext):
-        self.store = open_store(self.dsn)
+        self.store = open_store(self.dsn, wait_s=self.open_wait_s)
         self.store.migrate()
-        self.buffer: dict[str, list[dict]] = defaultdict(list)
-        self.buffered = 0
-        self.oldest = 0.0
+        self.pending = runtime_context.get_state(ValueStateDescriptor("pending", Types.PICKLED_BYTE_ARRAY()))
 
-    def process_element(self, value: tuple[str, dict], ctx: ProcessFunction.Context):
-        table, row = value
-        if not self.buffered:
-            self.oldest = time.monotonic()
-        self.buffer[table].append(row)
-        self.buffered += 1
-        if self.buffered >= self.batch_rows or time.monotonic() - self.oldest >= self.max_age_s:
+    def process_element(self, value: tuple[str, dict], ctx: KeyedProcessFunction.Context) -> tuple:
+        rows = self._rows()
+        if not rows:
+            timers = ctx.timer_service()
+            timers.register_processing_time_timer(timers.current_processing_time() + self.max_age_ms)
+        rows.append(value)
+        if len(rows) >= self.batch_rows:
             self.flush()
+        self.pending.update(self.rows)
+        return ()  # writes only; nothing goes downstream
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> tuple:
+        self._rows()
+        self.flush()
+        self.pending.update(self.rows)
+        return ()
+
+    def _rows(self) -> list[tuple[str, dict]]:
+        """The live buffer (restored from state after a failure)."""
+        if self.rows is None:
+            self.rows = self.pending.value() or []
+        return self.rows
 
     def flush(self) -> None:
-        for table, rows in self.buffer.items():
+        by_table: dict[str, list[dict]] = defaultdict(list)
+        for table, row in self.rows or []:
+            by_table[table].append(row)
+        for table, rows in by_table.items():
             self.store.insert(table, rows)
-        self.buffer.clear()
-        self.buffered = 0
+        self.rows = []
 
     def close(self):
         if self.store is not None:
