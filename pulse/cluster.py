@@ -8,6 +8,7 @@ checkpoints and savepoints under `.run/cluster/`. `submit` runs the scoring job 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -159,7 +160,8 @@ class Cluster:
         result = subprocess.run(command, env=self.env(), capture_output=True, text=True, timeout=300, cwd=PROJECT)
         found = re.search(r"JobID ([0-9a-f]{32})", result.stdout + result.stderr)
         if result.returncode != 0 or not found:
-            raise ClusterError(f"flink run failed ({result.returncode}): {result.stdout[-3000:]}{result.stderr[-3000:]}")
+            output = result.stdout[-3000:] + result.stderr[-3000:]
+            raise ClusterError(f"flink run failed ({result.returncode}): {output}")
         return found.group(1)
 
     def run_command(self, job_args: list[str], savepoint: str | None = None, parallelism: int | None = None) -> list:
@@ -249,10 +251,8 @@ def _alive(pid: int) -> bool:
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _wait_gone(pid: int, timeout_s: float) -> bool:
