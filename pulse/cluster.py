@@ -28,6 +28,7 @@ import yaml
 PROJECT = Path(__file__).resolve().parent.parent
 FLINK_HOME = Path(pyflink.__file__).resolve().parent
 PROJECT_PACKAGES = ("pulse", "models", "operators", "jobs")
+TASKMANAGER_PORTS = ("taskmanager.rpc.port", "taskmanager.data.port")
 
 
 class ClusterError(RuntimeError):
@@ -100,8 +101,12 @@ class Cluster:
                     _signal(pid, signal.SIGKILL)
             self._pidfile(daemon).unlink(missing_ok=True)
 
-    def start_taskmanager(self) -> None:
-        self._script("taskmanager.sh", "start")
+    def start_taskmanager(self, generation: int = 0) -> None:
+        """Start a TaskManager; a replacement for a killed one takes the next `generation` of ports, because
+        the JobManager quarantines the address of a TaskManager that vanished."""
+        settings = self.settings
+        ports = {key: int(str(settings[key]).split("-")[0]) + generation for key in TASKMANAGER_PORTS}
+        self._script("taskmanager.sh", "start", *(f"-D{key}={port}" for key, port in ports.items()))
 
     def kill_taskmanager(self) -> int:
         """SIGKILL the (first) TaskManager process, as a crashed machine would; return its pid."""
