@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO := .data/demo
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean cluster-up cluster-down bench
 
 install: $(INSTALLED)
 
@@ -38,6 +38,16 @@ lint: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# A standalone Flink cluster on 127.0.0.1 (JobManager + TaskManager, ports 19700-19799), state under .run/cluster.
+cluster-up: install
+	$(BIN)/python -m pulse.cluster up
+
+cluster-down: install
+	$(BIN)/python -m pulse.cluster down
+
+bench: install
+	$(BIN)/python -m bench.throughput
 
 clean:
 	rm -rf .data .run .pytest_cache

@@ -109,10 +109,14 @@ class Cluster:
         self._script("taskmanager.sh", "start", *(f"-D{key}={port}" for key, port in ports.items()))
 
     def kill_taskmanager(self) -> int:
-        """SIGKILL the (first) TaskManager process, as a crashed machine would; return its pid."""
+        """SIGKILL the (first) TaskManager and its Python workers at once, as a crashed machine or container
+        would; return its pid. (Killing the JVM alone can leave its Python worker running, holding chDB.)"""
         pid = self.pids("taskexecutor")[0]
-        _signal(pid, signal.SIGKILL)
-        _wait_gone(pid, 10)
+        doomed = [pid, *_descendants(pid)]
+        for victim in doomed:
+            _signal(victim, signal.SIGKILL)
+        for victim in doomed:
+            _wait_gone(victim, 10)
         self._forget(pid, "taskexecutor")
         return pid
 
@@ -245,6 +249,21 @@ class Cluster:
                 rows = self.rest(f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics?get={metric}&agg=max")
                 return float(rows[0]["max"]) if rows else 0.0
         raise ClusterError(f"job {job_id} has no vertex named like {name!r}")
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` in the process tree."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
 
 
 def _alive(pid: int) -> bool:
