@@ -94,11 +94,14 @@ class Cluster:
         """Stop every TaskManager and the JobManager of this cluster (idempotent)."""
         for daemon in ("taskexecutor", "standalonesession"):
             pids = self.pids(daemon)
+            workers = [child for pid in pids for child in _descendants(pid)]
             for pid in pids:
                 _signal(pid, signal.SIGTERM)
             for pid in pids:
                 if not _wait_gone(pid, 30):
                     _signal(pid, signal.SIGKILL)
+            for pid in workers:  # Python workers that outlived their TaskManager
+                _signal(pid, signal.SIGKILL)
             self._pidfile(daemon).unlink(missing_ok=True)
 
     def start_taskmanager(self, generation: int = 0) -> None:
