@@ -245,12 +245,14 @@ class Cluster:
                 return metrics["read-records"], metrics["write-records"]
         raise ClusterError(f"job {job_id} has no vertex named like {name!r}")
 
-    def vertex_metric(self, job_id: str, name: str, metric: str) -> float:
-        """The largest value over subtasks of a task metric (e.g. backPressuredTimeMsPerSecond)."""
+    def back_pressure(self, job_id: str, name: str) -> float:
+        """The highest back-pressured ratio (0-1) over the subtasks of the vertex named like `name`."""
         for vertex in self.rest(f"/jobs/{job_id}")["vertices"]:
             if name in vertex["name"]:
-                rows = self.rest(f"/jobs/{job_id}/vertices/{vertex['id']}/subtasks/metrics?get={metric}&agg=max")
-                return float(rows[0]["max"]) if rows else 0.0
+                sample = self.rest(f"/jobs/{job_id}/vertices/{vertex['id']}/backpressure")
+                return max(
+                    (t.get("backPressuredRatio", t.get("ratio", 0.0)) for t in sample.get("subtasks", [])), default=0.0
+                )
         raise ClusterError(f"job {job_id} has no vertex named like {name!r}")
 
 
