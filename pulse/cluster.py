@@ -245,16 +245,6 @@ class Cluster:
                 return metrics["read-records"], metrics["write-records"]
         raise ClusterError(f"job {job_id} has no vertex named like {name!r}")
 
-    def back_pressure(self, job_id: str, name: str) -> float:
-        """The highest back-pressured ratio (0-1) over the subtasks of the vertex named like `name`."""
-        for vertex in self.rest(f"/jobs/{job_id}")["vertices"]:
-            if name in vertex["name"]:
-                sample = self.rest(f"/jobs/{job_id}/vertices/{vertex['id']}/backpressure")
-                return max(
-                    (t.get("backPressuredRatio", t.get("ratio", 0.0)) for t in sample.get("subtasks", [])), default=0.0
-                )
-        raise ClusterError(f"job {job_id} has no vertex named like {name!r}")
-
 
 def _descendants(pid: int) -> list[int]:
     """Every process below `pid` in the process tree."""

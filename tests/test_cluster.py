@@ -3,7 +3,7 @@
 One scenario, shared by the tests below: the scoring job watches a landing folder; chunks of the stream
 are dropped in one by one. Chunk 2 is cut short by SIGKILL of the TaskManager (a new one takes over);
 after chunk 3 the job is stopped with a savepoint, a tenant's rules change, and the job restarts from the
-savepoint while the test process holds the chDB folder (ClickHouse unavailable) before releasing it.
+savepoint while the test process holds the chDB folder (ClickHouse unavailable) for 20 s, then releases it.
 The expected output comes from the same Python logic run without Flink (`TenantScorer`), event by event.
 """
 
@@ -93,8 +93,9 @@ def scenario(tmp_path_factory) -> Scenario:
     landing = folder / "landing"
     landing.mkdir()
     dsn = f"chdb://{folder / 'clickhouse'}"
-    events, _ = Generator(seed=23, minutes=480).run()  # chunk 1 holds every tenant's model warm-up
-    cut = [0, len(events) * 55 // 100, len(events) * 70 // 100, len(events) * 85 // 100, len(events)]
+    # Chunk 1 holds every tenant's model warm-up; chunk 4 (40%) is what arrives during the ClickHouse outage.
+    events, _ = Generator(seed=23, minutes=720).run()
+    cut = [0, len(events) * 40 // 100, len(events) * 50 // 100, len(events) * 60 // 100, len(events)]
     chunks = [events[a:b] for a, b in zip(cut, cut[1:], strict=False)]
     acme = configs / "tenants" / "acme.yaml"
     changed = acme.read_text().replace("\nmodels:", NEW_RULE + "\nmodels:")
@@ -136,13 +137,14 @@ def scenario(tmp_path_factory) -> Scenario:
             job = cluster.submit([*job_args, "--run-id", "second"], savepoint=savepoint, parallelism=1)
             cluster.wait_job(job, {"RUNNING"})
             drop(landing, "chunk4.ndjson", chunks[3])
-            pressure = []
+            states = []
             for _ in range(20):
                 time.sleep(1)
-                pressure.append(cluster.vertex_metric(job, "score", "backPressuredTimeMsPerSecond"))
+                states.append(cluster.job_state(job))
+            failures = cluster.rest(f"/jobs/{job}/exceptions")["exceptionHistory"]["entries"]
         finally:
             held.close()
-        result.observed["pressure"] = pressure
+        result.observed["outage"] = {"states": set(states), "failures": len(failures)}
         wait_checkpoints(cluster, job, 2)
         cluster.stop_with_savepoint(job)
         result.observed["after"] = snapshot(result)
@@ -200,8 +202,9 @@ def test_savepoint_restart_with_changed_rules(scenario):
         assert seen["rows"][event_id] == (row["risk_score"], row["model_warming_up"]), event_id
 
 
-def test_clickhouse_outage_back_pressure_then_catch_up(scenario):
-    """While the writer cannot reach ClickHouse the scoring operator is back-pressured; afterwards everything
-    lands exactly once (rows and alerts compared in test_savepoint_restart_with_changed_rules)."""
-    assert max(scenario.observed["pressure"]) > 0, scenario.observed["pressure"]
+def test_clickhouse_outage_waited_out_then_catch_up(scenario):
+    """While the writer cannot reach ClickHouse the job keeps running without failing (the writer waits and
+    input queues up); afterwards everything lands exactly once (rows and alerts compared in
+    test_savepoint_restart_with_changed_rules)."""
+    assert scenario.observed["outage"] == {"states": {"RUNNING"}, "failures": 0}
     assert scenario.observed["after"]["final"] == sum(len(c) for c in scenario.chunks)
