@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO := .data/demo
 
-.PHONY: install jars services-up services-down demo test lint clean
+.PHONY: install jars services-up services-down demo test lint clean cluster-up cluster-down bench
 
 install: $(INSTALLED)
 
@@ -61,6 +61,16 @@ test: install jars
 	$(BIN)/ruff check .
 	$(MAKE) services-up
 	$(BIN)/pytest; status=$$?; $(MAKE) services-down; exit $$status
+
+# A standalone Flink cluster on 127.0.0.1 (JobManager + TaskManager, ports 19700-19799), state under .run/cluster.
+cluster-up: install
+	$(BIN)/python -m pulse.cluster up
+
+cluster-down: install
+	$(BIN)/python -m pulse.cluster down
+
+bench: install
+	$(BIN)/python -m bench.throughput
 
 clean:
 	rm -rf .data .run .pytest_cache

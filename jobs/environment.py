@@ -10,6 +10,15 @@ from pyflink.common import Configuration
 from pyflink.datastream import StreamExecutionEnvironment
 
 FLINK_CONF = Path(__file__).resolve().parent.parent / "flink-conf" / "config.yaml"
+# The standalone cluster's fixed ports; a local mini-cluster picks free ones so runs never collide.
+CLUSTER_PORTS = {
+    "jobmanager.rpc.port",
+    "rest.port",
+    "blob.server.port",
+    "taskmanager.rpc.port",
+    "taskmanager.data.port",
+    "metrics.internal.query-service.port",
+}
 
 
 def flink_settings(path: Path = FLINK_CONF) -> dict[str, str]:
@@ -21,7 +30,8 @@ def local_environment(parallelism: int | None = None) -> StreamExecutionEnvironm
     """A mini-cluster environment with the project's settings and this interpreter as the Python worker."""
     config = Configuration()
     for key, value in flink_settings().items():
-        config.set_string(key, value)
+        if key not in CLUSTER_PORTS:
+            config.set_string(key, value)
     config.set_string("python.executable", sys.executable)
     env = StreamExecutionEnvironment.get_execution_environment(config)
     if parallelism:

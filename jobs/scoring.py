@@ -1,9 +1,9 @@
 """The scoring job: raw records → parse → key by tenant → rules and risk model, metric detectors → ClickHouse.
 
-Local: `pulse run --input FILE` (builds the staging file and calls `build`), or `pulse stream` (Kafka).
-Cluster: `flink run --python jobs/scoring.py --pyFiles . -- --staging FILE --configs DIR --clickhouse DSN`;
-from Kafka: `flink run --jarfile .jars/flink/flink-sql-connector-kafka-5.0.0-2.2.jar --python jobs/scoring.py
---pyFiles . -- --kafka HOST:PORT --topic pulse.events --configs DIR --clickhouse DSN [--alerts-topic T]`.
+Local: `pulse run --input FILE` (bounded files) or `pulse stream` (Kafka).
+Cluster: `flink run --python jobs/scoring.py --pyFiles pulse,models,operators,jobs -pyexec PYTHON
+[--jarfile .jars/flink/flink-sql-connector-kafka-5.0.0-2.2.jar] -- (--kafka HOST:PORT | --watch DIR | --staging FILE)
+--configs DIR --clickhouse DSN --run-id ID [--alerts-topic T]` (see README "Cluster").
 """
 
 from __future__ import annotations
@@ -25,82 +25,63 @@ from operators.time import event_time
 
 DISCARD = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
 ALLOWED_LATENESS = Duration.of_seconds(60)
+WATCH_INTERVAL = Duration.of_seconds(1)
 
 
-def build(env: StreamExecutionEnvironment, staging: str, configs_dir: str, dsn: str, run_id: str) -> None:
-    """Wire the scoring job for one bounded staging file of raw-record envelopes."""
-    source = FileSource.for_record_stream_format(StreamFormat.text_line_format(), staging).build()
-    raw = env.from_source(source, WatermarkStrategy.no_watermarks(), "raw-records").set_parallelism(1)
-    score_and_write(raw, configs_dir, dsn, run_id)
+def source(env: StreamExecutionEnvironment, args: argparse.Namespace) -> DataStream:
+    """The raw-record envelopes the job reads: a Kafka topic, a folder watched for new files, or one staged file."""
+    if args.kafka:
+        return kafka_raw_records(env, args.kafka, args.topic, args.group, args.bounded)
+    if args.watch:
+        return file_records(env, args.watch, follow=True)
+    return file_records(env, args.staging)
 
 
-def build_from_kafka(
-    env: StreamExecutionEnvironment,
-    kafka: str,
-    topic: str,
-    group: str,
-    bounded: bool,
-    configs_dir: str,
-    dsn: str,
-    run_id: str,
-    alerts_topic: str | None = None,
-) -> None:
-    """Wire the scoring job for a Kafka topic of tenant-keyed records (bounded: up to the latest offsets)."""
-    raw = kafka_raw_records(env, kafka, topic, group, bounded)
-    scored = score_and_write(raw, configs_dir, dsn, run_id)
-    if alerts_topic:
-        write_alerts(scored, kafka, alerts_topic)
+def file_records(env: StreamExecutionEnvironment, path: str, follow: bool = False) -> DataStream:
+    """Envelope lines from a file or folder; `follow` keeps watching it for new files (files starting
+    with `.` or `_` are ignored, so write a file under such a name and rename it when complete)."""
+    builder = FileSource.for_record_stream_format(StreamFormat.text_line_format(), path)
+    if follow:
+        builder = builder.monitor_continuously(WATCH_INTERVAL)
+    stream = env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), "raw-records")
+    return stream.uid("raw-records").set_parallelism(1)
 
 
-def score_and_write(raw: DataStream, configs_dir: str, dsn: str, run_id: str) -> DataStream:
-    """Parse, score and write to ClickHouse; return the (table, row) pairs of scored events and alerts."""
-    parsed = raw.process(ParseRecords(run_id), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse")
+def build(env: StreamExecutionEnvironment, raw: DataStream, configs_dir: str, dsn: str, run_id: str) -> DataStream:
+    """Wire the job over a stream of raw-record envelopes (operator uids keep savepoints compatible);
+    return the (table, row) pairs of scored events and alerts, for an optional alerts topic."""
+    parsed = raw.process(ParseRecords(run_id), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse").uid("parse")
     rejected = parsed.get_side_output(REJECTED).map(lambda row: ("rejected_events", row)).name("rejects")
     events = parsed.assign_timestamps_and_watermarks(event_time(ALLOWED_LATENESS))
-    scored = (
-        events.key_by(lambda event: event["tenant_id"], key_type=Types.STRING())
-        .process(ScoreEvents(configs_dir, run_id))
-        .name("score")
-    )
-    metrics = (
-        events.key_by(lambda event: event["tenant_id"], key_type=Types.STRING())
-        .process(DetectMetricAnomalies(configs_dir, run_id))
-        .name("metrics")
-    )
-    rows = scored.union(rejected, metrics)
-    rows.process(WriteToClickHouse(dsn)).name("clickhouse").set_parallelism(1).sink_to(Sink(DISCARD)).set_parallelism(1)
+    by_tenant = events.key_by(lambda event: event["tenant_id"], key_type=Types.STRING())
+    scored = by_tenant.process(ScoreEvents(configs_dir, run_id)).name("score").uid("score")
+    metrics = by_tenant.process(DetectMetricAnomalies(configs_dir, run_id)).name("metrics").uid("metrics")
+    rows = scored.union(rejected, metrics).key_by(lambda _: 0, key_type=Types.INT())
+    written = rows.process(WriteToClickHouse(dsn)).name("clickhouse").uid("clickhouse").set_parallelism(1)
+    written.sink_to(Sink(DISCARD)).set_parallelism(1)
     return scored.union(metrics)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--staging", help="file of raw-record envelopes (from pulse run)")
-    parser.add_argument("--kafka", help="read from Kafka at these bootstrap servers instead of --staging")
+    input_ = parser.add_mutually_exclusive_group(required=True)
+    input_.add_argument("--staging", help="file of raw-record envelopes (from pulse run); the job ends after it")
+    input_.add_argument("--watch", help="folder to watch for new files of raw-record envelopes (unbounded)")
+    input_.add_argument("--kafka", help="Kafka bootstrap servers to read the events topic from")
     parser.add_argument("--topic", default="pulse.events")
     parser.add_argument("--group", default="pulse-scoring")
-    parser.add_argument("--bounded", action="store_true", help="stop at the offsets that are latest at start")
-    parser.add_argument("--alerts-topic", help="also write alerts as JSON to this Kafka topic")
+    parser.add_argument("--bounded", action="store_true", help="Kafka: stop at the offsets that are latest at start")
+    parser.add_argument("--alerts-topic", help="also write alerts as JSON to this Kafka topic (needs --kafka)")
     parser.add_argument("--configs", required=True)
     parser.add_argument("--clickhouse", required=True)
     parser.add_argument("--run-id", required=True)
     args = parser.parse_args(argv)
-    if bool(args.staging) == bool(args.kafka):
-        parser.error("give either --staging or --kafka")
+    if args.alerts_topic and not args.kafka:
+        parser.error("--alerts-topic needs --kafka")
     env = StreamExecutionEnvironment.get_execution_environment()
-    if args.kafka:
-        build_from_kafka(
-            env,
-            args.kafka,
-            args.topic,
-            args.group,
-            args.bounded,
-            args.configs,
-            args.clickhouse,
-            args.run_id,
-            args.alerts_topic,
-        )
-    else:
-        build(env, args.staging, args.configs, args.clickhouse, args.run_id)
+    alerts = build(env, source(env, args), args.configs, args.clickhouse, args.run_id)
+    if args.alerts_topic:
+        write_alerts(alerts, args.kafka, args.alerts_topic)
     env.execute(f"pulse-scoring {args.run_id}")
 
 

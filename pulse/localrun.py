@@ -45,7 +45,7 @@ def run_local(
 ) -> RunReport:
     """Stage the inputs, run the job to completion, and count what landed for this run."""
     from jobs.environment import local_environment
-    from jobs.scoring import build
+    from jobs.scoring import build, file_records
 
     for path in inputs:
         if not path.is_file():
@@ -56,7 +56,7 @@ def run_local(
         with store(dsn) as s:  # a server can take the schema before the job; chDB's folder is the job's
             s.migrate()
     env = local_environment(parallelism)
-    build(env, str(staging.resolve()), str(Path(configs_dir).resolve()), dsn, run_id)
+    build(env, file_records(env, str(staging.resolve())), str(Path(configs_dir).resolve()), dsn, run_id)
     env.execute(f"pulse-scoring {run_id}")
     return report(dsn, run_id, read)
 

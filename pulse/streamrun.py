@@ -26,7 +26,9 @@ def stream(
 ) -> RunReport | None:
     """Run the job on `topic`; when bounded, stop at the offsets latest at start and report what landed."""
     from jobs.environment import local_environment
-    from jobs.scoring import build_from_kafka
+    from jobs.scoring import build
+    from operators.kafka_alerts import write_alerts
+    from operators.kafka_source import kafka_raw_records
 
     if not CONNECTOR_JAR.is_file():
         raise FileNotFoundError(f"{CONNECTOR_JAR} is missing: run 'make jars'")
@@ -39,7 +41,10 @@ def stream(
             s.migrate()
     env = local_environment(parallelism)
     env.add_jars(CONNECTOR_JAR.as_uri())
-    build_from_kafka(env, bootstrap, topic, group, bounded, str(Path(configs_dir).resolve()), dsn, run_id, alerts_topic)
+    raw = kafka_raw_records(env, bootstrap, topic, group, bounded)
+    alerts = build(env, raw, str(Path(configs_dir).resolve()), dsn, run_id)
+    if alerts_topic:
+        write_alerts(alerts, bootstrap, alerts_topic)
     env.execute(f"pulse-scoring {run_id}")
     return report(dsn, run_id, pending) if bounded else None
 

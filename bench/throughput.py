@@ -1,0 +1,161 @@
+"""Throughput benchmark: the scoring job on Flink vs the same Python logic without Flink (the ceiling).
+
+`python -m bench.throughput [--minutes 12] [--tenants 100]` prints, in one run on this machine:
+events/s through the whole job on the mini-cluster (`pulse run`'s path) and on a standalone cluster
+(JobManager + TaskManager processes, `flink run`), the no-Flink ceiling (parse + TenantScorer in one
+process), their ratios, and the cluster's checkpoint duration and state size per tenant (REST API).
+Throughput is measured from the rows' `ingested_at` span, so Flink's fixed start-up is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from pulse.clickhouse import store
+from pulse.cluster import PROJECT, Cluster
+from pulse.config import load_config_dir
+from pulse.events import parse_record
+from pulse.generate import Generator
+from pulse.inputs import RawRecord
+from pulse.scoring import TenantScorer
+
+CURRENCIES = ("USD", "EUR", "GBP")
+
+
+def stream(minutes: int, tenants: int) -> list[dict]:
+    """A realistic mix: sessions of mostly page views, a few percent orders and payments, many tenants."""
+    names = {f"shop{i:03d}": CURRENCIES[i % len(CURRENCIES)] for i in range(tenants)}
+    events, _ = Generator(seed=42, minutes=minutes, tenants=names).run()
+    return events
+
+
+def stage(events: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hidden = path.with_name("." + path.name)
+    with hidden.open("w") as out:
+        for index, event in enumerate(events):
+            out.write(RawRecord("bench", index, json.dumps(event)).to_json() + "\n")
+    hidden.rename(path)
+
+
+def ceiling(events: list[dict], configs: str) -> float:
+    """Events/s of parse + TenantScorer for every event in one process, no Flink."""
+    config_set = load_config_dir(configs)
+    scorers: dict[str, TenantScorer] = {}
+    states: dict[str, object] = {}
+    lines = [json.dumps(e) for e in events]
+    started = time.perf_counter()
+    for index, line in enumerate(lines):
+        event = parse_record(line, source="bench", index=index).event
+        tenant = event["tenant_id"]
+        if tenant not in scorers:
+            scorers[tenant] = TenantScorer(tenant, config_set.for_tenant(tenant))
+            states[tenant] = scorers[tenant].new_state()
+        scorers[tenant].score(event, states[tenant], "bench")
+    return len(events) / (time.perf_counter() - started)
+
+
+def rate_from_clickhouse(dsn: str, run_id: str) -> tuple[int, float]:
+    """(rows, events/s) of a run from the span of its rows' ingestion times."""
+    with store(dsn, wait_s=120) as s:
+        rows, seconds = s.query(
+            "SELECT count(), dateDiff('millisecond', min(ingested_at), max(ingested_at)) / 1000 "
+            "FROM scored_events FINAL WHERE run_id = {run:String}",
+            {"run": run_id},
+        )[1][0]
+    return rows, rows / max(seconds, 1e-3)
+
+
+def mini_cluster(staging: Path, configs: str, dsn: str) -> tuple[int, float, float]:
+    """Rows, steady events/s and wall seconds (incl. start-up) of the job on the local mini-cluster."""
+    from jobs.environment import local_environment
+    from jobs.scoring import build, file_records
+
+    started = time.monotonic()
+    env = local_environment()
+    build(env, file_records(env, str(staging)), configs, dsn, "bench-local")
+    env.execute("pulse-bench")
+    wall = time.monotonic() - started
+    rows, rate = rate_from_clickhouse(dsn, "bench-local")
+    return rows, rate, wall
+
+
+def standalone(events: list[dict], folder: Path, configs: str, dsn: str, parallelism: int) -> dict:
+    """Run the job on a standalone cluster over a watched folder; throughput and checkpoint statistics."""
+    cluster = Cluster(home=folder / "flink")
+    landing = folder / "landing"
+    landing.mkdir()
+    cluster.up()
+    try:
+        args = ["--watch", str(landing), "--configs", configs, "--clickhouse", dsn, "--run-id", "bench-cluster"]
+        job = cluster.submit(args, parallelism=parallelism)
+        cluster.wait_job(job, {"RUNNING"})
+        stage(events, landing / "events.ndjson")
+        deadline = time.monotonic() + 600
+        while cluster.vertex_records(job, "clickhouse")[0] < len(events) and time.monotonic() < deadline:
+            time.sleep(2)
+        latest = cluster.wait_checkpoint(job, after=cluster.wait_checkpoint(job))  # one taken with all tenants
+        stats = next(c for c in cluster.checkpoints(job)["history"] if c["id"] == latest)
+        cluster.stop_with_savepoint(job)
+    finally:
+        cluster.down()
+    rows, rate = rate_from_clickhouse(dsn, "bench-cluster")
+    return {"rows": rows, "rate": rate, "checkpoint_ms": stats["end_to_end_duration"], "state": stats["state_size"]}
+
+
+def latency_rest_to_alert_and_webhook() -> None:
+    """Hook for p50/p95/p99 REST accept → alert row → webhook delivery: needs `pulse serve` and `pulse dispatch`
+    (issues 5 and 6, not on this branch); not measured yet."""
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=int, default=12, help="minutes of synthetic traffic per tenant")
+    parser.add_argument("--tenants", type=int, default=100)
+    parser.add_argument("--parallelism", type=int, default=2, help="of the standalone-cluster job")
+    args = parser.parse_args(argv)
+    configs = str(PROJECT / "configs")
+    events = stream(args.minutes, args.tenants)
+    kinds = {k: sum(e["event_type"] == k for e in events) / len(events) for k in ("page_view", "order_placed")}
+    folder = Path(tempfile.mkdtemp(prefix="pulse-bench-"))
+    try:
+        stage(events, folder / "staging" / "events.ndjson")
+        top = ceiling(events, configs)
+        local_rows, local_rate, local_wall = mini_cluster(
+            folder / "staging" / "events.ndjson", configs, f"chdb://{folder / 'ch-local'}"
+        )
+        remote = standalone(events, folder, configs, f"chdb://{folder / 'ch-cluster'}", args.parallelism)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(
+        f"{len(events)} events, {args.tenants} tenants; page views {kinds['page_view']:.0%}, "
+        f"orders {kinds['order_placed']:.1%}"
+    )
+    print("| measure | value |\n| --- | --- |")
+    print(f"| no-Flink ceiling (parse + TenantScorer, 1 process) | {top:,.0f} events/s |")
+    print(f"| mini-cluster job, steady state | {local_rate:,.0f} events/s ({local_rate / top:.0%} of ceiling) |")
+    print(
+        f"| mini-cluster job, wall clock incl. start-up | {local_rows / local_wall:,.0f} events/s "
+        f"({local_wall:.1f} s) |"
+    )
+    print(
+        f"| standalone cluster job (p={args.parallelism}), steady state | {remote['rate']:,.0f} events/s "
+        f"({remote['rate'] / top:.0%} of ceiling) |"
+    )
+    print(f"| checkpoint duration (end to end) | {remote['checkpoint_ms']} ms |")
+    print(
+        f"| checkpoint state size | {remote['state'] / 1024:,.0f} KiB, "
+        f"{remote['state'] / args.tenants / 1024:,.1f} KiB per tenant |"
+    )
+    print("| REST accept → alert / webhook p50/p95/p99 | not measured: needs `pulse serve` and `pulse dispatch` |")
+    assert local_rows == remote["rows"] == len(events), (local_rows, remote["rows"], len(events))
+
+
+if __name__ == "__main__":
+    main()
