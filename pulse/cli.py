@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pulse.clickhouse import default_dsn, describe, store
-from pulse.config import METRIC_NAMES, ConfigInvalid, load_config_dir
+from pulse.config import METRIC_NAMES, ConfigInvalid, ConfigSet, load_config_dir
 
 PROJECT_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 SCENARIO_NAMES = ("drop", "spike", "slow_degradation", "bot_burst", "card_testing", "seasonal_quiet")
@@ -42,26 +42,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    try:
-        configs = load_config_dir(args.configs)
-    except ConfigInvalid as exc:
-        for error in exc.errors:
-            errors.print(str(error), markup=False, highlight=False)
-        errors.print(f"{len(exc.errors)} error(s) in {args.configs}", markup=False)
+    configs = _load_configs_or_report(args.configs)
+    if configs is None:
         return 1
     rules = sum(len(c.rules) for c in configs.tenants.values())
     console.print(f"{args.configs}: default config and {len(configs.tenants)} tenant(s), {rules} rule(s): valid")
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from pulse.localrun import run_local
-
+def _load_configs_or_report(folder: str) -> ConfigSet | None:
+    """The configs of `folder`, or None after printing every error in it."""
     try:
-        load_config_dir(args.configs)
+        return load_config_dir(folder)
     except ConfigInvalid as exc:
         for error in exc.errors:
             errors.print(str(error), markup=False, highlight=False)
+        errors.print(f"{len(exc.errors)} error(s) in {folder}", markup=False)
+        return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pulse.localrun import run_local
+
+    if _load_configs_or_report(args.configs) is None:
         return 2
     run_id = args.run_id or datetime.now(UTC).strftime("run-%Y%m%dT%H%M%S")
     started = time.monotonic()
@@ -170,11 +173,7 @@ def cmd_keys_new(args: argparse.Namespace) -> int:
 def cmd_stream(args: argparse.Namespace) -> int:
     from pulse.streamrun import stream
 
-    try:
-        load_config_dir(args.configs)
-    except ConfigInvalid as exc:
-        for error in exc.errors:
-            errors.print(str(error), markup=False, highlight=False)
+    if _load_configs_or_report(args.configs) is None:
         return 2
     run_id = args.run_id or datetime.now(UTC).strftime("stream-%Y%m%dT%H%M%S")
     report = stream(
