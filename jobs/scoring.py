@@ -1,4 +1,4 @@
-"""The scoring job: raw records → parse → key by tenant → rules and risk model → ClickHouse.
+"""The scoring job: raw records → parse → key by tenant → rules and risk model, metric detectors → ClickHouse.
 
 Local: `pulse run --input FILE` (builds the staging file and calls `build`), or `pulse stream` (Kafka).
 Cluster: `flink run --python jobs/scoring.py --pyFiles . -- --staging FILE --configs DIR --clickhouse DSN`;
@@ -18,6 +18,7 @@ from pyflink.datastream.connectors.file_system import FileSource, StreamFormat
 from operators.clickhouse_sink import WriteToClickHouse
 from operators.kafka_alerts import write_alerts
 from operators.kafka_source import kafka_raw_records
+from operators.metrics import DetectMetricAnomalies
 from operators.parse import REJECTED, ParseRecords
 from operators.scoring import ScoreEvents
 from operators.time import event_time
@@ -61,7 +62,12 @@ def score_and_write(raw: DataStream, configs_dir: str, dsn: str, run_id: str) ->
         .process(ScoreEvents(configs_dir, run_id))
         .name("score")
     )
-    rows = scored.union(rejected)
+    metrics = (
+        events.key_by(lambda event: event["tenant_id"], key_type=Types.STRING())
+        .process(DetectMetricAnomalies(configs_dir, run_id))
+        .name("metrics")
+    )
+    rows = scored.union(rejected, metrics)
     rows.process(WriteToClickHouse(dsn)).name("clickhouse").set_parallelism(1).sink_to(Sink(DISCARD)).set_parallelism(1)
     return scored
 

@@ -13,19 +13,28 @@ from rich.markup import escape
 from rich.table import Table
 
 from pulse.clickhouse import default_dsn, describe, store
-from pulse.config import ConfigInvalid, load_config_dir
+from pulse.config import METRIC_NAMES, ConfigInvalid, load_config_dir
 
 PROJECT_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+SCENARIO_NAMES = ("drop", "spike", "slow_degradation", "bot_burst", "card_testing", "seasonal_quiet")
 console = Console()
 errors = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from pulse.generate import Generator, write
+    from pulse.scenarios import ScenarioGenerator
 
-    events, incidents = Generator(
-        seed=args.seed, minutes=args.minutes, sessions_per_minute=args.sessions_per_minute
-    ).run()
+    if args.scenario:
+        generator = ScenarioGenerator(
+            scenario=args.scenario,
+            seed=args.seed,
+            minutes=args.minutes or 0,
+            sessions_per_minute=args.sessions_per_minute,
+        )
+    else:
+        generator = Generator(seed=args.seed, minutes=args.minutes or 360, sessions_per_minute=args.sessions_per_minute)
+    events, incidents = generator.run()
     counts = write(events, incidents, Path(args.out), broken_rate=args.broken_rate, seed=args.seed)
     console.print(f"wrote {counts['records']} records ({counts['broken']} deliberately broken) to {args.out}")
     console.print(f"ground truth: {counts['incidents']} incidents in {args.out}.truth.json")
@@ -243,6 +252,54 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_backtest(args: argparse.Namespace) -> int:
+    import csv
+
+    from models.backtest import backtest
+
+    metrics = load_config_dir(args.configs).for_tenant(args.tenant or "").models.metrics
+    with open(args.series, newline="") as f:
+        rows = [(r[0], r[1] if len(r) > 1 else "") for r in csv.reader(f) if r]
+    if rows and rows[0][0].strip().lower() == "timestamp":
+        rows = rows[1:]
+    results = list(backtest(rows, args.metric, metrics))
+    out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        writer = csv.writer(out)
+        writer.writerow(["timestamp", "value", "anomaly_score", "is_alert"])
+        for r in results:
+            writer.writerow([r.timestamp, r.value, "" if r.anomaly_score is None else r.anomaly_score, int(r.is_alert)])
+    finally:
+        if args.out:
+            out.close()
+    if args.out:
+        alerts = sum(r.is_alert for r in results)
+        console.print(f"{len(results)} rows, {alerts} flagged as anomalous ({args.metric} detector) -> {args.out}")
+    return 0
+
+
+def cmd_models_evaluate(args: argparse.Namespace) -> int:
+    from models.evaluation import evaluate, merge
+    from pulse.scenarios import SCENARIOS
+
+    print(f"Metric detectors (shipped defaults) on labelled scenarios, seeds {', '.join(map(str, args.seed))}")
+    print(
+        "| scenario | days | incidents detected | alerts | precision | recall | delay min (median, max) | false/day |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for scenario in args.scenario or SCENARIOS:
+        r = merge([evaluate(scenario, seed=seed) for seed in args.seed])
+        delays = sorted(r.delays_min)
+        delay = f"{delays[len(delays) // 2]:.0f}, {delays[-1]:.0f}" if delays else "-"
+        precision = "-" if r.precision is None else f"{r.precision:.2f}"
+        recall = "-" if r.recall is None else f"{r.recall:.2f}"
+        print(
+            f"| {scenario} | {r.days:g} | {r.detected}/{r.incidents} | {r.alerts} | {precision} | {recall} "
+            f"| {delay} | {r.false_alerts_per_day:.2f} |"
+        )
+    return 0
+
+
 def _print_summaries(rows: list[tuple]) -> None:
     console.print(f"\n[bold]Incident summaries[/bold] ({len(rows)} shown)")
     for tenant, when, severity, cause, summary in rows:
@@ -272,7 +329,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="write a synthetic multi-tenant stream with injected incidents")
     p.add_argument("--out", required=True, help="output file: .jsonl, .csv or .parquet")
-    p.add_argument("--minutes", type=int, default=360)
+    p.add_argument("--minutes", type=int, default=None, help="default 360 (a scenario: its own length)")
+    p.add_argument("--scenario", choices=SCENARIO_NAMES, help="one tenant, seasonal, one labelled kind of incident")
     p.add_argument("--sessions-per-minute", type=float, default=4.0, help="per tenant")
     p.add_argument("--broken-rate", type=float, default=0.0, help="fraction of records to break (JSON Lines only)")
     p.add_argument("--seed", type=int, default=7)
@@ -365,6 +423,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for a busy chDB folder")
     with_dsn(p)
     p.set_defaults(func=cmd_dispatch)
+
+    p = sub.add_parser("models", help="the online models: backtest a detector, evaluate on labelled scenarios")
+    mo = p.add_subparsers(dest="action", required=True)
+    b = mo.add_parser("backtest", help="run a metric detector over a timestamp,value CSV")
+    b.add_argument("--series", required=True, help="CSV of timestamp,value (RFC 3339 or epoch s/ms; header optional)")
+    b.add_argument("--out", help="output CSV: timestamp,value,anomaly_score,is_alert (default: standard output)")
+    b.add_argument("--metric", default="orders", choices=METRIC_NAMES, help="whose detector settings to use")
+    b.add_argument("--configs", default=str(PROJECT_CONFIGS))
+    b.add_argument("--tenant", help="use this tenant's model config (default: configs/default.yaml)")
+    b.set_defaults(func=cmd_models_backtest)
+    e = mo.add_parser("evaluate", help="precision, recall and detection delay on labelled synthetic scenarios")
+    e.add_argument("--scenario", action="append", choices=SCENARIO_NAMES, help="repeatable; default: all")
+    e.add_argument("--seed", type=int, nargs="+", default=[7, 8, 9], help="one stream per seed and scenario")
+    e.set_defaults(func=cmd_models_evaluate)
     return root
 
 

@@ -20,6 +20,19 @@ from pulse.yaml_lines import line_of, load_yaml
 
 EVENT_FIELDS = tuple(Event.model_fields)
 Severity = Literal["info", "low", "medium", "high", "critical"]
+# The per-minute business metrics of every tenant (campaign metrics are tracked per campaign id).
+METRIC_NAMES = (
+    "orders",
+    "revenue",
+    "traffic",
+    "sessions",
+    "conversion",
+    "payment_failures",
+    "payment_failure_rate",
+    "views_per_ip",
+    "campaign_clicks",
+    "campaign_conversions",
+)
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
 
@@ -62,8 +75,37 @@ class RiskModelConfig(Strict):
     seed: int = 42
 
 
+class MetricDetectorConfig(Strict):
+    """One metric's online detector; unset fields take the shipped default for that metric."""
+
+    enabled: bool | None = None
+    direction: Literal["drop", "spike", "both"] | None = None
+    window_minutes: Annotated[int, Field(ge=1, le=1440)] | None = None
+    min_z: Annotated[float, Field(gt=0.0, le=50.0)] | None = None
+    alert_quantile: Annotated[float, Field(gt=0.5, lt=1.0)] | None = None
+    min_volume: Annotated[float, Field(ge=0.0)] | None = None
+
+
+class MetricsConfig(Strict):
+    """Per-minute business metric anomaly detection (orders, revenue, conversion, payments, traffic, campaigns)."""
+
+    enabled: bool = True
+    warmup_minutes: Annotated[int, Field(ge=0, le=100_000)] = 60
+    max_campaigns: Annotated[int, Field(ge=0, le=200)] = 20
+    detectors: dict[str, MetricDetectorConfig] = Field(default_factory=dict)
+
+    @field_validator("detectors")
+    @classmethod
+    def _known_metrics(cls, detectors: dict[str, MetricDetectorConfig]) -> dict[str, MetricDetectorConfig]:
+        unknown = sorted(set(detectors) - set(METRIC_NAMES))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {', '.join(unknown)}; metrics are: {', '.join(METRIC_NAMES)}")
+        return detectors
+
+
 class ModelsConfig(Strict):
     risk: RiskModelConfig = Field(default_factory=RiskModelConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
 
 class WebhookConfig(Strict):
@@ -105,7 +147,7 @@ class TenantConfig(Strict):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     rules: list[ConditionRule] = Field(default_factory=list)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
-    templates: dict[Literal["rule_alert", "risk_alert", "incident"], str] = Field(default_factory=dict)
+    templates: dict[Literal["rule_alert", "risk_alert", "incident", "metric_alert"], str] = Field(default_factory=dict)
     playbooks: dict[str, str] = Field(default_factory=dict)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     webhooks: list[WebhookConfig] = Field(default_factory=list)

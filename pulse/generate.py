@@ -57,7 +57,7 @@ class Generator:
         events: list[dict[str, Any]] = []
         for tenant in self.tenants:
             for minute in range(self.minutes):
-                sessions = self._poisson(self.sessions_per_minute)
+                sessions = self._poisson(self._rate(tenant, self.t0 + minute * MINUTE))
                 for _ in range(sessions):
                     events.extend(self._session(tenant, self.t0 + minute * MINUTE + self.rng.randrange(MINUTE)))
         incidents = list(self._incidents())
@@ -65,6 +65,14 @@ class Generator:
             events.extend(incident.events)  # type: ignore[attr-defined]
         events.sort(key=lambda e: (e["ts"], e["event_id"]))
         return events, incidents
+
+    def _rate(self, tenant: str, ts: int) -> float:
+        """Sessions per minute starting at `ts` (scenarios add seasonality)."""
+        return self.sessions_per_minute
+
+    def _order_factor(self, tenant: str, ts: int) -> float:
+        """How likely a checkout becomes an order at `ts`, relative to usual (scenarios degrade it)."""
+        return 1.0
 
     def _id(self, tenant: str) -> str:
         self.counter += 1
@@ -103,7 +111,7 @@ class Generator:
         if rng.random() > 0.55:
             return
         yield self._event(tenant, "checkout_started", ts + 20_000, **base)
-        if rng.random() > 0.7:
+        if rng.random() > 0.7 * self._order_factor(tenant, ts):
             return
         amount = round(min(rng.lognormvariate(4.0, 0.6), 1500.0), 2)
         yield from self._checkout(tenant, ts + 40_000, amount, base, items=1 + int(rng.expovariate(0.8)))

@@ -82,7 +82,9 @@ def test_no_false_alarm_flood_and_every_alert_has_a_summary(job_run):
     assert empty == 0
     assert alerts < scored * 0.002
     incident_events = {e for i in job_run.truth for e in i["event_ids"]}
-    stray = job_run.query("SELECT event_id FROM alerts FINAL WHERE run_id = {run:String}")
+    stray = job_run.query(
+        "SELECT event_id FROM alerts FINAL WHERE run_id = {run:String} AND NOT startsWith(cause, 'metric:')"
+    )
     assert sum(1 for (e,) in stray if e not in incident_events) <= 5
 
 
@@ -91,3 +93,44 @@ def test_csv_and_parquet_rows_are_scored(job_run):
         ids = [r.payload["event_id"] for r in read_records(path) if r.payload["event_id"] != "bad-1"]
         found = job_run.query("SELECT count() FROM scored_events FINAL WHERE event_id IN {ids:Array(String)}", ids=ids)
         assert len(ids) == 100 and found[0][0] == len(ids), path.name
+
+
+def test_metric_detectors_catch_card_testing_and_stay_quiet_otherwise(job_run):
+    rows = job_run.query(
+        "SELECT tenant_id, toUnixTimestamp64Milli(ts), cause, summary, labels FROM alerts FINAL "
+        "WHERE run_id = {run:String} AND startsWith(cause, 'metric:') ORDER BY ts"
+    )
+    for tenant, ts, cause, _, _ in rows:  # every metric alert belongs to an injected incident (e.g. revenue spikes)
+        assert any(
+            i["tenant_id"] == tenant and i["start"] <= ts + 60_000 and ts <= i["end"] + 600_000 for i in job_run.truth
+        ), cause
+    card_test = next(i for i in job_run.truth if i["kind"] == "card_testing")
+    flagged = job_run.query(  # the risk model's context trees see the card's failure velocity
+        "SELECT count() FROM alerts FINAL WHERE cause = 'risk_score' AND event_id IN {ids:Array(String)}",
+        ids=card_test["event_ids"],
+    )[0][0]
+    assert flagged >= 3
+    payments = [r for r in rows if r[0] == card_test["tenant_id"] and r[2].startswith("metric:payment_failure")]
+    assert payments, rows
+    _, _, _, summary, labels = payments[0]
+    assert "spiked" in summary and "expected" in summary and "%" in summary and "since" in summary
+    assert labels["direction"] == "spike" and float(labels["observed"]) > float(labels["expected"])
+
+
+def test_metric_values_have_every_minute_with_an_expected_band_and_a_stated_warmup(job_run):
+    rows = job_run.query(
+        "SELECT tenant_id, metric, count(), countIf(warming_up), "
+        "countIf(NOT (lower <= expected AND expected <= upper)), "
+        "dateDiff('minute', min(minute), max(minute)) + 1 FROM metric_values FINAL WHERE run_id = {run:String} "
+        "GROUP BY tenant_id, metric"
+    )
+    found = {(t, m) for t, m, *_ in rows}
+    for tenant in ("acme", "globex", "initech"):
+        assert {
+            (tenant, m) for m in ("orders", "revenue", "conversion", "payment_failure_rate", "views_per_ip")
+        } <= found
+    for tenant, metric, minutes, warming, outside, span in rows:
+        assert minutes == span, (tenant, metric)  # no minute missing, none doubled
+        assert outside == 0, (tenant, metric)
+        if not metric.startswith("campaign"):
+            assert warming == 60 and minutes > 300, (tenant, metric)

@@ -1,0 +1,187 @@
+"""A tenant's per-minute business metrics, computed from its events, each with its own online detector.
+
+Metrics: orders, revenue (successful payments), traffic (page views), sessions (new sessions),
+conversion (orders per new session), payment failures and their rate, page views per IP (bot traffic
+from few addresses), and per campaign its clicks and conversions (orders in a session that clicked the campaign).
+Everything kept is bounded: open minutes, the session→campaign map and the number of campaigns.
+
+>>> from pulse.config import MetricsConfig
+>>> metrics = TenantMetrics(MetricsConfig(warmup_minutes=5))
+>>> metrics.add({"event_type": "order_placed", "ts": 90_000, "session_id": "s1", "amount": 20.0})
+60000
+>>> points = metrics.close(120_000)
+>>> sorted((p.metric, p.verdict.value) for p in points if p.metric in ("orders", "revenue"))
+[('orders', 1.0), ('revenue', 0.0)]
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.detectors import MINUTE, Kind, SeriesDetector, Verdict
+from pulse.config import MetricDetectorConfig, MetricsConfig
+
+# Shipped defaults per metric: what each detector looks for and how much volume it needs to judge.
+DEFAULTS: dict[str, tuple[Kind, MetricDetectorConfig]] = {
+    "orders": ("count", MetricDetectorConfig(direction="both", window_minutes=15, min_volume=8)),
+    "revenue": ("sum", MetricDetectorConfig(direction="both", window_minutes=15, min_volume=100)),
+    "traffic": ("count", MetricDetectorConfig(direction="drop", window_minutes=10, min_volume=30)),
+    "sessions": ("count", MetricDetectorConfig(direction="both", window_minutes=10, min_volume=20)),
+    "conversion": ("ratio", MetricDetectorConfig(direction="drop", window_minutes=30, min_volume=40)),
+    "payment_failures": ("count", MetricDetectorConfig(direction="spike", window_minutes=10, min_volume=0)),
+    "payment_failure_rate": (
+        "ratio",
+        MetricDetectorConfig(direction="spike", window_minutes=15, min_z=6.0, min_volume=8),
+    ),
+    "views_per_ip": ("ratio", MetricDetectorConfig(direction="spike", window_minutes=5, min_volume=10)),
+    "campaign_clicks": ("count", MetricDetectorConfig(direction="both", window_minutes=30, min_z=6.0, min_volume=8)),
+    "campaign_conversions": ("count", MetricDetectorConfig(direction="drop", window_minutes=60, min_volume=8)),
+}
+BASE = MetricDetectorConfig(enabled=True, direction="both", window_minutes=15, min_z=5.0, alert_quantile=0.999)
+SESSION_MEMORY = 20_000  # sessions remembered for campaign attribution
+SILENCE_MINUTES = 60  # minutes without any event still counted as zeros (an outage), then a gap
+
+
+def detector_config(metrics: MetricsConfig, metric: str) -> tuple[Kind, MetricDetectorConfig]:
+    """The shipped default for `metric`, overridden by the fields the tenant set."""
+    kind, default = DEFAULTS[metric]
+    merged = BASE.model_copy(update=default.model_dump(exclude_none=True))
+    override = metrics.detectors.get(metric)
+    if override is not None:
+        merged = merged.model_copy(update=override.model_dump(exclude_none=True))
+    return kind, merged
+
+
+@dataclass
+class Minute:
+    """Counts of one event-time minute."""
+
+    orders: int = 0
+    revenue: float = 0.0
+    page_views: int = 0
+    payments_ok: int = 0
+    payments_failed: int = 0
+    sessions: int = 0  # sessions whose first event falls in this minute
+    view_ips: set[str] = field(default_factory=set)
+    clicks: dict[str, int] = field(default_factory=dict)
+    conversions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    metric: str  # e.g. "orders" or "campaign_clicks:spring-sale"
+    verdict: Verdict
+
+
+class TenantMetrics:
+    """One tenant's open minutes and detectors; `add` events, `close` minutes as event time passes."""
+
+    def __init__(self, config: MetricsConfig):
+        self.config = config
+        self.open: dict[int, Minute] = {}
+        self.closed_until = 0  # every minute before this is closed
+        self.last_active = 0  # the last closed minute that had events
+        self.detectors: dict[str, SeriesDetector] = {}
+        self.session_campaign: OrderedDict[str, str] = OrderedDict()
+        self.seen_sessions: OrderedDict[str, str] = OrderedDict()
+        self.campaigns: set[str] = set()
+
+    def add(self, event: dict[str, Any]) -> int:
+        """Count an event into its minute (a late one into the oldest open minute); return that minute."""
+        minute = max(event["ts"] // MINUTE * MINUTE, self.closed_until)
+        bucket = self.open.setdefault(minute, Minute())
+        kind, session = event["event_type"], event.get("session_id")
+        if session and session not in self.seen_sessions:
+            bucket.sessions += 1
+            self._remember(self.seen_sessions, session, "")
+        if kind == "order_placed":
+            bucket.orders += 1
+            campaign = self.session_campaign.get(session) if session else None
+            if campaign:
+                bucket.conversions[campaign] = bucket.conversions.get(campaign, 0) + 1
+        elif kind == "payment_succeeded":
+            bucket.payments_ok += 1
+            bucket.revenue += event.get("amount") or 0.0
+        elif kind == "payment_failed":
+            bucket.payments_failed += 1
+        elif kind == "page_view":
+            bucket.page_views += 1
+            bucket.view_ips.add(event.get("ip") or "")
+        elif kind == "campaign_click" and event.get("campaign_id"):
+            self._click(bucket, event["campaign_id"], session)
+        return minute
+
+    def close(self, until: int) -> list[MetricPoint]:
+        """Judge every minute that ends at or before `until`. A minute without events counts as zeros
+        (an outage) for up to SILENCE_MINUTES after the last active minute; beyond that it is a gap."""
+        points: list[MetricPoint] = []
+        minute = self.closed_until or min(self.open, default=until // MINUTE * MINUTE)
+        while minute + MINUTE <= until:
+            bucket = self.open.pop(minute, None)
+            if bucket is None and minute - self.last_active > SILENCE_MINUTES * MINUTE:
+                minute = min(self.open, default=until // MINUTE * MINUTE)
+                continue
+            if bucket is not None:
+                self.last_active = minute
+            points.extend(self._judge(minute, bucket or Minute()))
+            minute += MINUTE
+        self.closed_until = max(self.closed_until, minute)
+        return points
+
+    def next_tick(self) -> int | None:
+        """End of the next minute to close, or None when nothing is open and the tenant has been silent
+        for longer than SILENCE_MINUTES."""
+        if self.open:
+            return min(self.open) + MINUTE
+        if self.closed_until - self.last_active > SILENCE_MINUTES * MINUTE:
+            return None
+        return self.closed_until + MINUTE
+
+    def _click(self, bucket: Minute, campaign: str, session: str | None) -> None:
+        if campaign not in self.campaigns:
+            if len(self.campaigns) >= self.config.max_campaigns:
+                return
+            self.campaigns.add(campaign)
+        bucket.clicks[campaign] = bucket.clicks.get(campaign, 0) + 1
+        if session:
+            self._remember(self.session_campaign, session, campaign)
+
+    @staticmethod
+    def _remember(memory: OrderedDict[str, str], session: str, value: str) -> None:
+        """Remember a session, forgetting the least recent beyond SESSION_MEMORY."""
+        memory[session] = value
+        memory.move_to_end(session)
+        if len(memory) > SESSION_MEMORY:
+            memory.popitem(last=False)
+
+    def _judge(self, minute: int, bucket: Minute) -> list[MetricPoint]:
+        values: dict[str, tuple[float, float | None]] = {
+            "orders": (bucket.orders, None),
+            "revenue": (round(bucket.revenue, 2), None),
+            "traffic": (bucket.page_views, None),
+            "sessions": (bucket.sessions, None),
+            "conversion": (bucket.orders, bucket.sessions),
+            "payment_failures": (bucket.payments_failed, None),
+            "payment_failure_rate": (bucket.payments_failed, bucket.payments_failed + bucket.payments_ok),
+            "views_per_ip": (bucket.page_views, len(bucket.view_ips)),
+        }
+        for campaign in sorted(self.campaigns):
+            values[f"campaign_clicks:{campaign}"] = (bucket.clicks.get(campaign, 0), None)
+            values[f"campaign_conversions:{campaign}"] = (bucket.conversions.get(campaign, 0), None)
+        points = []
+        for name, (value, denominator) in values.items():
+            detector = self._detector(name)
+            if detector is not None:
+                points.append(MetricPoint(name, detector.update(minute, float(value), denominator)))
+        return points
+
+    def _detector(self, name: str) -> SeriesDetector | None:
+        detector = self.detectors.get(name)
+        if detector is None:
+            kind, config = detector_config(self.config, name.split(":")[0])
+            if not config.enabled:
+                return None
+            detector = self.detectors[name] = SeriesDetector(kind, config, MINUTE, self.config.warmup_minutes)
+        return detector
