@@ -6,8 +6,6 @@ SameSite=Strict cookie holding the tenant id signed with the server's secret (it
 one template and one small script (`pulse/static/dashboard.js`) over a vendored uPlot.
 """
 
-from __future__ import annotations
-
 import os
 import secrets
 from collections.abc import Callable
@@ -28,13 +26,17 @@ from pulse.dashboard_data import snapshot
 STATIC = Path(__file__).parent / "static"
 COOKIE = "pulse_session"
 SESSION_HOURS = 12
-REFRESH_S = 30
 DEFAULT_HOURS = 6
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 templates = Environment(loader=PackageLoader("pulse", "templates"), autoescape=select_autoescape(["html", "j2"]))
+
+
+def refresh_s() -> float:
+    """Seconds between the page's refreshes: `PULSE_DASHBOARD_REFRESH_S`, default 30."""
+    return float(os.environ.get("PULSE_DASHBOARD_REFRESH_S") or 30)
 
 
 def session_secret() -> str:
@@ -67,7 +69,7 @@ def dashboard_router(
         if tenant is None:
             return _html(templates.get_template("login.html.j2").render(error=None, session_hours=SESSION_HOURS))
         html = templates.get_template("dashboard.html.j2").render(
-            tenant=tenant, plan=plan_of(tenant), inline=False, refresh_s=REFRESH_S, hours=DEFAULT_HOURS
+            tenant=tenant, plan=plan_of(tenant), inline=False, refresh_s=refresh_s(), hours=DEFAULT_HOURS
         )
         return _html(html)
 
