@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -85,11 +86,19 @@ def watched(browser: Browser) -> tuple[Page, list[str]]:
     return page, problems
 
 
+def wait_renders(page: Page, count: int, timeout_s: float = 30) -> None:
+    """Until the page's script has drawn `count` snapshots (polled from outside: the page's CSP forbids eval)."""
+    deadline = time.monotonic() + timeout_s
+    while page.evaluate("() => (window.pulse && window.pulse.renders) || 0") < count:
+        assert time.monotonic() < deadline, f"the page did not render {count} times in {timeout_s} s"
+        page.wait_for_timeout(200)
+
+
 def sign_in(page: Page, url: str, key: str) -> None:
     page.goto(f"{url}/dashboard")
     page.fill("#api_key", key)
     page.click("button[type=submit]")
-    page.wait_for_function("window.pulse && window.pulse.renders >= 1", timeout=30_000)
+    wait_renders(page, 1)
 
 
 def chart_points(page: Page) -> dict[str, int]:
@@ -111,7 +120,7 @@ def test_dashboard_shows_the_tenants_live_charts_and_incidents(served, browser):
     assert shown and shown <= set(expected["acme"]["incidents"])
     assert page.locator("#rules tbody tr").count() >= 1
     assert "Usage is not metered yet" in page.inner_text("#usage")
-    page.wait_for_function("window.pulse.renders >= 3", timeout=30_000)  # it refreshes by itself
+    wait_renders(page, 3)  # it refreshes by itself
     page.screenshot(path=str(OUTPUT / "dashboard-acme.png"), full_page=True)
     assert problems == []
 
@@ -168,7 +177,7 @@ def test_report_is_self_contained_and_renders_offline(served, browser):
     requested: list[str] = []
     page.on("request", lambda r: requested.append(r.url))
     page.goto(out.as_uri())
-    page.wait_for_function("window.pulse && window.pulse.renders >= 1", timeout=30_000)
+    wait_renders(page, 1)
     assert chart_points(page) == expected["globex"]["points"]
     shown = set(page.eval_on_selector_all("[data-incident-id]", "cards => cards.map(c => c.dataset.incidentId)"))
     assert shown and shown <= set(expected["globex"]["incidents"])
