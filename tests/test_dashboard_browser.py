@@ -5,7 +5,6 @@ Screenshots go to .data/test-output/.
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -48,15 +47,9 @@ def expected_state(dsn: str, tenant: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def served(job_run, tmp_path_factory):
-    """A copy of the job run's store with incidents, its expected contents, and `pulse serve` over it."""
-    folder = tmp_path_factory.mktemp("dashboard")
-    with store(job_run.dsn, wait_s=60):  # the folder is copied while no process writes it
-        shutil.copytree(job_run.dsn.removeprefix("chdb://"), folder / "clickhouse", symlinks=True)
-    dsn = f"chdb://{folder / 'clickhouse'}"
-    dispatch = subprocess.run([sys.executable, "-m", "pulse", "dispatch", "--once", "--clickhouse", dsn],
-                              capture_output=True, text=True, cwd=folder, timeout=300)  # fmt: skip
-    assert dispatch.returncode == 0, dispatch.stdout + dispatch.stderr
+def served(incidents_run):
+    """The copy's expected contents, and `pulse serve` over it."""
+    dsn, folder = incidents_run.dsn, incidents_run.folder
     expected = {tenant: expected_state(dsn, tenant) for tenant in ("acme", "globex")}
     os.environ["PULSE_DASHBOARD_REFRESH_S"] = "2"
     try:
