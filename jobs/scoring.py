@@ -53,7 +53,7 @@ def build_from_kafka(
 
 
 def score_and_write(raw: DataStream, configs_dir: str, dsn: str, run_id: str) -> DataStream:
-    """Parse, score and write to ClickHouse; return the scored (table, row) pairs."""
+    """Parse, score and write to ClickHouse; return the (table, row) pairs of scored events and alerts."""
     parsed = raw.process(ParseRecords(run_id), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse")
     rejected = parsed.get_side_output(REJECTED).map(lambda row: ("rejected_events", row)).name("rejects")
     events = parsed.assign_timestamps_and_watermarks(event_time(ALLOWED_LATENESS))
@@ -69,7 +69,7 @@ def score_and_write(raw: DataStream, configs_dir: str, dsn: str, run_id: str) ->
     )
     rows = scored.union(rejected, metrics)
     rows.process(WriteToClickHouse(dsn)).name("clickhouse").set_parallelism(1).sink_to(Sink(DISCARD)).set_parallelism(1)
-    return scored
+    return scored.union(metrics)
 
 
 def main(argv: list[str] | None = None) -> None:

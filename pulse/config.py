@@ -147,7 +147,7 @@ class TenantConfig(Strict):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     rules: list[ConditionRule] = Field(default_factory=list)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
-    templates: dict[Literal["rule_alert", "risk_alert", "incident", "metric_alert"], str] = Field(default_factory=dict)
+    templates: dict[Literal["rule_alert", "risk_alert", "metric_alert", "incident"], str] = Field(default_factory=dict)
     playbooks: dict[str, str] = Field(default_factory=dict)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
