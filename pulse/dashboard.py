@@ -27,6 +27,7 @@ STATIC = Path(__file__).parent / "static"
 COOKIE = "pulse_session"
 SESSION_HOURS = 12
 DEFAULT_HOURS = 6
+MAX_LOGIN_BYTES = 4096
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -75,7 +76,10 @@ def dashboard_router(
 
     @router.post("/login", response_class=HTMLResponse)
     async def login(request: Request) -> Response:
-        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        body = await request.body()
+        if len(body) > MAX_LOGIN_BYTES:
+            raise HTTPException(413, f"sign-in form over {MAX_LOGIN_BYTES} bytes")
+        form = parse_qs(body.decode("utf-8", "replace"))
         key = (form.get("api_key") or [""])[0].strip()
         tenant = tenant_for_key(key) if key else None
         if tenant is None:

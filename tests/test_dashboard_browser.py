@@ -141,6 +141,8 @@ def test_sign_in_refuses_bad_keys_and_forged_sessions(served, browser):
     page.click("button[type=submit]")
     assert "not valid" in page.inner_text(".error")
     assert requests.get(f"{server.url}/dashboard/data", timeout=10).status_code == 401
+    huge = requests.post(f"{server.url}/dashboard/login", data={"api_key": "x" * 10_000}, timeout=10)
+    assert huge.status_code == 413
     forged = requests.get(f"{server.url}/dashboard/data", cookies={"pulse_session": "globex"}, timeout=10)
     assert forged.status_code == 401
     login = requests.post(f"{server.url}/dashboard/login", data={"api_key": server.keys["acme"]},
