@@ -35,6 +35,7 @@ function drawChart(holder, key, label, points) {
       { label: "expected high", stroke: "#9bb7e0", dash: [4, 4] },
     ],
     bands: [{ series: [3, 2], fill: "rgba(31,95,191,0.12)" }],
+    axes: [{}, { size: 70 }],
     legend: { show: true },
   };
   const old = pulse.charts[key];
