@@ -29,6 +29,10 @@ def parse_since(text: str) -> float:
 
 def render_report(s: Store, tenant: str, hours: float, plan: str, now: datetime | None = None) -> str:
     data = snapshot(s, tenant, hours, now) | {"plan": plan}
+    if not data["totals"]["events"] and not data["incidents"]:
+        raise ValueError(
+            f"tenant {tenant!r} has no events or incidents in this ClickHouse: check --tenant and --clickhouse"
+        )
     made = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     return templates.get_template("dashboard.html.j2").render(
         title=f"PulseEcom incident report (made {made})",

@@ -180,3 +180,11 @@ def test_report_is_self_contained_and_renders_offline(served, browser):
     assert [u for u in requested if not u.startswith(("file:", "data:"))] == []
     page.screenshot(path=str(OUTPUT / "report-globex.png"), full_page=True)
     assert problems == []
+
+
+def test_report_for_a_tenant_without_data_says_so(incidents_run):
+    command = [sys.executable, "-m", "pulse", "report", "--tenant", "nobody", "--clickhouse", incidents_run.dsn]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=incidents_run.folder, timeout=300)
+    assert result.returncode == 1
+    assert "tenant 'nobody' has no events or incidents" in result.stdout + result.stderr
+    assert not (incidents_run.folder / "report.html").exists()
