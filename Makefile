@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO := .data/demo
 
-.PHONY: install jars services-up services-down demo test lint clean cluster-up cluster-down bench
+.PHONY: install jars browser services-up services-down demo test lint clean cluster-up cluster-down bench
 
 install: $(INSTALLED)
 
@@ -47,6 +47,10 @@ jars: .jars/kafka/.done .jars/flink/.done
 	mvn -q -B dependency:copy-dependencies -P'!kafka,flink' -DexcludeTransitive=true -DoutputDirectory=.jars/flink
 	touch $@
 
+# Debian's chromium for the dashboard browser tests (Playwright's own browser download is not used).
+browser:
+	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+
 # Local services (a single-node Kafka on 127.0.0.1:$${PULSE_KAFKA_PORT:-19592}); both idempotent.
 services-up: jars
 	scripts/kafka.sh up
@@ -57,7 +61,7 @@ services-down:
 lint: install
 	$(BIN)/ruff check .
 
-test: install jars
+test: install jars browser
 	$(BIN)/ruff check .
 	$(MAKE) services-up
 	$(BIN)/pytest; status=$$?; $(MAKE) services-down; exit $$status

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from pulse.apikeys import KeyRing
 from pulse.clickhouse import Store, StoreBusy, open_store, store
 from pulse.config import load_config_dir
+from pulse.dashboard import dashboard_router, mount_static, session_secret
 from pulse.dedup import RecentIds
 from pulse.events import json_schema, parse_record
 from pulse.incidents_api import incidents_router
@@ -137,14 +138,19 @@ class Ingestion:
         self.keys = KeyRing.from_configs(configs)
         plans = load_plans(settings.plans_path)
         self.rates: dict[str, float] = {}
+        self.plans: dict[str, str] = {}
         for tenant, config in [("(default)", configs.default), *configs.tenants.items()]:
             if config.plan not in plans:
                 raise ValueError(f"tenant {tenant}: plan {config.plan!r} is not in {settings.plans_path}")
             self.rates[tenant] = plans[config.plan].events_per_second
+            self.plans[tenant] = f"{config.plan} ({plans[config.plan].events_per_second:g} events/s)"
         self.limiter = RateLimiter()
         self.recent = RecentIds(settings.dedup_ttl_s, settings.dedup_max_per_tenant)
         self._writer: RecordWriter | None = None
         self._writer_lock = threading.Lock()
+
+    def plan_of(self, tenant: str) -> str:
+        return self.plans.get(tenant, self.plans["(default)"])
 
     def rate(self, tenant: str) -> float:
         return self.rates.get(tenant, self.rates["(default)"])
@@ -281,6 +287,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
             ready.migrate()
         router = incidents_router(tenant_of, lambda: _store_for_request(settings.clickhouse))
         app.include_router(router, responses={code: ERRORS[code] for code in (400, 401, 503)})
+        opener = lambda: _store_for_request(settings.clickhouse)  # noqa: E731
+        app.include_router(dashboard_router(ingestion.keys.tenant_for, opener, ingestion.plan_of, session_secret()))
+        mount_static(app)
     return app
 
 

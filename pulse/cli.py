@@ -89,6 +89,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pulse.report import parse_since, render_report, write_report
+
+    hours = parse_since(args.since)
+    config = load_config_dir(args.configs).for_tenant(args.tenant)
+    with store(args.clickhouse, wait_s=args.wait) as s:
+        html = render_report(s, args.tenant, hours, config.plan)
+    out = Path(args.out)
+    write_report(html, out)
+    console.print(f"report for {args.tenant}, last {args.since} of data: {out} ({len(html):,} bytes)", markup=False)
+    return 0
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     with store(args.clickhouse) as s:
         columns, rows = s.query(args.sql)
@@ -248,6 +261,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         f"{counts['no_webhook']} for tenants without webhooks",
         soft_wrap=True,
     )
+    return 0
 
 
 def cmd_models_backtest(args: argparse.Namespace) -> int:
@@ -388,6 +402,15 @@ def parser() -> argparse.ArgumentParser:
     k = keys.add_parser("new", help="make a new API key for a tenant and print the hash to put in its config")
     k.add_argument("--tenant", required=True)
     k.set_defaults(func=cmd_keys_new)
+
+    p = sub.add_parser("report", help="a self-contained HTML incident report of one tenant")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--since", default="24h", help="how far back from the tenant's latest data: 90m, 24h, 7d")
+    p.add_argument("--out", default="report.html")
+    p.add_argument("--configs", default=str(PROJECT_CONFIGS))
+    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for a busy chDB folder")
+    with_dsn(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("query", help="run SQL against ClickHouse and print a table")
     p.add_argument("sql")

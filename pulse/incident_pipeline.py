@@ -17,6 +17,7 @@ from pulse.clickhouse import Store
 from pulse.config import ConfigSet, WebhookConfig
 from pulse.dispatch import Dispatcher, RetryPolicy
 from pulse.incidents import IncidentTracker
+from pulse.metric_alerts import metric_headline, metric_next_step
 from pulse.sink import BatchWriter
 from pulse.summaries import default_template, incident_summary
 from pulse.webhooks import webhook_id
@@ -26,6 +27,9 @@ INCIDENT_COLUMNS = (
     "updated_at", "resolved_at", "alert_count", "observed", "expected", "percent", "unit", "currency",
     "top_dimensions", "summary", "labels", "notify", "recorded_at",
 )  # fmt: skip
+
+
+RISK_HEADLINE = "Unusual orders and payments flagged by the risk model"
 
 
 class IncidentPipeline:
@@ -76,10 +80,11 @@ class IncidentPipeline:
     def summarise(self, notice: dict[str, Any]) -> str:
         config = self.configs.for_tenant(notice["tenant_id"])
         rules = {r.id: r.description for r in config.rules}
-        headline = rules.get(notice["cause"]) or "Unusual orders and payments flagged by the risk model"
+        headline = rules.get(notice["cause"]) or metric_headline(notice) or RISK_HEADLINE
         template = config.templates.get("incident") or default_template("incident")
         name = config.display_name or notice["tenant_id"]
-        return incident_summary(notice, headline, name, config.currency, template, config.playbooks)
+        shipped = metric_next_step(notice["cause"])
+        return incident_summary(notice, headline, name, config.currency, template, config.playbooks, shipped)
 
     def record(self, table: str, row: dict[str, Any]) -> None:
         """Thread-safe single-row write for the delivery workers (attempts, dead letters, disabled)."""

@@ -76,7 +76,10 @@ class Incident:
                 self.dimensions[dimension][alert[dimension]] += 1
 
     def observed_expected(self) -> tuple[float, float | None, str]:
-        """What was measured, what was expected, and the unit: risk score for models, money for rules."""
+        """What was measured, what was expected, and the unit: the metric's own values for metric detectors,
+        risk score for the risk model, money for rules."""
+        if self.cause.startswith("metric:") and "observed" in self.labels:
+            return float(self.labels["observed"]), float(self.labels["expected"]), "metric"
         if self.kind == "model" and self.max_score is not None:
             return self.max_score, self.threshold, "score"
         expected = self.baseline_amount * len(self.alert_ids) if self.baseline_amount else None

@@ -39,6 +39,22 @@ LABELS = {
 RATIOS = {"conversion", "payment_failure_rate", "views_per_ip"}
 
 
+def metric_headline(incident: dict[str, Any]) -> str | None:
+    """ "Failed payments spiked", for an incident of a metric detector; None for other causes."""
+    metric = incident["cause"].removeprefix("metric:")
+    if metric == incident["cause"]:
+        return None
+    label = LABELS[metric.partition(":")[0]][0]
+    direction = incident["labels"].get("direction", "changed")
+    return f"{label[0].upper()}{label[1:]} {'dropped' if direction == 'drop' else 'spiked'}"
+
+
+def metric_next_step(cause: str) -> str | None:
+    """The shipped next step for a metric detector's incidents."""
+    family = cause.removeprefix("metric:").partition(":")[0]
+    return LABELS[family][1] if cause.startswith("metric:") and family in LABELS else None
+
+
 class MetricRows:
     """Turns one tenant's metric verdicts into ClickHouse rows."""
 

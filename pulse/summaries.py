@@ -156,15 +156,21 @@ DEFAULT_PLAYBOOK = {
 }
 
 
-def next_step(cause: str, playbooks: dict[str, str]) -> str:
-    """The tenant's playbook entry for this cause, else its `default`, else the shipped one."""
-    return (
-        playbooks.get(cause) or playbooks.get("default") or DEFAULT_PLAYBOOK.get(cause) or DEFAULT_PLAYBOOK["default"]
-    )
+def next_step(cause: str, playbooks: dict[str, str], shipped: str | None = None) -> str:
+    """The tenant's playbook entry for this cause, else its `default`, else the shipped one (`shipped`, given
+    by the detector that raised it, or the generic playbook)."""
+    fallback = shipped or DEFAULT_PLAYBOOK.get(cause) or DEFAULT_PLAYBOOK["default"]
+    return playbooks.get(cause) or playbooks.get("default") or fallback
 
 
 def incident_summary(
-    incident: dict[str, Any], headline: str, tenant_name: str, currency: str, template: str, playbooks: dict[str, str]
+    incident: dict[str, Any],
+    headline: str,
+    tenant_name: str,
+    currency: str,
+    template: str,
+    playbooks: dict[str, str],
+    shipped_step: str | None = None,
 ) -> str:
     """The plain-language summary of one incident notice."""
     context = {
@@ -174,6 +180,6 @@ def incident_summary(
         "currency": currency,
         "dimension_names": DIMENSION_NAMES,
         "event_nouns": EVENT_NOUNS,
-        "next_step": next_step(incident["cause"], playbooks),
+        "next_step": next_step(incident["cause"], playbooks, shipped_step),
     }
     return render(template, context)

@@ -1,6 +1,7 @@
 """Shared fixtures: one real Flink run of the scoring job, reused by every end-to-end test."""
 
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -48,3 +49,26 @@ def job_run(tmp_path_factory) -> JobRun:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     truth = json.loads((folder / "events.jsonl.truth.json").read_text())
     return JobRun(dsn, "e2e", inputs, truth, result.stdout)
+
+
+@dataclass
+class IncidentsRun:
+    dsn: str
+    folder: Path
+
+    def query(self, sql: str, **params) -> list[tuple]:
+        with store(self.dsn, wait_s=60) as s:
+            return s.query(sql, params)[1]
+
+
+@pytest.fixture(scope="session")
+def incidents_run(job_run, tmp_path_factory) -> IncidentsRun:
+    """A copy of the job run's ClickHouse with incidents made by `pulse dispatch --once` (for read-only views)."""
+    folder = tmp_path_factory.mktemp("incidents-run")
+    with store(job_run.dsn, wait_s=60):  # copied while no process writes it
+        shutil.copytree(job_run.dsn.removeprefix("chdb://"), folder / "clickhouse", symlinks=True)
+    dsn = f"chdb://{folder / 'clickhouse'}"
+    command = [sys.executable, "-m", "pulse", "dispatch", "--once", "--clickhouse", dsn]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=folder, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return IncidentsRun(dsn, folder)

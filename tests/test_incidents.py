@@ -130,3 +130,25 @@ def test_ordinary_template_features_still_work():
     assert render("{{ '%d' % n }} {{ '{:,}'.format(n) }} {{ '%d' | format(n) }} {{ n % 1000 }}", big) == (
         "1234567 1,234,567 1234567 567"
     )
+
+
+def test_metric_detector_incident_speaks_of_the_metric_not_the_risk_model():
+    from datetime import UTC, datetime
+
+    from pulse.incidents import Incident
+    from pulse.metric_alerts import metric_headline, metric_next_step
+    from pulse.summaries import default_template, incident_summary
+
+    opened = datetime(2026, 11, 2, 11, 0, tzinfo=UTC)
+    incident = Incident("globex", "inc_1", "model", "metric:payment_failures", "payment_failures", opened, "high")
+    labels = {"metric": "payment_failures", "direction": "spike", "observed": "7", "expected": "1"}
+    incident.add({"alert_id": "a1", "ts": opened, "severity": "high", "score": 1.0, "threshold": 5.0, "labels": labels})
+    notice = incident.notice("open")
+    assert (notice["observed"], notice["expected"], notice["percent"], notice["unit"]) == (7.0, 1.0, 600.0, "metric")
+    headline = metric_headline(notice)
+    text = incident_summary(notice, headline, "Globex", "EUR", default_template("incident"), {},
+                            metric_next_step(notice["cause"]))  # fmt: skip
+    assert text.startswith("Failed payments spiked at Globex")
+    assert "7 observed against 1 expected (+600%)" in text and "card testing" in text
+    assert "risk" not in text.lower()
+    assert metric_headline({"cause": "large-order", "labels": {}}) is None
