@@ -15,7 +15,7 @@ import yaml
 PROJECT = Path(__file__).resolve().parent.parent
 COMPOSE = PROJECT / "docker-compose.yml"
 DOCKERFILE = PROJECT / "docker" / "Dockerfile"
-SERVICES = {"kafka", "clickhouse", "jobmanager", "taskmanager", "submit", "api", "dispatcher"}
+SERVICES = {"kafka", "clickhouse", "jobmanager", "taskmanager", "submit", "api", "dispatcher", "grafana"}
 
 
 def instructions() -> list[tuple[str, str]]:
