@@ -21,6 +21,7 @@ from operators.kafka_source import kafka_raw_records
 from operators.parse import REJECTED, ParseRecords
 from operators.scoring import ScoreEvents
 from operators.time import event_time
+from operators.usage import MeterUsage
 
 DISCARD = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
 ALLOWED_LATENESS = Duration.of_seconds(60)
@@ -52,7 +53,7 @@ def build_from_kafka(
 
 
 def score_and_write(raw: DataStream, configs_dir: str, dsn: str, run_id: str) -> DataStream:
-    """Parse, score and write to ClickHouse; return the scored (table, row) pairs."""
+    """Parse, score, meter usage and write to ClickHouse; return the (table, row) pairs written."""
     parsed = raw.process(ParseRecords(run_id), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse")
     rejected = parsed.get_side_output(REJECTED).map(lambda row: ("rejected_events", row)).name("rejects")
     events = parsed.assign_timestamps_and_watermarks(event_time(ALLOWED_LATENESS))
@@ -62,8 +63,10 @@ def score_and_write(raw: DataStream, configs_dir: str, dsn: str, run_id: str) ->
         .name("score")
     )
     rows = scored.union(rejected)
+    rows = rows.key_by(lambda pair: pair[1]["tenant_id"], key_type=Types.STRING())
+    rows = rows.process(MeterUsage(configs_dir, run_id)).name("usage")
     rows.process(WriteToClickHouse(dsn)).name("clickhouse").set_parallelism(1).sink_to(Sink(DISCARD)).set_parallelism(1)
-    return scored
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
