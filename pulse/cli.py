@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -105,6 +106,33 @@ def cmd_query(args: argparse.Namespace) -> int:
         columns, rows = s.query(args.sql)
     _print_table(None, columns, rows)
     return 0
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    from pulse.plans import load_plans, plans_file_for
+    from pulse.usage_report import current_month, usage_report
+
+    plans_file = args.plans or str(plans_file_for(args.configs))
+    plan_name = load_config_dir(args.configs).for_tenant(args.tenant).plan
+    plan = load_plans(plans_file).get(plan_name)
+    if plan is None:
+        errors.print(f"tenant {args.tenant}: plan {plan_name!r} is not in {plans_file}", markup=False)
+        return 1
+    with store(args.clickhouse) as s:
+        report = usage_report(s, args.tenant, args.month or current_month(), plan_name, plan)
+    totals, quota = report["totals"], plan.events_per_month
+    used = f"{totals['accepted']:,} of {quota:,} events ({report['quota_used_percent']}%)" if quota else "unlimited"
+    console.print(f"{args.tenant} in {report['month']}, plan {plan_name}: {used}; beyond the quota: {plan.overage}")
+    columns = ["day", *totals]
+    rows = [tuple(day[c] for c in columns) for day in report["days"]] + [("month", *totals.values())]
+    _print_table("Usage per day", columns, rows)
+    return 0
+
+
+def _month(text: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month; write it as YYYY-MM, e.g. 2026-11")
+    return text
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -361,6 +389,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("sql")
     with_dsn(p)
     p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("usage", help="a tenant's usage for a month against its plan")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--month", type=_month, help="YYYY-MM (default: this month, UTC)")
+    p.add_argument("--configs", default=str(PROJECT_CONFIGS))
+    p.add_argument("--plans", help="plans file (default: the configs folder's plans.yaml, else configs/plans.yaml)")
+    with_dsn(p)
+    p.set_defaults(func=cmd_usage)
 
     p = sub.add_parser("clickhouse", help="ClickHouse administration")
     ch = p.add_subparsers(dest="action", required=True)
