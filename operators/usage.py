@@ -7,6 +7,8 @@ event-time timer at the end of time, which fires when the input ends.
 
 from __future__ import annotations
 
+import time
+
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
@@ -54,7 +56,7 @@ class MeterUsage(KeyedProcessFunction):
         state = self.state.value()
         if state is None or not state.dirty:
             return
-        rows = usage_rows(state, ctx.get_current_key(), self.run_id)
+        rows = usage_rows(state, ctx.get_current_key(), self.run_id, time.time_ns())
         self.state.update(state)
         for row in rows:
             yield "usage", row

@@ -11,7 +11,8 @@ before the ClickHouse sink), so the counts are, by construction, the row counts 
 - alerts_suppressed: rule/model alerts not written because their event was stored unscored (over quota)
 
 The monthly quota counts accepted events by the calendar month (UTC) of their event time. At 80% and 100%
-the tenant gets one `alerts` row of kind `usage` (so `pulse dispatch` makes an incident and webhook);
+the tenant gets one `alerts` row of kind `usage` (so `pulse dispatch` makes an incident and webhook), dated
+at the start of the month it is about (deterministic, so a replay replaces it instead of adding one);
 beyond 100% the plan's `overage` decides: `flag` scores as usual and marks the row over_quota,
 `store_unscored` writes the event without scores, rule hits or alerts, marked over_quota. Nothing is dropped.
 
@@ -24,8 +25,8 @@ beyond 100% the plan's `overage` decides: `flag` scores as usual and marks the r
 ...     rows += meter(state, "t", "growth", plan, "scored_events", event, "r1")
 >>> [(table, row.get("cause") or row["over_quota"]) for table, row in rows if table == "alerts" or row["over_quota"]]
 [('alerts', 'quota_80'), ('alerts', 'quota_100'), ('scored_events', True)]
->>> [(u["accepted"], u["alerts"], u["over_quota"]) for u in usage_rows(state, "t", "r1")]
-[(6, 2, 1)]
+>>> [(u["minute"].isoformat(), u["accepted"], u["alerts"], u["over_quota"]) for u in usage_rows(state, "t", "r1", 1)]
+[('2026-11-01T00:00:00+00:00', 0, 2, 0), ('2026-11-02T10:00:00+00:00', 6, 0, 1)]
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def quota_alert(
     return {
         "tenant_id": tenant,
         "alert_id": hashlib.sha256(f"{tenant}\x1fusage\x1f{cause}\x1f{month}".encode()).hexdigest()[:24],
-        "ts": row["ts"],
+        "ts": month_bounds(month)[0],
         "kind": "usage",
         "cause": cause,
         "severity": severity,
@@ -151,15 +152,15 @@ def _count(state: UsageState, moment: datetime, counter: str) -> None:
     state.dirty.add(minute)
 
 
-def usage_rows(state: UsageState, tenant: str, run_id: str) -> list[dict[str, Any]]:
-    """The `usage` rows of the minutes changed since the last call: cumulative counts of this run, with
-    `version` growing with them, so the newest row of a (tenant, minute, run) replaces the older ones."""
+def usage_rows(state: UsageState, tenant: str, run_id: str, version: int) -> list[dict[str, Any]]:
+    """The `usage` rows of the minutes changed since the last call: cumulative counts of this run. `version`
+    must grow with every call (the operator passes the time in ns): the newest row of a (tenant, minute, run)
+    replaces the older ones, also those written before a failure and replayed from restored state."""
     rows = []
     for minute in sorted(state.dirty):
         counters = state.minutes[minute]
         moment = datetime.fromtimestamp(minute * 60, tz=UTC)
-        rows.append({"tenant_id": tenant, "minute": moment, "run_id": run_id, **counters,
-                     "version": sum(counters.values())})  # fmt: skip
+        rows.append({"tenant_id": tenant, "minute": moment, "run_id": run_id, **counters, "version": version})
     state.dirty.clear()
     newest = max(state.minutes, default=0)
     for minute in [m for m in state.minutes if m < newest - KEEP_MINUTES]:

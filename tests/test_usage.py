@@ -10,7 +10,7 @@ import pytest
 from pulse.config import load_config_dir
 from pulse.plan_check import check_against_plan
 from pulse.plans import Plan, PlanWatcher, load_plans
-from pulse.usage import UsageState, meter, usage_rows
+from pulse.usage import COUNTERS, UsageState, meter, usage_rows
 
 T0 = datetime(2026, 11, 30, 23, 58, tzinfo=UTC)
 
@@ -25,6 +25,11 @@ def alert(n: int, kind: str = "rule") -> dict:
     return {"tenant_id": "t", "alert_id": f"a{n}", "event_id": f"e{n}", "ts": T0, "kind": kind}
 
 
+def month_totals(state: UsageState) -> dict[str, int]:
+    rows = usage_rows(state, "t", "r1", 1)
+    return {c: sum(r[c] for r in rows) for c in COUNTERS}
+
+
 def run(state: UsageState, plan: Plan, rows: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
     return [out for table, row in rows for out in meter(state, "t", "small", plan, table, row, "r1")]
 
@@ -36,16 +41,16 @@ def test_counts_every_row_per_minute_and_emits_cumulative_rows_once_per_change()
                             ("rejected_events", rejected)])  # fmt: skip
     assert [table for table, _ in out] == ["scored_events", "alerts", "scored_events", "rejected_events"]
     assert all(row["over_quota"] is False for table, row in out if table == "scored_events")
-    first = usage_rows(state, "t", "r1")
+    first = usage_rows(state, "t", "r1", 1)
     assert [(r["minute"].minute, r["accepted"], r["scored"], r["alerts"], r["rejected"]) for r in first] == [
         (58, 1, 1, 1, 1),
         (59, 1, 0, 0, 0),
     ]
-    assert usage_rows(state, "t", "r1") == []  # nothing changed since
+    assert usage_rows(state, "t", "r1", 2) == []  # nothing changed since
     run(state, plan, [("scored_events", scored(3, 1))])
-    again = usage_rows(state, "t", "r1")
+    again = usage_rows(state, "t", "r1", 3)
     assert [(r["minute"].minute, r["accepted"], r["scored"]) for r in again] == [(59, 2, 1)]
-    assert again[0]["version"] > first[1]["version"]  # the newer row replaces the older in ReplacingMergeTree
+    assert again[0]["version"] == 3  # the newer row replaces the older in ReplacingMergeTree
 
 
 def test_soft_and_hard_limit_alerts_fire_once_each_at_80_and_100_percent():
@@ -56,10 +61,11 @@ def test_soft_and_hard_limit_alerts_fire_once_each_at_80_and_100_percent():
     flagged = [row["event_id"] for table, row in out if table == "scored_events" and row["over_quota"]]
     assert flagged == ["e11", "e12", "e13", "e14"]
     assert all(row["risk_score"] == 0.3 for table, row in out if table == "scored_events")  # flag keeps scoring
-    totals = usage_rows(state, "t", "r1")[0]
+    totals = month_totals(state)
     assert (totals["accepted"], totals["over_quota"], totals["alerts"]) == (14, 4, 2)
     usage_alert = next(row for table, row in out if table == "alerts")
     assert usage_alert["labels"] == {"plan": "small", "month": "2026-11", "overage": "flag"}
+    assert usage_alert["ts"] == datetime(2026, 11, 1, tzinfo=UTC)  # deterministic: a replay replaces it
     assert "80%" in usage_alert["summary"] and "10 events per month" in usage_alert["summary"]
 
 
@@ -82,7 +88,7 @@ def test_store_unscored_strips_scores_and_suppresses_alerts_of_events_over_quota
         assert (events[over]["risk_score"], events[over]["rule_hits"], events[over]["top_features"]) == (None, [], [])
     alerts = [(row["event_id"], row["kind"]) for table, row in out if table == "alerts"]
     assert alerts == [("e1", "usage"), ("e1", "usage"), ("e1", "rule")]  # 80% and 100% at e1; e2's alerts dropped
-    totals = usage_rows(state, "t", "r1")[0]
+    totals = month_totals(state)
     assert (totals["accepted"], totals["scored"], totals["over_quota"], totals["alerts"]) == (3, 1, 2, 3)
     assert totals["alerts_suppressed"] == 2
 

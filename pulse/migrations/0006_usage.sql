@@ -1,7 +1,7 @@
 -- Usage metering (pulse/usage.py): per tenant, minute and run, how many rows the scoring job wrote.
--- The job writes cumulative counts per (tenant, minute, run) with `version` growing with them, so the
--- newest row replaces older ones and a replay after a failure (state restored from a checkpoint, rows
--- counted again) rewrites the same numbers instead of adding them. Day and month totals are sums of
+-- The job writes cumulative counts per (tenant, minute, run) with `version` = the time it wrote them (ns),
+-- so the newest row replaces older ones and a replay after a failure (state restored from a checkpoint,
+-- rows counted again) rewrites the numbers instead of adding to them. Day and month totals are sums of
 -- minutes; read with FINAL:
 --   SELECT toDate(minute) AS day, sum(accepted), sum(rejected), sum(scored), sum(alerts), sum(over_quota)
 --   FROM usage FINAL WHERE tenant_id = 'acme' AND toYYYYMM(minute) = 202611 GROUP BY day ORDER BY day
