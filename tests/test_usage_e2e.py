@@ -196,7 +196,11 @@ def test_get_usage_answers_for_the_tenant_of_the_api_key_only(tiny_run):
         assert body["totals"]["over_quota"] == accepted[1][0][0] - 100
         assert body["limits"]["events_per_month"] == 100 and body["limits"]["overage"] == "flag"
         assert body["quota_used_percent"] == round(accepted[1][0][0], 1)
-        assert [d["day"] for d in body["days"]] == ["2026-11-02"]
+        # the quota alerts are dated at the start of the month they are about; the events on the day they happened
+        assert [(d["day"], d["alerts"] > 0, d["accepted"] > 0) for d in body["days"]] == [
+            ("2026-11-01", True, False),
+            ("2026-11-02", True, True),
+        ]
         empty = httpx.get(url, params={"month": "2026-10"}, headers={"authorization": "Bearer key-acme"}).json()
         assert empty["totals"]["accepted"] == 0 and empty["days"] == []
         assert (
