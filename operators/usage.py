@@ -1,7 +1,9 @@
 """The usage operator: keyed by tenant, just before the ClickHouse sink, it meters every row (pulse/usage.py).
 
-Counters live in one ValueState per tenant. The `usage` rows of changed minutes are emitted on a
-processing-time timer (at most every `flush_s` seconds per tenant) and, for bounded input, on an
+Per tenant, a ValueState holds the month totals and the counters changed since the last flush (small,
+pickled once per bundle); a MapState holds every flushed minute's counters (only the minutes touched are
+read or written), kept 40 days after their last change. The `usage` rows of changed minutes are emitted on
+a processing-time timer (at most every `flush_s` seconds per tenant) and, for bounded input, on an
 event-time timer at the end of time, which fires when the input ends.
 """
 
@@ -9,15 +11,16 @@ from __future__ import annotations
 
 import time
 
-from pyflink.common import Types
+from pyflink.common import Time, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
-from pyflink.datastream.state import ValueStateDescriptor
+from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
 
 from pulse.config import ConfigSet, load_config_dir
 from pulse.plans import PlanWatcher, plans_file_for
 from pulse.usage import UsageState, meter, usage_rows
 
 END_OF_TIME = 2**63 - 1
+MINUTES_KEPT_DAYS = 40
 
 
 class MeterUsage(KeyedProcessFunction):
@@ -37,15 +40,19 @@ class MeterUsage(KeyedProcessFunction):
         for config in [self.configs.default, *self.configs.tenants.values()]:
             self.plans.plan(config.plan)  # refuse to start on a plan the plans file does not have
         self.state = runtime_context.get_state(ValueStateDescriptor("usage", Types.PICKLED_BYTE_ARRAY()))
+        minutes = MapStateDescriptor("usage-minutes", Types.LONG(), Types.PICKLED_BYTE_ARRAY())
+        minutes.enable_time_to_live(StateTtlConfig.new_builder(Time.days(MINUTES_KEPT_DAYS)).build())
+        self.minutes = runtime_context.get_map_state(minutes)
 
     def process_element(self, value: tuple[str, dict], ctx: KeyedProcessFunction.Context):
         table, row = value
         tenant = ctx.get_current_key()
         state = self.state.value() or UsageState()
-        was_clean = not state.dirty
+        was_clean = not state.minutes
         plan_name = self.configs.for_tenant(tenant).plan
-        out = meter(state, tenant, plan_name, self.plans.plan(plan_name), table, row, self.run_id)
-        if was_clean and state.dirty:
+        plan = self.plans.plan(plan_name)
+        out = meter(state, tenant, plan_name, plan, table, row, self.run_id, self.minutes.get)
+        if was_clean and state.minutes:
             timers = ctx.timer_service()
             timers.register_processing_time_timer(timers.current_processing_time() + self.flush_ms)
             timers.register_event_time_timer(END_OF_TIME)
@@ -54,8 +61,10 @@ class MeterUsage(KeyedProcessFunction):
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
         state = self.state.value()
-        if state is None or not state.dirty:
+        if state is None or not state.minutes:
             return
+        for minute, counters in state.minutes.items():
+            self.minutes.put(minute, counters)
         rows = usage_rows(state, ctx.get_current_key(), self.run_id, time.time_ns())
         self.state.update(state)
         for row in rows:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,38 +42,60 @@ from pulse.plans import Plan
 
 COUNTERS = ("accepted", "rejected", "scored", "alerts", "over_quota", "alerts_suppressed")
 THRESHOLDS = ((80, "quota_80", "medium"), (100, "quota_100", "high"))
-KEEP_MINUTES = 48 * 60  # per-minute counters kept in state behind the newest minute seen
 
 
 @dataclass
 class UsageState:
-    """What the usage operator remembers about one tenant (one Flink ValueState per tenant)."""
+    """What the usage operator remembers about one tenant besides the per-minute counters it has flushed
+    (those live in Flink MapState, read through `stored`); one Flink ValueState per tenant."""
 
-    minutes: dict[int, dict[str, int]] = field(default_factory=dict)  # epoch minute → counters of this run
-    dirty: set[int] = field(default_factory=set)  # minutes changed since the last `usage_rows`
+    minutes: dict[int, dict[str, int]] = field(default_factory=dict)  # epoch minute → counters, changed ones
     month_accepted: dict[str, int] = field(default_factory=dict)  # "YYYY-MM" → accepted events this job
     notified: set[tuple[str, str]] = field(default_factory=set)  # (month, cause) quota alerts raised
     unscored_event: str | None = None  # the last event stored unscored: its alerts are suppressed
 
 
+Stored = Callable[[int], dict[str, int] | None]
+
+
+def nothing_stored(minute: int) -> None:
+    """For a tenant whose earlier minutes are not kept anywhere (tests, a first run)."""
+    return None
+
+
 def meter(
-    state: UsageState, tenant: str, plan_name: str, plan: Plan, table: str, row: dict[str, Any], run_id: str
+    state: UsageState,
+    tenant: str,
+    plan_name: str,
+    plan: Plan,
+    table: str,
+    row: dict[str, Any],
+    run_id: str,
+    stored: Stored = nothing_stored,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Count one output row; return the rows to write instead (the row, possibly changed, and any quota alerts)."""
+    """Count one output row; return the rows to write instead (the row, possibly changed, and any quota alerts).
+    `stored(minute)` gives the counters of a minute flushed before, or None."""
+    count = _counter(state, stored)
     if table == "scored_events":
-        return _scored(state, tenant, plan_name, plan, row, run_id)
+        return _scored(state, count, tenant, plan_name, plan, row, run_id)
     if table == "alerts":
         if row["event_id"] == state.unscored_event and row["kind"] != "usage":
-            _count(state, row["ts"], "alerts_suppressed")
+            count(row["ts"], "alerts_suppressed")
             return []
-        _count(state, row["ts"], "alerts")
+        count(row["ts"], "alerts")
     elif table == "rejected_events":
-        _count(state, row["rejected_at"], "rejected")
+        count(row["rejected_at"], "rejected")
     return [(table, row)]
 
 
 def _scored(
-    state: UsageState, tenant: str, plan_name: str, plan: Plan, row: dict[str, Any], run_id: str
+    state: UsageState,
+    count: Callable[[datetime, str], None],
+    tenant: str,
+    plan_name: str,
+    plan: Plan,
+    row: dict[str, Any],
+    run_id: str,
 ) -> list[tuple[str, dict[str, Any]]]:
     month = row["ts"].strftime("%Y-%m")
     used = state.month_accepted[month] = state.month_accepted.get(month, 0) + 1
@@ -80,19 +103,19 @@ def _scored(
     row["over_quota"] = quota is not None and used > quota
     state.unscored_event = None
     if row["over_quota"]:
-        _count(state, row["ts"], "over_quota")
+        count(row["ts"], "over_quota")
         if plan.overage == "store_unscored":
             _unscore(row)
             state.unscored_event = row["event_id"]
-    _count(state, row["ts"], "accepted")
+    count(row["ts"], "accepted")
     if row["risk_score"] is not None:
-        _count(state, row["ts"], "scored")
+        count(row["ts"], "scored")
     out = [("scored_events", row)]
     for percent, cause, severity in THRESHOLDS if quota is not None else ():
         if used >= math.ceil(quota * percent / 100) and (month, cause) not in state.notified:
             state.notified.add((month, cause))
             alert = quota_alert(tenant, plan_name, plan, month, used, percent, cause, severity, row, run_id)
-            _count(state, alert["ts"], "alerts")
+            count(alert["ts"], "alerts")
             out.append(("alerts", alert))
     return out
 
@@ -143,28 +166,28 @@ def quota_alert(
     }
 
 
-def _count(state: UsageState, moment: datetime, counter: str) -> None:
-    minute = int(moment.timestamp() // 60)
-    counters = state.minutes.get(minute)
-    if counters is None:
-        counters = state.minutes[minute] = dict.fromkeys(COUNTERS, 0)
-    counters[counter] += 1
-    state.dirty.add(minute)
+def _counter(state: UsageState, stored: Stored) -> Callable[[datetime, str], None]:
+    def count(moment: datetime, counter: str) -> None:
+        minute = int(moment.timestamp() // 60)
+        counters = state.minutes.get(minute)
+        if counters is None:
+            counters = state.minutes[minute] = dict(stored(minute) or dict.fromkeys(COUNTERS, 0))
+        counters[counter] += 1
+
+    return count
 
 
 def usage_rows(state: UsageState, tenant: str, run_id: str, version: int) -> list[dict[str, Any]]:
-    """The `usage` rows of the minutes changed since the last call: cumulative counts of this run. `version`
-    must grow with every call (the operator passes the time in ns): the newest row of a (tenant, minute, run)
-    replaces the older ones, also those written before a failure and replayed from restored state."""
+    """The `usage` rows of the minutes changed since the last call (cumulative counts of this run); the caller
+    stores their counters (for `stored`) and these minutes are cleared from `state`. `version` must grow with
+    every call (the operator passes the time in ns): the newest row of a (tenant, minute, run) replaces the
+    older ones, also those written before a failure and replayed from restored state."""
     rows = []
-    for minute in sorted(state.dirty):
-        counters = state.minutes[minute]
+    for minute in sorted(state.minutes):
         moment = datetime.fromtimestamp(minute * 60, tz=UTC)
-        rows.append({"tenant_id": tenant, "minute": moment, "run_id": run_id, **counters, "version": version})
-    state.dirty.clear()
-    newest = max(state.minutes, default=0)
-    for minute in [m for m in state.minutes if m < newest - KEEP_MINUTES]:
-        del state.minutes[minute]
+        rows.append({"tenant_id": tenant, "minute": moment, "run_id": run_id, **state.minutes[minute],
+                     "version": version})  # fmt: skip
+    state.minutes.clear()
     return rows
 
 

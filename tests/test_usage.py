@@ -30,8 +30,9 @@ def month_totals(state: UsageState) -> dict[str, int]:
     return {c: sum(r[c] for r in rows) for c in COUNTERS}
 
 
-def run(state: UsageState, plan: Plan, rows: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
-    return [out for table, row in rows for out in meter(state, "t", "small", plan, table, row, "r1")]
+def run(state: UsageState, plan: Plan, rows: list[tuple[str, dict]], stored=None) -> list[tuple[str, dict]]:
+    get = stored.get if stored is not None else lambda minute: None
+    return [out for table, row in rows for out in meter(state, "t", "small", plan, table, row, "r1", get)]
 
 
 def test_counts_every_row_per_minute_and_emits_cumulative_rows_once_per_change():
@@ -41,13 +42,15 @@ def test_counts_every_row_per_minute_and_emits_cumulative_rows_once_per_change()
                             ("rejected_events", rejected)])  # fmt: skip
     assert [table for table, _ in out] == ["scored_events", "alerts", "scored_events", "rejected_events"]
     assert all(row["over_quota"] is False for table, row in out if table == "scored_events")
+    flushed = {}  # what the operator keeps in MapState
+    flushed.update(state.minutes)
     first = usage_rows(state, "t", "r1", 1)
     assert [(r["minute"].minute, r["accepted"], r["scored"], r["alerts"], r["rejected"]) for r in first] == [
         (58, 1, 1, 1, 1),
         (59, 1, 0, 0, 0),
     ]
     assert usage_rows(state, "t", "r1", 2) == []  # nothing changed since
-    run(state, plan, [("scored_events", scored(3, 1))])
+    run(state, plan, [("scored_events", scored(3, 1))], flushed)
     again = usage_rows(state, "t", "r1", 3)
     assert [(r["minute"].minute, r["accepted"], r["scored"]) for r in again] == [(59, 2, 1)]
     assert again[0]["version"] == 3  # the newer row replaces the older in ReplacingMergeTree
