@@ -360,7 +360,7 @@ def parser() -> argparse.ArgumentParser:
     with_dsn(p)
     p.set_defaults(func=cmd_stream)
 
-    p = sub.add_parser("serve", help="run the API: POST /v1/events, /v1/uploads; GET /v1/incidents")
+    p = sub.add_parser("serve", help="run the API: POST /v1/events, /v1/uploads; GET /v1/incidents, /v1/usage")
     with_kafka(p)
     with_dsn(p)
     p.add_argument("--host", default="127.0.0.1")
