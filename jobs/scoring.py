@@ -22,6 +22,7 @@ from operators.parse import REJECTED, ParseRecords
 from operators.scoring import ScoreEvents
 from operators.time import event_time
 from operators.usage import MeterUsage
+from pulse.usage_report import accepted_before
 
 DISCARD = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
 ALLOWED_LATENESS = Duration.of_seconds(60)
@@ -64,7 +65,7 @@ def score_and_write(raw: DataStream, configs_dir: str, dsn: str, run_id: str) ->
     )
     rows = scored.union(rejected)
     rows = rows.key_by(lambda pair: pair[1]["tenant_id"], key_type=Types.STRING())
-    rows = rows.process(MeterUsage(configs_dir, run_id)).name("usage")
+    rows = rows.process(MeterUsage(configs_dir, run_id, accepted_before(dsn, run_id))).name("usage")
     rows.process(WriteToClickHouse(dsn)).name("clickhouse").set_parallelism(1).sink_to(Sink(DISCARD)).set_parallelism(1)
     return rows
 

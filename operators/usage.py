@@ -27,9 +27,18 @@ class MeterUsage(KeyedProcessFunction):
     """Keyed by tenant: passes (table, row) pairs on (with quota alerts and overage applied) and emits
     ("usage", row) pairs of per-minute counts."""
 
-    def __init__(self, configs_dir: str, run_id: str, plans_check_s: float = 10.0, flush_s: float = 1.0):
+    def __init__(
+        self,
+        configs_dir: str,
+        run_id: str,
+        prior: dict[str, dict[str, int]] | None = None,
+        plans_check_s: float = 10.0,
+        flush_s: float = 1.0,
+    ):
+        """`prior`: accepted events per tenant and month of earlier runs (`pulse.usage_report.accepted_before`)."""
         self.configs_dir = configs_dir
         self.run_id = run_id
+        self.prior = prior or {}
         self.plans_check_s = plans_check_s
         self.flush_ms = int(flush_s * 1000)
         self.configs: ConfigSet | None = None
@@ -47,7 +56,7 @@ class MeterUsage(KeyedProcessFunction):
     def process_element(self, value: tuple[str, dict], ctx: KeyedProcessFunction.Context):
         table, row = value
         tenant = ctx.get_current_key()
-        state = self.state.value() or UsageState()
+        state = self.state.value() or self._new_state(tenant)
         was_clean = not state.minutes
         plan_name = self.configs.for_tenant(tenant).plan
         plan = self.plans.plan(plan_name)
@@ -58,6 +67,10 @@ class MeterUsage(KeyedProcessFunction):
             timers.register_event_time_timer(END_OF_TIME)
         self.state.update(state)
         yield from out
+
+    def _new_state(self, tenant: str) -> UsageState:
+        prior = self.prior.get(tenant, {})
+        return UsageState(month_accepted=dict(prior), prior=dict(prior))
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
         state = self.state.value()

@@ -50,7 +50,8 @@ class UsageState:
     (those live in Flink MapState, read through `stored`); one Flink ValueState per tenant."""
 
     minutes: dict[int, dict[str, int]] = field(default_factory=dict)  # epoch minute → counters, changed ones
-    month_accepted: dict[str, int] = field(default_factory=dict)  # "YYYY-MM" → accepted events this job
+    month_accepted: dict[str, int] = field(default_factory=dict)  # "YYYY-MM" → accepted events so far
+    prior: dict[str, int] = field(default_factory=dict)  # "YYYY-MM" → accepted by earlier runs (quota alerts sent)
     notified: set[tuple[str, str]] = field(default_factory=set)  # (month, cause) quota alerts raised
     unscored_event: str | None = None  # the last event stored unscored: its alerts are suppressed
 
@@ -112,7 +113,8 @@ def _scored(
         count(row["ts"], "scored")
     out = [("scored_events", row)]
     for percent, cause, severity in THRESHOLDS if quota is not None else ():
-        if used >= math.ceil(quota * percent / 100) and (month, cause) not in state.notified:
+        limit = math.ceil(quota * percent / 100)
+        if used >= limit > state.prior.get(month, 0) and (month, cause) not in state.notified:
             state.notified.add((month, cause))
             alert = quota_alert(tenant, plan_name, plan, month, used, percent, cause, severity, row, run_id)
             count(alert["ts"], "alerts")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pulse.clickhouse import Store
+from pulse.clickhouse import Store, store
 from pulse.plans import Plan
 from pulse.usage import COUNTERS, month_bounds
 
@@ -15,6 +15,20 @@ FROM usage FINAL
 WHERE tenant_id = {{tenant:String}} AND minute >= {{start:DateTime('UTC')}} AND minute < {{end:DateTime('UTC')}}
 GROUP BY day ORDER BY day
 """
+
+
+def accepted_before(dsn: str, run_id: str) -> dict[str, dict[str, int]]:
+    """Accepted events per tenant and month ("YYYY-MM") of every run but `run_id`, for the job to start its
+    quota counts from (a new job, e.g. each bounded `pulse run`, would otherwise start the month at zero)."""
+    sql = """SELECT tenant_id, formatDateTime(minute, '%Y-%m') AS month, sum(accepted) FROM usage FINAL
+             WHERE run_id != {run:String} GROUP BY tenant_id, month"""
+    with store(dsn, wait_s=60) as s:
+        s.migrate()
+        rows = s.query(sql, {"run": run_id})[1]
+    totals: dict[str, dict[str, int]] = {}
+    for tenant, month, accepted in rows:
+        totals.setdefault(tenant, {})[month] = int(accepted)
+    return totals
 
 
 def current_month() -> str:

@@ -161,3 +161,10 @@ def test_validate_refuses_a_plan_the_plans_file_does_not_have(tmp_path, plan):
     result = subprocess.run([sys.executable, "-m", "pulse", "validate", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 1
     assert f"default.yaml:2: plan: plan 'gold' is not in {tmp_path / 'plans.yaml'} (plans there: free)" in result.stderr
+
+
+def test_a_new_job_starts_the_month_from_earlier_runs_and_does_not_repeat_their_alerts():
+    state = UsageState(month_accepted={"2026-11": 9}, prior={"2026-11": 9})
+    out = run(state, Plan(events_per_second=1, events_per_month=10), [("scored_events", scored(n)) for n in (1, 2)])
+    assert [(row["event_id"], row["cause"]) for table, row in out if table == "alerts"] == [("e1", "quota_100")]
+    assert [row["over_quota"] for table, row in out if table == "scored_events"] == [False, True]

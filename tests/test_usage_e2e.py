@@ -70,6 +70,10 @@ def tiny_run(tmp_path_factory) -> TinyRun:
         result = subprocess.run(run, capture_output=True, text=True, cwd=folder, timeout=600)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         outputs.append(result.stdout)
+    later = [*py, "run", "--input", str(folder / "ev.jsonl"), "--configs", str(configs), "--clickhouse", dsn,
+             "--run-id", "tiny-2"]  # fmt: skip
+    result = subprocess.run(later, capture_output=True, text=True, cwd=folder, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return TinyRun(dsn, configs, outputs)
 
 
@@ -81,6 +85,20 @@ def test_usage_equals_the_tables_over_the_quota_and_after_a_rerun(tiny_run):
     assert totals["acme"][4] == totals["acme"][0] - 100
     assert totals["initech"][4] == totals["initech"][0] - 50
     assert totals["globex"][4] == 0  # enterprise: no monthly quota
+
+
+def test_a_later_run_counts_against_the_quota_used_by_earlier_runs(tiny_run):
+    rows = tiny_run.query(
+        "SELECT tenant_id, count(), countIf(over_quota) FROM scored_events FINAL WHERE run_id = 'tiny-2' "
+        "GROUP BY tenant_id ORDER BY tenant_id"
+    )
+    assert [(tenant, over == count) for tenant, count, over in rows] == [
+        ("acme", True),
+        ("globex", False),
+        ("initech", True),
+    ]
+    assert tiny_run.query("SELECT count() FROM alerts FINAL WHERE run_id = 'tiny-2' AND kind = 'usage'") == [(0,)]
+    assert disagreements(lambda sql: tiny_run.query(sql.replace("{run:String}", "'tiny-2'"))) == []
 
 
 def test_soft_and_hard_limits_raise_one_usage_alert_each(tiny_run):
