@@ -22,6 +22,8 @@ from operators.metrics import DetectMetricAnomalies
 from operators.parse import REJECTED, ParseRecords
 from operators.scoring import ScoreEvents
 from operators.time import event_time
+from operators.usage import MeterUsage
+from pulse.usage_report import accepted_before
 
 DISCARD = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
 ALLOWED_LATENESS = Duration.of_seconds(60)
@@ -48,18 +50,22 @@ def file_records(env: StreamExecutionEnvironment, path: str, follow: bool = Fals
 
 
 def build(env: StreamExecutionEnvironment, raw: DataStream, configs_dir: str, dsn: str, run_id: str) -> DataStream:
-    """Wire the job over a stream of raw-record envelopes (operator uids keep savepoints compatible);
-    return the (table, row) pairs of scored events and alerts, for an optional alerts topic."""
+    """Wire the job over a stream of raw-record envelopes (operator uids keep savepoints compatible):
+    parse, score, detect metric anomalies, meter usage and write to ClickHouse; return the (table, row) pairs
+    written, for an optional alerts topic."""
     parsed = raw.process(ParseRecords(run_id), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse").uid("parse")
     rejected = parsed.get_side_output(REJECTED).map(lambda row: ("rejected_events", row)).name("rejects")
     events = parsed.assign_timestamps_and_watermarks(event_time(ALLOWED_LATENESS))
     by_tenant = events.key_by(lambda event: event["tenant_id"], key_type=Types.STRING())
     scored = by_tenant.process(ScoreEvents(configs_dir, run_id)).name("score").uid("score")
     metrics = by_tenant.process(DetectMetricAnomalies(configs_dir, run_id)).name("metrics").uid("metrics")
-    rows = scored.union(rejected, metrics).key_by(lambda _: 0, key_type=Types.INT())
-    written = rows.process(WriteToClickHouse(dsn)).name("clickhouse").uid("clickhouse").set_parallelism(1)
+    rows = scored.union(rejected, metrics).key_by(lambda pair: pair[1]["tenant_id"], key_type=Types.STRING())
+    usage = MeterUsage(configs_dir, run_id, accepted_before(dsn, run_id))
+    metered = rows.process(usage).name("usage").uid("usage")
+    batches = metered.key_by(lambda _: 0, key_type=Types.INT())
+    written = batches.process(WriteToClickHouse(dsn)).name("clickhouse").uid("clickhouse").set_parallelism(1)
     written.sink_to(Sink(DISCARD)).set_parallelism(1)
-    return scored.union(metrics)
+    return metered
 
 
 def main(argv: list[str] | None = None) -> None:

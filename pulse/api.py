@@ -9,7 +9,7 @@ import json
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +28,11 @@ from pulse.dashboard import dashboard_router, mount_static, session_secret
 from pulse.dedup import RecentIds
 from pulse.events import json_schema, parse_record
 from pulse.incidents_api import incidents_router
-from pulse.plans import load_plans
+from pulse.plans import Plan, PlanWatcher, load_plans
 from pulse.ratelimit import RateLimiter, retry_after_header
 from pulse.topics import EVENTS_TOPIC, KafkaUnavailable, RecordWriter, ensure_topic, reachable
 from pulse.upload import UploadStopped, upload
+from pulse.usage_api import usage_router
 
 SOURCE = "request"
 KAFKA_RETRY_AFTER_S = 5
@@ -290,7 +291,23 @@ def create_app(settings: ApiSettings) -> FastAPI:
         opener = lambda: _store_for_request(settings.clickhouse)  # noqa: E731
         app.include_router(dashboard_router(ingestion.keys.tenant_for, opener, ingestion.plan_of, session_secret()))
         mount_static(app)
+        app.include_router(
+            usage_router(tenant_of, lambda: _store_for_request(settings.clickhouse), _plan_of(settings)),
+            responses={code: ERRORS[code] for code in (401, 503)},
+        )
     return app
+
+
+def _plan_of(settings: ApiSettings) -> Callable[[str], tuple[str, Plan]]:
+    """A tenant's plan name (from its config) and current limits (plans file re-read when it changes)."""
+    configs = load_config_dir(settings.configs_dir)
+    plans = PlanWatcher(settings.plans_path)
+
+    def plan_of(tenant: str) -> tuple[str, Plan]:
+        name = configs.for_tenant(tenant).plan
+        return name, plans.plan(name)
+
+    return plan_of
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -45,9 +46,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
     configs = _load_configs_or_report(args.configs)
     if configs is None:
         return 1
+    try:
+        over_plan = _over_plan(args.configs, configs, args.plans)
+    except (OSError, ValueError) as exc:
+        errors.print(f"plans: {exc}", markup=False, highlight=False)
+        return 1
+    if over_plan:
+        for error in over_plan:
+            errors.print(str(error), markup=False, highlight=False)
+        errors.print(f"{len(over_plan)} config(s) exceed their plan in {args.configs}", markup=False)
+        return 1
     rules = sum(len(c.rules) for c in configs.tenants.values())
     console.print(f"{args.configs}: default config and {len(configs.tenants)} tenant(s), {rules} rule(s): valid")
     return 0
+
+
+def _over_plan(configs_dir: str, configs: ConfigSet, plans_path: str | None) -> list:
+    """Where the configs exceed their plans (too many rules, models or webhooks, unknown plan)."""
+    from pulse.plan_check import check_against_plan
+    from pulse.plans import load_plans, plans_file_for
+
+    plans_file = plans_path or str(plans_file_for(configs_dir))
+    plans = load_plans(plans_file)
+    folder = Path(configs_dir)
+    files = [(configs.default, folder / "default.yaml")]
+    files += [(config, next((folder / "tenants").glob(f"{tenant}.y*ml"))) for tenant, config in configs.tenants.items()]
+    return [error for config, file in files for error in check_against_plan(config, str(file), plans, plans_file)]
 
 
 def _load_configs_or_report(folder: str) -> ConfigSet | None:
@@ -107,6 +131,33 @@ def cmd_query(args: argparse.Namespace) -> int:
         columns, rows = s.query(args.sql)
     _print_table(None, columns, rows)
     return 0
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    from pulse.plans import load_plans, plans_file_for
+    from pulse.usage_report import current_month, usage_report
+
+    plans_file = args.plans or str(plans_file_for(args.configs))
+    plan_name = load_config_dir(args.configs).for_tenant(args.tenant).plan
+    plan = load_plans(plans_file).get(plan_name)
+    if plan is None:
+        errors.print(f"tenant {args.tenant}: plan {plan_name!r} is not in {plans_file}", markup=False)
+        return 1
+    with store(args.clickhouse) as s:
+        report = usage_report(s, args.tenant, args.month or current_month(), plan_name, plan)
+    totals, quota = report["totals"], plan.events_per_month
+    used = f"{totals['accepted']:,} of {quota:,} events ({report['quota_used_percent']}%)" if quota else "unlimited"
+    console.print(f"{args.tenant} in {report['month']}, plan {plan_name}: {used}; beyond the quota: {plan.overage}")
+    columns = ["day", *totals]
+    rows = [tuple(day[c] for c in columns) for day in report["days"]] + [("month", *totals.values())]
+    _print_table("Usage per day", columns, rows)
+    return 0
+
+
+def _month(text: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month; write it as YYYY-MM, e.g. 2026-11")
+    return text
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -350,6 +401,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check tenant configs; exit 1 and list every error")
     p.add_argument("configs", nargs="?", default=str(PROJECT_CONFIGS))
+    p.add_argument("--plans", help="plans file (default: the folder's plans.yaml, else configs/plans.yaml)")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("run", help="run the scoring job locally on bounded input files")
@@ -378,7 +430,7 @@ def parser() -> argparse.ArgumentParser:
     with_dsn(p)
     p.set_defaults(func=cmd_stream)
 
-    p = sub.add_parser("serve", help="run the API: POST /v1/events, /v1/uploads; GET /v1/incidents")
+    p = sub.add_parser("serve", help="run the API: POST /v1/events, /v1/uploads; GET /v1/incidents, /v1/usage")
     with_kafka(p)
     with_dsn(p)
     p.add_argument("--host", default="127.0.0.1")
@@ -416,6 +468,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("sql")
     with_dsn(p)
     p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("usage", help="a tenant's usage for a month against its plan")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--month", type=_month, help="YYYY-MM (default: this month, UTC)")
+    p.add_argument("--configs", default=str(PROJECT_CONFIGS))
+    p.add_argument("--plans", help="plans file (default: the configs folder's plans.yaml, else configs/plans.yaml)")
+    with_dsn(p)
+    p.set_defaults(func=cmd_usage)
 
     p = sub.add_parser("clickhouse", help="ClickHouse administration")
     ch = p.add_subparsers(dest="action", required=True)

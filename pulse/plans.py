@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+log = logging.getLogger(__name__)
+
 
 class Plan(BaseModel):
-    """What the ingestion API needs of a plan; other keys are for other parts of the product."""
+    """The limits of a plan; a limit left out (or null) is unlimited. Other keys are for other parts of the product."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     events_per_second: Annotated[float, Field(gt=0)]
+    # Usage limits (see pulse/usage.py and pulse/plan_check.py).
+    burst_events: Annotated[int, Field(ge=1)] | None = None
+    events_per_month: Annotated[int, Field(ge=1)] | None = None
+    max_rules: Annotated[int, Field(ge=0)] | None = None
+    max_models: Annotated[int, Field(ge=0)] | None = None
+    max_webhooks: Annotated[int, Field(ge=0)] | None = None
+    retention_days: Annotated[int, Field(ge=1)] | None = None
+    overage: Literal["flag", "store_unscored"] = "flag"
+
+
+def plans_file_for(configs_dir: str | Path) -> Path:
+    """The plans file that goes with a config folder: its own `plans.yaml`, else the one shipped in configs/."""
+    own = Path(configs_dir) / "plans.yaml"
+    return own if own.is_file() else Path(__file__).resolve().parent.parent / "configs" / "plans.yaml"
 
 
 def load_plans(path: str | Path) -> dict[str, Plan]:
@@ -31,3 +50,41 @@ def load_plans(path: str | Path) -> dict[str, Plan]:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'limits'}: {e['msg']}" for e in exc.errors())
             raise ValueError(f"{path}: plan {name!r}: {problems}") from None
     return result
+
+
+class PlanWatcher:
+    """The plans of a file, re-read when the file changes, checked at most every `check_every_s` seconds;
+    a file that became invalid is logged and the plans read before stay in force."""
+
+    def __init__(self, path: str | Path, check_every_s: float = 10.0, clock: Callable[[], float] = time.monotonic):
+        self.path = Path(path)
+        self.check_every_s = check_every_s
+        self.clock = clock
+        self.stamp = self._stamp()
+        self.plans = load_plans(self.path)
+        self.next_check = clock() + check_every_s
+
+    def plan(self, name: str) -> Plan:
+        """The current limits of plan `name`; KeyError if the plans file never had it."""
+        now = self.clock()
+        if now >= self.next_check:
+            self.next_check = now + self.check_every_s
+            self._reload()
+        return self.plans[name]
+
+    def _reload(self) -> None:
+        stamp = self._stamp()
+        if stamp == self.stamp:
+            return
+        self.stamp = stamp
+        try:
+            self.plans = {**self.plans, **load_plans(self.path)}
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            log.error("plans file %s is invalid, keeping the plans read before: %s", self.path, exc)
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size

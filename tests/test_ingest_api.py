@@ -171,7 +171,15 @@ def test_no_input_makes_the_api_fail(api):
     answer as documented."""
     schema = schemathesis.openapi.from_url(f"{api.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    paths = {"/v1/events", "/v1/uploads", "/v1/incidents", "/v1/incidents/{incident_id}", "/healthz", "/readyz"}
+    paths = {
+        "/v1/events",
+        "/v1/uploads",
+        "/v1/incidents",
+        "/v1/incidents/{incident_id}",
+        "/healthz",
+        "/readyz",
+        "/v1/usage",
+    }
     assert {op.path for op in operations} == paths
     for operation in operations:
 

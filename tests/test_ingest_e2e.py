@@ -16,6 +16,7 @@ import pytest
 import requests
 from ingest_support import ApiServer, broker_pid, kafka_bootstrap, read_topic, restart_broker, start_api, unique_topic
 from kafka import KafkaProducer
+from usage_support import disagreements
 
 from pulse.clickhouse import store
 from pulse.generate import Generator, write
@@ -197,3 +198,9 @@ def test_alerts_are_written_to_kafka_as_json_rows(ingested, streamed):
     assert {m["alert_id"]: m["tenant_id"] for m in messages} == alerts
     assert {"alert_id", "tenant_id", "ts", "severity", "cause", "summary", "event_id"} <= set(messages[0])
     json.dumps(messages)  # plain JSON values only
+
+
+def test_usage_equals_the_tables_on_the_kafka_path(streamed):
+    dsn, _ = streamed
+    with store(dsn) as s:
+        assert disagreements(lambda sql: s.query(sql, {"run": "kafka-e2e"})[1]) == []
