@@ -49,18 +49,28 @@ def file_records(env: StreamExecutionEnvironment, path: str, follow: bool = Fals
     return stream.uid("raw-records").set_parallelism(1)
 
 
-def build(env: StreamExecutionEnvironment, raw: DataStream, configs_dir: str, dsn: str, run_id: str) -> DataStream:
+def build(
+    env: StreamExecutionEnvironment,
+    raw: DataStream,
+    configs_dir: str,
+    dsn: str,
+    run_id: str,
+    usage_before: dict[str, dict[str, int]] | None = None,
+) -> DataStream:
     """Wire the job over a stream of raw-record envelopes (operator uids keep savepoints compatible):
     parse, score, detect metric anomalies, meter usage and write to ClickHouse; return the (table, row) pairs
-    written, for an optional alerts topic."""
+    written, for an optional alerts topic. `usage_before` (tenant → month → accepted events of earlier runs,
+    see pulse.usage_report.accepted_before) starts the quota counts of a new job."""
+    # One parse subtask: a rebalance from the source to several would reorder a tenant's events.
     parsed = raw.process(ParseRecords(run_id), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse").uid("parse")
+    parsed = parsed.set_parallelism(1)
     rejected = parsed.get_side_output(REJECTED).map(lambda row: ("rejected_events", row)).name("rejects")
     events = parsed.assign_timestamps_and_watermarks(event_time(ALLOWED_LATENESS))
     by_tenant = events.key_by(lambda event: event["tenant_id"], key_type=Types.STRING())
     scored = by_tenant.process(ScoreEvents(configs_dir, run_id)).name("score").uid("score")
     metrics = by_tenant.process(DetectMetricAnomalies(configs_dir, run_id)).name("metrics").uid("metrics")
     rows = scored.union(rejected, metrics).key_by(lambda pair: pair[1]["tenant_id"], key_type=Types.STRING())
-    usage = MeterUsage(configs_dir, run_id, accepted_before(dsn, run_id))
+    usage = MeterUsage(configs_dir, run_id, usage_before or {})
     metered = rows.process(usage).name("usage").uid("usage")
     batches = metered.key_by(lambda _: 0, key_type=Types.INT())
     written = batches.process(WriteToClickHouse(dsn)).name("clickhouse").uid("clickhouse").set_parallelism(1)
@@ -85,7 +95,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.alerts_topic and not args.kafka:
         parser.error("--alerts-topic needs --kafka")
     env = StreamExecutionEnvironment.get_execution_environment()
-    alerts = build(env, source(env, args), args.configs, args.clickhouse, args.run_id)
+    # A server can be read before the job starts; embedded chDB belongs to the cluster's workers, so a new job
+    # on it starts its month from zero and a running one carries its counts in checkpoints and savepoints.
+    before = accepted_before(args.clickhouse, args.run_id) if not args.clickhouse.startswith("chdb://") else {}
+    alerts = build(env, source(env, args), args.configs, args.clickhouse, args.run_id, before)
     if args.alerts_topic:
         write_alerts(alerts, args.kafka, args.alerts_topic)
     env.execute(f"pulse-scoring {args.run_id}")

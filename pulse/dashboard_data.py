@@ -34,7 +34,7 @@ def snapshot(s: Store, tenant: str, hours: float, now: datetime | None = None) -
         "totals": totals(s, tenant, start, end),
         "top_rules": top_rules(s, tenant, start, end),
         "incidents": incidents(s, tenant, start),
-        "usage": usage(s, tenant) if "usage" in tables else None,
+        "usage": usage(s, tenant, end) if "usage" in tables else None,
     }
 
 
@@ -102,10 +102,16 @@ def incidents(s: Store, tenant: str, start: datetime, limit: int = 50) -> list[d
     return [{f: _json(v) for f, v in zip(INCIDENT_FIELDS, row, strict=True)} for row in rows]
 
 
-def usage(s: Store, tenant: str) -> list[dict[str, Any]]:
-    """The tenant's rows of a `usage` table, as that table defines them (shown only where metering exists)."""
-    columns, rows = s.query("SELECT * FROM usage WHERE tenant_id = {tenant:String} LIMIT 20", {"tenant": tenant})
-    return [{c: _json(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+def usage(s: Store, tenant: str, end: datetime) -> list[dict[str, Any]]:
+    """The tenant's metered usage for the calendar month the window ends in (sums of the usage minutes)."""
+    month_start = end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    sql = (
+        "SELECT sum(accepted), sum(rejected), sum(scored), sum(alerts), sum(over_quota) FROM usage FINAL "
+        "WHERE tenant_id = {tenant:String} AND minute >= {start:DateTime('UTC')} AND minute <= {end:DateTime('UTC')}"
+    )
+    _, rows = s.query(sql, _params(tenant, month_start, end))
+    counts = dict(zip(("accepted", "rejected", "scored", "alerts", "over_quota"), rows[0], strict=True))
+    return [{"month": month_start.strftime("%Y-%m"), **{k: int(v or 0) for k, v in counts.items()}}]
 
 
 def _params(tenant: str, start: datetime, end: datetime) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pulse.clickhouse import store
 from pulse.inputs import read_records
+from pulse.usage_report import accepted_before
 
 
 @dataclass
@@ -52,11 +53,10 @@ def run_local(
             raise FileNotFoundError(f"input file {path} does not exist")
     staging = Path(".run") / run_id / "records.ndjson"
     read = stage(inputs, staging, tenant)
-    if not dsn.startswith("chdb://"):
-        with store(dsn) as s:  # a server can take the schema before the job; chDB's folder is the job's
-            s.migrate()
+    before = accepted_before(dsn, run_id)  # migrates too; the client holds chDB's folder until the job starts
     env = local_environment(parallelism)
-    build(env, file_records(env, str(staging.resolve())), str(Path(configs_dir).resolve()), dsn, run_id)
+    raw = file_records(env, str(staging.resolve()))
+    build(env, raw, str(Path(configs_dir).resolve()), dsn, run_id, usage_before=before)
     env.execute(f"pulse-scoring {run_id}")
     return report(dsn, run_id, read)
 

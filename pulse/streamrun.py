@@ -6,9 +6,9 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from pulse.clickhouse import store
 from pulse.localrun import RunReport, report
 from pulse.topics import ensure_topic
+from pulse.usage_report import accepted_before
 
 CONNECTOR_JAR = Path(__file__).resolve().parent.parent / ".jars" / "flink" / "flink-sql-connector-kafka-5.0.0-2.2.jar"
 
@@ -36,13 +36,11 @@ def stream(
     if alerts_topic:
         ensure_topic(bootstrap, alerts_topic, partitions=1)  # one partition: alerts in order
     pending = pending_records(bootstrap, topic, group) if bounded else 0
-    if not dsn.startswith("chdb://"):
-        with store(dsn) as s:
-            s.migrate()
+    before = accepted_before(dsn, run_id)  # migrates too; the client holds chDB's folder until the job starts
     env = local_environment(parallelism)
     env.add_jars(CONNECTOR_JAR.as_uri())
     raw = kafka_raw_records(env, bootstrap, topic, group, bounded)
-    alerts = build(env, raw, str(Path(configs_dir).resolve()), dsn, run_id)
+    alerts = build(env, raw, str(Path(configs_dir).resolve()), dsn, run_id, usage_before=before)
     if alerts_topic:
         write_alerts(alerts, bootstrap, alerts_topic)
     env.execute(f"pulse-scoring {run_id}")

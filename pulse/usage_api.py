@@ -23,9 +23,10 @@ def usage_router(
 
     @router.get("/usage")
     def get_usage(
-        tenant: Tenant, month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None
+        tenant: Tenant, month: Annotated[str | None, Query(pattern=r"^(19[7-9]\d|2[0-2]\d\d)-(0[1-9]|1[0-2])$")] = None
     ) -> dict[str, Any]:
-        """Per-day and month totals (accepted, rejected, scored, alerts, over_quota) and the plan's limits."""
+        """Per-day and month totals (accepted, rejected, scored, alerts, over_quota) and the plan's limits;
+        `month` is YYYY-MM between 1970 and 2299 (what ClickHouse stores), default the current month."""
         plan_name, plan = plan_of(tenant)
         with open_store() as s:
             return usage_report(s, tenant, month or current_month(), plan_name, plan)

@@ -43,7 +43,8 @@ def expected_state(dsn: str, tenant: str) -> dict:
         _, rows = s.query(
             "SELECT incident_id, summary FROM incidents FINAL WHERE tenant_id = {t:String}", {"t": tenant}
         )
-    return {"points": {m: points.get(m, 0) for m in CHART_METRICS}, "incidents": dict(rows)}
+        accepted = s.query("SELECT count() FROM scored_events FINAL WHERE tenant_id = {t:String}", {"t": tenant})[1]
+    return {"points": {m: points.get(m, 0) for m in CHART_METRICS}, "incidents": dict(rows), "accepted": accepted[0][0]}
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,8 @@ def test_dashboard_shows_the_tenants_live_charts_and_incidents(served, browser):
     shown = set(page.eval_on_selector_all("[data-incident-id]", "cards => cards.map(c => c.dataset.incidentId)"))
     assert shown and shown <= set(expected["acme"]["incidents"])
     assert page.locator("#rules tbody tr").count() >= 1
-    assert "Usage is not metered yet" in page.inner_text("#usage")
+    usage = page.inner_text("#usage")
+    assert "month\t2026-11" in usage and f"accepted\t{expected['acme']['accepted']}" in usage
     wait_renders(page, 3)  # it refreshes by itself
     page.screenshot(path=str(OUTPUT / "dashboard-acme.png"), full_page=True)
     assert problems == []

@@ -138,7 +138,9 @@ def test_validate_refuses_a_config_that_exceeds_its_plan_with_file_line_and_fiel
     (tmp_path / "plans.yaml").write_text(
         "plans:\n  free:\n    events_per_second: 5\n    max_rules: 1\n    max_webhooks: 0\n    max_models: 0\n"
     )
-    (tmp_path / "default.yaml").write_text("plan: free\nmodels:\n  risk:\n    enabled: false\n")
+    (tmp_path / "default.yaml").write_text(
+        "plan: free\nmodels:\n  risk:\n    enabled: false\n  metrics:\n    enabled: false\n"
+    )
     rules = "".join(f"  - id: r{i}\n    description: d\n    when: amount > {i}.0\n" for i in range(3))
     hooks = "webhooks:\n  - url: https://example.com/h\n    secrets: [HOOK_SECRET]\n"
     models = "models:\n  risk:\n    enabled: true\n"
