@@ -75,4 +75,4 @@ def test_pulse_validate_lists_rule_errors(tmp_path):
     (tmp_path / "tenants" / "shop.yaml").write_text(RULES.replace("window: {size: 10m, every: 1m}", "window: 10 mins"))
     result = subprocess.run([sys.executable, "-m", "pulse", "validate", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 1
-    assert "shop.yaml:15: rules[1].window: bad duration '10 mins'" in result.stderr
+    assert "shop.yaml:15: rules[1].window.size: bad duration '10 mins'" in result.stderr
