@@ -23,14 +23,21 @@ from operators.scoring import ScoreEvents
 from operators.time import event_time
 
 DISCARD = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
-ALLOWED_LATENESS = Duration.of_seconds(60)
+ALLOWED_LATENESS_S = 60  # events later than this behind the newest are scored but flagged is_late
 
 
-def build(env: StreamExecutionEnvironment, staging: str, configs_dir: str, dsn: str, run_id: str) -> None:
+def build(
+    env: StreamExecutionEnvironment,
+    staging: str,
+    configs_dir: str,
+    dsn: str,
+    run_id: str,
+    allowed_lateness_s: int = ALLOWED_LATENESS_S,
+) -> None:
     """Wire the scoring job for one bounded staging file of raw-record envelopes."""
     source = FileSource.for_record_stream_format(StreamFormat.text_line_format(), staging).build()
     raw = env.from_source(source, WatermarkStrategy.no_watermarks(), "raw-records").set_parallelism(1)
-    score_and_write(raw, configs_dir, dsn, run_id)
+    score_and_write(raw, configs_dir, dsn, run_id, allowed_lateness_s)
 
 
 def build_from_kafka(
@@ -43,22 +50,25 @@ def build_from_kafka(
     dsn: str,
     run_id: str,
     alerts_topic: str | None = None,
+    allowed_lateness_s: int = ALLOWED_LATENESS_S,
 ) -> None:
     """Wire the scoring job for a Kafka topic of tenant-keyed records (bounded: up to the latest offsets)."""
     raw = kafka_raw_records(env, kafka, topic, group, bounded)
-    scored = score_and_write(raw, configs_dir, dsn, run_id)
+    scored = score_and_write(raw, configs_dir, dsn, run_id, allowed_lateness_s)
     if alerts_topic:
         write_alerts(scored, kafka, alerts_topic)
 
 
-def score_and_write(raw: DataStream, configs_dir: str, dsn: str, run_id: str) -> DataStream:
+def score_and_write(
+    raw: DataStream, configs_dir: str, dsn: str, run_id: str, allowed_lateness_s: int = ALLOWED_LATENESS_S
+) -> DataStream:
     """Parse, score and write to ClickHouse; return the scored (table, row) pairs."""
     parsed = raw.process(ParseRecords(run_id), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse")
     rejected = parsed.get_side_output(REJECTED).map(lambda row: ("rejected_events", row)).name("rejects")
-    events = parsed.assign_timestamps_and_watermarks(event_time(ALLOWED_LATENESS))
+    events = parsed.assign_timestamps_and_watermarks(event_time(Duration.of_seconds(allowed_lateness_s)))
     scored = (
         events.key_by(lambda event: event["tenant_id"], key_type=Types.STRING())
-        .process(ScoreEvents(configs_dir, run_id))
+        .process(ScoreEvents(configs_dir, run_id, allowed_lateness_s * 1000))
         .name("score")
     )
     rows = scored.union(rejected)
@@ -77,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--configs", required=True)
     parser.add_argument("--clickhouse", required=True)
     parser.add_argument("--run-id", required=True)
+    parser.add_argument("--allowed-lateness", type=int, default=ALLOWED_LATENESS_S, help="seconds (default 60)")
     args = parser.parse_args(argv)
     if bool(args.staging) == bool(args.kafka):
         parser.error("give either --staging or --kafka")
@@ -92,9 +103,10 @@ def main(argv: list[str] | None = None) -> None:
             args.clickhouse,
             args.run_id,
             args.alerts_topic,
+            args.allowed_lateness,
         )
     else:
-        build(env, args.staging, args.configs, args.clickhouse, args.run_id)
+        build(env, args.staging, args.configs, args.clickhouse, args.run_id, args.allowed_lateness)
     env.execute(f"pulse-scoring {args.run_id}")
 
 

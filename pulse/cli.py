@@ -77,6 +77,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules_backtest(args: argparse.Namespace) -> int:
+    from pulse.ruleengine.backtest import backtest
+    from pulse.ruleengine.durations import parse_duration
+
+    try:
+        configs = load_config_dir(args.configs)
+        lateness = parse_duration(args.allowed_lateness)
+    except (ConfigInvalid, ValueError) as exc:
+        errors.print(str(exc), markup=False, highlight=False)
+        return 2
+    result = backtest(args.tenant, configs.for_tenant(args.tenant), [Path(p) for p in args.input], lateness)
+    console.print(
+        f"backtest of {args.tenant}: {result.events} events ({result.late} late, "
+        f"{result.rejected} invalid records of any tenant skipped)"
+    )
+    table = Table("rule", "alerts", "first", "last")
+    for rule, fired in result.alerts.items():
+        first, last = (f"{fired[0][0]:%Y-%m-%d %H:%M}", f"{fired[-1][0]:%Y-%m-%d %H:%M}") if fired else ("", "")
+        table.add_row(escape(rule), str(len(fired)), first, last)
+    console.print(table)
+    for rule, fired in result.alerts.items():
+        for ts, group in fired[: args.show]:
+            console.print(f"  {escape(rule)}  {ts:%Y-%m-%d %H:%M:%S}  {escape(group)}", highlight=False)
+        if len(fired) > args.show:
+            console.print(f"  {escape(rule)}  ... {len(fired) - args.show} more", highlight=False)
+    return 0
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     with store(args.clickhouse) as s:
         columns, rows = s.query(args.sql)
@@ -285,6 +313,16 @@ def parser() -> argparse.ArgumentParser:
     k = keys.add_parser("new", help="make a new API key for a tenant and print the hash to put in its config")
     k.add_argument("--tenant", required=True)
     k.set_defaults(func=cmd_keys_new)
+
+    p = sub.add_parser("rules", help="tools for tenant rules")
+    rules = p.add_subparsers(dest="rules_command", required=True)
+    b = rules.add_parser("backtest", help="replay event files through a tenant's rules; print the alerts per rule")
+    b.add_argument("--tenant", required=True)
+    b.add_argument("--input", nargs="+", required=True, help="JSON Lines, CSV or Parquet event files")
+    b.add_argument("--configs", default=str(PROJECT_CONFIGS))
+    b.add_argument("--allowed-lateness", default="60s", help="as in the job (default 60s)")
+    b.add_argument("--show", type=int, default=10, help="alerts listed per rule (default 10)")
+    b.set_defaults(func=cmd_rules_backtest)
 
     p = sub.add_parser("query", help="run SQL against ClickHouse and print a table")
     p.add_argument("sql")

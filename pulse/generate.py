@@ -38,6 +38,15 @@ class Incident:
     description: str
     event_ids: list[str] = field(default_factory=list)
 
+    def silences(self, event: dict[str, Any]) -> bool:
+        """For an order gap: whether `event` is an order or payment of the tenant inside the gap."""
+        return (
+            self.kind == "order_gap"
+            and event["tenant_id"] == self.tenant_id
+            and self.start <= event["ts"] < self.end
+            and event["event_type"] in ("order_placed", "payment_succeeded", "payment_failed")
+        )
+
 
 @dataclass
 class Generator:
@@ -63,6 +72,9 @@ class Generator:
         incidents = list(self._incidents())
         for incident in incidents:
             events.extend(incident.events)  # type: ignore[attr-defined]
+        gap = self._order_gap(list(self.tenants)[2 % len(self.tenants)], self.t0 + self.minutes * MINUTE // 4)
+        events = [e for e in events if not gap.silences(e)]
+        incidents.append(gap)
         events.sort(key=lambda e: (e["ts"], e["event_id"]))
         return events, incidents
 
@@ -167,9 +179,16 @@ class Generator:
             events += self._checkout(tenant, ts + i * 40_000, 4200.0 + i * 350, base, items=30)
         return _incident(tenant, "high_value_burst", events, "3 orders of over 4,000 with 30 items each in 2 minutes")
 
+    def _order_gap(self, tenant: str, ts: int) -> Incident:
+        """No checkout completes for 40 minutes (a broken payment page): orders and payments are removed."""
+        gap = _incident(tenant, "order_gap", [], "No order placed for 40 minutes")
+        gap.start, gap.end = ts, ts + 40 * MINUTE
+        return gap
+
 
 def _incident(tenant: str, kind: str, events: list[dict], description: str) -> Incident:
-    incident = Incident(tenant, kind, events[0]["ts"], events[-1]["ts"], description, [e["event_id"] for e in events])
+    start, end = (events[0]["ts"], events[-1]["ts"]) if events else (0, 0)
+    incident = Incident(tenant, kind, start, end, description, [e["event_id"] for e in events])
     incident.events = events  # type: ignore[attr-defined]
     return incident
 

@@ -262,3 +262,29 @@ def test_enrichment_derives_fields_and_tags_that_later_rules_see():
     orders = [event(m, "order_placed", n=m, customer_id=c, country="NG") for m, c in [(1, "c1"), (2, "c2"), (3, "c3")]]
     assert run(engine, orders[:2])[0] == []  # c1 is a VIP: only c2 counts
     assert [a[0] for a in run(engine, orders)[0]] == ["risky-vip-less"]  # c2 and c3
+
+
+def test_removed_or_changed_rule_frees_its_state_others_keep_it():
+    both = engine_for(CARD_TESTING + NEW_COUNTRY)
+    state = EngineState()
+    for i in range(3):
+        both.observe(both.enrich(event(i, card_fingerprint="c1", customer_id="a", country="US", n=i)), state)
+    both.advance(state, T0 + 5 * MIN)
+    kept = state.rules["new-country"]
+    only_new_country = engine_for(NEW_COUNTRY)
+    only_new_country.advance(state, T0 + 6 * MIN)
+    assert set(state.rules) == {"new-country"} and state.rules["new-country"] is kept
+    changed = engine_for(NEW_COUNTRY.replace("group_by: [customer_id]", "group_by: [ip]"))
+    changed.advance(state, T0 + 7 * MIN)
+    assert state.rules["new-country"] is not kept and state.rules["new-country"].data.seen == {}
+
+
+def test_window_state_is_pruned_to_the_window():
+    engine = engine_for(CARD_TESTING)
+    state = EngineState()
+    for i in range(2000):
+        engine.observe(engine.enrich(event(i * 0.1, card_fingerprint=f"card-{i % 300}", n=i)), state)
+    data = state.rules["card-testing"].data
+    assert sum(len(b) for b in data.buckets.values()) <= 10 * 300
+    assert min(s for b in data.buckets.values() for s in b) >= T0 + (200 - 1 - 10 - 1) * MIN
+    assert len(state.pending) < 20  # only the last minute of events waits for the watermark

@@ -87,7 +87,8 @@ class RuleEngine:
         late = ts <= max(state.watermark, self._watermark(state) if watermark is None else watermark)
         if not late and self.runners:
             state.arrivals += 1
-            heapq.heappush(state.pending, (ts, str(view.get("event_id", "")), state.arrivals, view))
+            kept = {k: v for k, v in view.items() if k != "tables"}  # the tables are added back on release
+            heapq.heappush(state.pending, (ts, str(view.get("event_id", "")), state.arrivals, kept))
         state.newest = max(state.newest, ts)
         return late, self.advance(state, self._watermark(state) if watermark is None else watermark)
 
@@ -102,7 +103,7 @@ class RuleEngine:
         state.watermark = watermark
         alerts: list[Alert] = []
         while state.pending and state.pending[0][0] <= watermark:
-            view = heapq.heappop(state.pending)[3]
+            view = {**heapq.heappop(state.pending)[3], "tables": self.tables}
             for rule_id, runner in self.runners.items():
                 alerts += runner.on_event(view, state.rules[rule_id].data)
         for rule_id, runner in self.runners.items():
