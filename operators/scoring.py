@@ -51,7 +51,7 @@ class ScoreEvents(KeyedProcessFunction):
 
     def _schedule(self, scorer: TenantScorer, state, timers) -> None:
         due = scorer.next_timer(state)
-        if due is not None:
+        if due is not None and due > timers.current_watermark():  # at the end of the input nothing is due
             timers.register_event_time_timer(due)
 
     def _scorer(self, tenant: str) -> TenantScorer:
