@@ -5,7 +5,7 @@ import random
 import pytest
 
 from pulse.config import parse_tenant_config
-from pulse.ruleengine.engine import END_OF_INPUT, EngineState, RuleEngine
+from pulse.ruleengine.engine import END_OF_INPUT, NO_WATERMARK, EngineState, RuleEngine
 
 MIN = 60_000
 T0 = 1_790_000_000_000 - 1_790_000_000_000 % (60 * MIN)  # an hour boundary
@@ -288,3 +288,12 @@ def test_window_state_is_pruned_to_the_window():
     assert sum(len(b) for b in data.buckets.values()) <= 10 * 300
     assert min(s for b in data.buckets.values() for s in b) >= T0 + (200 - 1 - 10 - 1) * MIN
     assert len(state.pending) < 20  # only the last minute of events waits for the watermark
+
+
+def test_a_watermark_jump_still_fires_the_absence_inside_it():
+    engine = engine_for(ABSENCE, lateness_ms=0)
+    state = EngineState()
+    for m in (0, 5, 60):  # a 55-minute gap, all seen before the watermark moves
+        engine.observe(engine.enrich(event(m, "order_placed", n=m)), state, watermark=NO_WATERMARK)
+    (alert,) = engine.advance(state, T0 + 61 * MIN)
+    assert alert.ts == T0 + 25 * MIN

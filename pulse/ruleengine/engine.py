@@ -21,6 +21,7 @@ from pulse.ruleengine.runners import RUNNERS, Alert, Runner
 
 NO_WATERMARK = -(2**63)
 END_OF_INPUT = 2**62
+NO_DEADLINE = 2**63
 
 
 @dataclass
@@ -100,14 +101,18 @@ class RuleEngine:
             watermark = max(state.newest, state.watermark)
         if watermark <= state.watermark and not final:
             return []
-        state.watermark = watermark
         alerts: list[Alert] = []
-        while state.pending and state.pending[0][0] <= watermark:
-            view = {**heapq.heappop(state.pending)[3], "tables": self.tables}
-            for rule_id, runner in self.runners.items():
-                alerts += runner.on_event(view, state.rules[rule_id].data)
-        for rule_id, runner in self.runners.items():
-            alerts += runner.on_watermark(watermark, state.rules[rule_id].data, final)
+        while True:  # events and rule deadlines in time order, even when the watermark jumps far ahead
+            due = self._next_deadline(state)
+            if state.pending and state.pending[0][0] <= min(watermark, NO_DEADLINE if due is None else due):
+                view = {**heapq.heappop(state.pending)[3], "tables": self.tables}
+                for rule_id, runner in self.runners.items():
+                    alerts += runner.on_event(view, state.rules[rule_id].data)
+                continue
+            if due is None or due >= watermark:
+                break
+            alerts += self._on_watermark(state, due, final=False)
+        alerts += self._on_watermark(state, watermark, final)
         longest = max(self.cooldowns.values(), default=0)
         state.cooldowns = {k: ts for k, ts in state.cooldowns.items() if watermark - ts < longest}
         return alerts
@@ -115,8 +120,20 @@ class RuleEngine:
     def next_timer(self, state: EngineState) -> int | None:
         """The next event time at which `advance` has work to do (for an event-time timer)."""
         times = [state.pending[0][0]] if state.pending else []
-        times += [t for rid, r in self.runners.items() if (t := r.next_timer(state.rules[rid].data)) is not None]
+        due = self._next_deadline(state)
+        return min([*times, due], default=None) if due is not None else min(times, default=None)
+
+    def _next_deadline(self, state: EngineState) -> int | None:
+        """The earliest window end or absence deadline of any rule."""
+        times = [t for rid, r in self.runners.items() if (t := r.next_timer(state.rules[rid].data)) is not None]
         return min(times, default=None)
+
+    def _on_watermark(self, state: EngineState, watermark: int, final: bool) -> list[Alert]:
+        state.watermark = max(state.watermark, watermark)
+        alerts: list[Alert] = []
+        for rule_id, runner in self.runners.items():
+            alerts += runner.on_watermark(watermark, state.rules[rule_id].data, final)
+        return alerts
 
     def cooled(self, rule_id: str, group: str, ts: int, state: EngineState) -> bool:
         """Apply a condition rule's cool-down: False if it alerted for this group within it."""
