@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,16 @@ def test_pulse_validate_lists_rule_errors(tmp_path):
     result = subprocess.run([sys.executable, "-m", "pulse", "validate", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 1
     assert "shop.yaml:15: rules[1].window.size: bad duration '10 mins'" in result.stderr
+
+
+def test_every_readme_rule_example_is_valid():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Rules\n", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```yaml\n")[1:]
+    assert len(blocks) == 7
+    for block in blocks:
+        text = block.split("```", 1)[0]
+        if not text.startswith("tables:"):
+            text = "rules:\n" + text
+        config = parse_tenant_config("tenant: shop\n" + text, "README.md")
+        assert config.rules
