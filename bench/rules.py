@@ -2,15 +2,15 @@
 
 Both runs are the real job (`pulse run`, Flink mini-cluster, chDB) with the risk model off, so the
 difference is the rules' cost. Each figure includes the job's fixed start-up (~10 s here), reported apart.
-Usage: .venv/bin/python bench/rules.py [--minutes 600] [--sessions-per-minute 8]
+Usage: .venv/bin/python bench/rules.py [--minutes 600] [--sessions-per-minute 8]  (work files: .data/bench-rules)
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -65,8 +65,9 @@ def run_job(folder: Path, name: str, config: str, events: Path) -> tuple[float, 
          "--clickhouse", f"chdb://{folder / name}-ch", "--run-id", name],
         capture_output=True, text=True, cwd=folder,
     )  # fmt: skip
+    (folder / f"{name}.log").write_text(result.stdout + result.stderr)
     if result.returncode:
-        raise SystemExit(result.stdout[-2000:] + result.stderr[-2000:])
+        raise SystemExit(f"the {name} run failed; its output is in {folder / name}.log")
     return time.perf_counter() - started, result.stdout.splitlines()[0]
 
 
@@ -75,13 +76,14 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=600)
     parser.add_argument("--sessions-per-minute", type=float, default=8.0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-rules-") as tmp:
-        folder = Path(tmp)
-        events, incidents = Generator(seed=9, minutes=args.minutes, sessions_per_minute=args.sessions_per_minute).run()
-        write(events, incidents, folder / "events.jsonl")
-        count = len(events)
-        none_s, none_line = run_job(folder, "none", NO_RULES, folder / "events.jsonl")
-        rules_s, rules_line = run_job(folder, "rules", TWENTY_RULES, folder / "events.jsonl")
+    folder = Path(".data") / "bench-rules"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    events, incidents = Generator(seed=9, minutes=args.minutes, sessions_per_minute=args.sessions_per_minute).run()
+    write(events, incidents, folder / "events.jsonl")
+    count = len(events)
+    none_s, none_line = run_job(folder, "none", NO_RULES, folder / "events.jsonl")
+    rules_s, rules_line = run_job(folder, "rules", TWENTY_RULES, folder / "events.jsonl")
     print(f"input: {count} events, 3 tenants; risk model off in both runs")
     print(f"no rules:             {none_s:6.1f} s  {count / none_s:8.0f} events/s   ({none_line})")
     print(f"20 rules per tenant:  {rules_s:6.1f} s  {count / rules_s:8.0f} events/s   ({rules_line})")
