@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=600)
     parser.add_argument("--sessions-per-minute", type=float, default=8.0)
     args = parser.parse_args()
-    folder = Path(".data") / "bench-rules"
+    folder = (Path(".data") / "bench-rules").resolve()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     events, incidents = Generator(seed=9, minutes=args.minutes, sessions_per_minute=args.sessions_per_minute).run()
