@@ -297,3 +297,29 @@ def test_a_watermark_jump_still_fires_the_absence_inside_it():
         engine.observe(engine.enrich(event(m, "order_placed", n=m)), state, watermark=NO_WATERMARK)
     (alert,) = engine.advance(state, T0 + 61 * MIN)
     assert alert.ts == T0 + 25 * MIN
+
+
+def test_scorer_applies_condition_cooldown_and_stores_late_flag_tags_and_derived_fields():
+    from pulse.scoring import TenantScorer, TenantState
+
+    config = parse_tenant_config(
+        "tenant: shop\n"
+        + TABLES
+        + "rules:\n"
+        + ENRICH.split("  - id: risky-vip-less")[0]
+        + """\
+  - id: big
+    description: Big order
+    when: amount > 100.0
+    cooldown: 10m
+""",
+        "shop.yaml",
+    )
+    scorer = TenantScorer("shop", config, allowed_lateness_ms=MIN)
+    state = TenantState(model=None)
+    fired = []
+    for i, minute in enumerate([0, 5, 11, 30, 28.5]):  # the last one is later than the 1-minute lateness
+        row, alerts = scorer.score(event(minute, "order_placed", n=i, customer_id="c1", amount=500.0), state, "t")
+        fired.append([a["cause"] for a in alerts])
+    assert fired == [["big"], [], ["big"], ["big"], []]
+    assert row["is_late"] is True and row["derived"] == {"vip_tier": "gold"} and row["tags"] == []

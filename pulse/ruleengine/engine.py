@@ -141,7 +141,7 @@ class RuleEngine:
         if not cooldown:
             return True
         last = state.cooldowns.get((rule_id, group))
-        if last is not None and 0 <= ts - last < cooldown:
+        if last is not None and abs(ts - last) < cooldown:
             return False
         state.cooldowns[(rule_id, group)] = ts
         return True
