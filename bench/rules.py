@@ -2,7 +2,7 @@
 
 Both runs are the real job (`pulse run`, Flink mini-cluster, chDB) with the risk model off, so the
 difference is the rules' cost. Each figure includes the job's fixed start-up (~10 s here), reported apart.
-Usage: .venv/bin/python bench/rules.py [--minutes 600] [--sessions-per-minute 8]  (work files: .data/bench-rules)
+Usage: .venv/bin/python bench/rules.py [--minutes 240] [--sessions-per-minute 6]  (work files: .data/bench-rules)
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ def run_job(folder: Path, name: str, config: str, events: Path) -> tuple[float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--minutes", type=int, default=600)
-    parser.add_argument("--sessions-per-minute", type=float, default=8.0)
+    parser.add_argument("--minutes", type=int, default=240)
+    parser.add_argument("--sessions-per-minute", type=float, default=6.0)
     args = parser.parse_args()
     folder = (Path(".data") / "bench-rules").resolve()
     shutil.rmtree(folder, ignore_errors=True)
