@@ -111,14 +111,19 @@ class Endpoint:
             return None, f"{type(exc).__name__}: {exc}"[:500], None
         return response.status_code, response.text[:500], _retry_after(response.headers.get("retry-after"))
 
-    def _log_attempt(self, incident: dict, msg_id: str, attempt: int, status: int | None, error: str, delay: float):
-        ok = status is not None and 200 <= status < 300
-        row = {
+    def _delivery(self, incident: dict, msg_id: str) -> dict:
+        """The columns that name one delivery in the attempts and dead-letter tables."""
+        return {
             "tenant_id": self.tenant,
             "webhook_id": msg_id,
             "endpoint": self.name,
             "incident_id": incident["incident_id"],
             "version": incident["version"],
+        }
+
+    def _log_attempt(self, incident: dict, msg_id: str, attempt: int, status: int | None, error: str, delay: float):
+        ok = status is not None and 200 <= status < 300
+        row = self._delivery(incident, msg_id) | {
             "attempt": attempt,
             "status_code": status or 0,
             "ok": ok,
@@ -131,12 +136,7 @@ class Endpoint:
 
     def _dead(self, incident: dict, msg_id: str, payload: bytes, attempts: int, reason: str) -> None:
         log.warning("webhook %s %s dead-lettered %s: %s", self.tenant, self.name, msg_id, reason)
-        row = {
-            "tenant_id": self.tenant,
-            "webhook_id": msg_id,
-            "endpoint": self.name,
-            "incident_id": incident["incident_id"],
-            "version": incident["version"],
+        row = self._delivery(incident, msg_id) | {
             "payload": payload.decode(),
             "reason": reason,
             "attempts": attempts,
