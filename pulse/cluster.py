@@ -29,6 +29,13 @@ PROJECT = Path(__file__).resolve().parent.parent
 FLINK_HOME = Path(pyflink.__file__).resolve().parent
 PROJECT_PACKAGES = ("pulse", "models", "operators", "jobs")
 TASKMANAGER_PORTS = ("taskmanager.rpc.port", "taskmanager.data.port")
+PORTS = (
+    "jobmanager.rpc.port",
+    "rest.port",
+    "blob.server.port",
+    *TASKMANAGER_PORTS,
+    "metrics.internal.query-service.port",
+)
 
 
 class ClusterError(RuntimeError):
@@ -65,6 +72,7 @@ class Cluster:
         settings["execution.checkpointing.savepoint-dir"] = (self.home / "savepoints").resolve().as_uri()
         settings["python.executable"] = self.python
         settings["python.client.executable"] = self.python
+        _shift_ports(settings, int(os.environ.get("PULSE_CLUSTER_PORT_OFFSET", "0")))
         (self.conf_dir / "config.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
 
     def env(self) -> dict[str, str]:
@@ -307,3 +315,10 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _shift_ports(settings: dict[str, Any], offset: int) -> None:
+    """Move every explicit port (and port range) by `offset`, so two clusters can run on one machine."""
+    for key in PORTS:
+        bounds = [int(port) + offset for port in str(settings[key]).split("-")]
+        settings[key] = bounds[0] if len(bounds) == 1 else "-".join(map(str, bounds))
