@@ -21,7 +21,7 @@ from operators.kafka_source import kafka_raw_records
 from operators.metrics import DetectMetricAnomalies
 from operators.parse import REJECTED, ParseRecords
 from operators.scoring import ScoreEvents
-from operators.time import event_time
+from operators.time import with_event_time
 from operators.usage import MeterUsage
 from pulse.usage_report import accepted_before
 
@@ -66,7 +66,7 @@ def build(
     parsed = raw.process(ParseRecords(run_id), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse").uid("parse")
     parsed = parsed.set_parallelism(1)
     rejected = parsed.get_side_output(REJECTED).map(lambda row: ("rejected_events", row)).name("rejects")
-    events = parsed.assign_timestamps_and_watermarks(event_time(Duration.of_seconds(allowed_lateness_s)))
+    events = with_event_time(env, parsed, Duration.of_seconds(allowed_lateness_s))
     by_tenant = events.key_by(lambda event: event["tenant_id"], key_type=Types.STRING())
     scored = by_tenant.process(ScoreEvents(configs_dir, run_id, allowed_lateness_s * 1000)).name("score").uid("score")
     metrics = by_tenant.process(DetectMetricAnomalies(configs_dir, run_id)).name("metrics").uid("metrics")
