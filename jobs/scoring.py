@@ -21,12 +21,12 @@ from operators.kafka_source import kafka_raw_records
 from operators.metrics import DetectMetricAnomalies
 from operators.parse import REJECTED, ParseRecords
 from operators.scoring import ScoreEvents
-from operators.time import event_time
+from operators.time import with_event_time
 from operators.usage import MeterUsage
 from pulse.usage_report import accepted_before
 
 DISCARD = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
-ALLOWED_LATENESS = Duration.of_seconds(60)
+ALLOWED_LATENESS_S = 60  # events later than this behind the newest are scored but flagged is_late
 WATCH_INTERVAL = Duration.of_seconds(1)
 
 
@@ -55,6 +55,7 @@ def build(
     configs_dir: str,
     dsn: str,
     run_id: str,
+    allowed_lateness_s: int = ALLOWED_LATENESS_S,
     usage_before: dict[str, dict[str, int]] | None = None,
 ) -> DataStream:
     """Wire the job over a stream of raw-record envelopes (operator uids keep savepoints compatible):
@@ -65,9 +66,9 @@ def build(
     parsed = raw.process(ParseRecords(run_id), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse").uid("parse")
     parsed = parsed.set_parallelism(1)
     rejected = parsed.get_side_output(REJECTED).map(lambda row: ("rejected_events", row)).name("rejects")
-    events = parsed.assign_timestamps_and_watermarks(event_time(ALLOWED_LATENESS))
+    events = with_event_time(env, parsed, Duration.of_seconds(allowed_lateness_s))
     by_tenant = events.key_by(lambda event: event["tenant_id"], key_type=Types.STRING())
-    scored = by_tenant.process(ScoreEvents(configs_dir, run_id)).name("score").uid("score")
+    scored = by_tenant.process(ScoreEvents(configs_dir, run_id, allowed_lateness_s * 1000)).name("score").uid("score")
     metrics = by_tenant.process(DetectMetricAnomalies(configs_dir, run_id)).name("metrics").uid("metrics")
     rows = scored.union(rejected, metrics).key_by(lambda pair: pair[1]["tenant_id"], key_type=Types.STRING())
     usage = MeterUsage(configs_dir, run_id, usage_before or {})
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--configs", required=True)
     parser.add_argument("--clickhouse", required=True)
     parser.add_argument("--run-id", required=True)
+    parser.add_argument("--allowed-lateness", type=int, default=ALLOWED_LATENESS_S, help="seconds (default 60)")
     args = parser.parse_args(argv)
     if args.alerts_topic and not args.kafka:
         parser.error("--alerts-topic needs --kafka")
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     # A server can be read before the job starts; embedded chDB belongs to the cluster's workers, so a new job
     # on it starts its month from zero and a running one carries its counts in checkpoints and savepoints.
     before = accepted_before(args.clickhouse, args.run_id) if not args.clickhouse.startswith("chdb://") else {}
-    alerts = build(env, source(env, args), args.configs, args.clickhouse, args.run_id, before)
+    alerts = build(env, source(env, args), args.configs, args.clickhouse, args.run_id, args.allowed_lateness, before)
     if args.alerts_topic:
         write_alerts(alerts, args.kafka, args.alerts_topic)
     env.execute(f"pulse-scoring {args.run_id}")

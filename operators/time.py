@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyflink.common import Duration, WatermarkStrategy
 from pyflink.common.watermark_strategy import TimestampAssigner
+from pyflink.datastream import DataStream, StreamExecutionEnvironment
 
 
 class EventTimestamp(TimestampAssigner):
@@ -12,9 +13,22 @@ class EventTimestamp(TimestampAssigner):
 
 
 def event_time(allowed_lateness: Duration) -> WatermarkStrategy:
-    """Bounded out-of-orderness watermarks on the event's `ts`, tolerant of idle inputs."""
-    return (
-        WatermarkStrategy.for_bounded_out_of_orderness(allowed_lateness)
-        .with_timestamp_assigner(EventTimestamp())
-        .with_idleness(Duration.of_seconds(30))
-    )
+    """Bounded out-of-orderness watermarks on the event's `ts`.
+
+    The timestamp assigner comes last: PyFlink's `with_idleness` and friends return a strategy without it,
+    and without it every record keeps the source's (empty) timestamp, so watermarks never advance before the
+    input ends."""
+    return WatermarkStrategy.for_bounded_out_of_orderness(allowed_lateness).with_timestamp_assigner(EventTimestamp())
+
+
+def with_event_time(env: StreamExecutionEnvironment, stream: DataStream, allowed_lateness: Duration) -> DataStream:
+    """`stream` with event timestamps and watermarks, at parallelism 1 like the parse step before it.
+
+    PyFlink extracts a Python-assigned timestamp in an extra step that takes the job's default parallelism;
+    a rebalance from one parse subtask into several would reorder each tenant's events."""
+    parallelism = env.get_parallelism()
+    env.set_parallelism(1)
+    try:
+        return stream.assign_timestamps_and_watermarks(event_time(allowed_lateness))
+    finally:
+        env.set_parallelism(parallelism)

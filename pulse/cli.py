@@ -123,6 +123,33 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     write_report(html, out)
     console.print(f"report for {args.tenant}, last {args.since} of data: {out} ({len(html):,} bytes)", markup=False)
+
+
+def cmd_rules_backtest(args: argparse.Namespace) -> int:
+    from pulse.ruleengine.backtest import backtest
+    from pulse.ruleengine.durations import parse_duration
+
+    try:
+        configs = load_config_dir(args.configs)
+        lateness = parse_duration(args.allowed_lateness)
+    except (ConfigInvalid, ValueError) as exc:
+        errors.print(str(exc), markup=False, highlight=False)
+        return 2
+    result = backtest(args.tenant, configs.for_tenant(args.tenant), [Path(p) for p in args.input], lateness)
+    console.print(
+        f"backtest of {args.tenant}: {result.events} events ({result.late} late, "
+        f"{result.rejected} invalid records of any tenant skipped)"
+    )
+    table = Table("rule", "alerts", "first", "last")
+    for rule, fired in result.alerts.items():
+        first, last = (f"{fired[0][0]:%Y-%m-%d %H:%M}", f"{fired[-1][0]:%Y-%m-%d %H:%M}") if fired else ("", "")
+        table.add_row(escape(rule), str(len(fired)), first, last)
+    console.print(table)
+    for rule, fired in result.alerts.items():
+        for ts, group in fired[: args.show]:
+            console.print(f"  {escape(rule)}  {ts:%Y-%m-%d %H:%M:%S}  {escape(group)}", highlight=False)
+        if len(fired) > args.show:
+            console.print(f"  {escape(rule)}  ... {len(fired) - args.show} more", highlight=False)
     return 0
 
 
@@ -463,6 +490,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for a busy chDB folder")
     with_dsn(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("rules", help="tools for tenant rules")
+    rules = p.add_subparsers(dest="rules_command", required=True)
+    b = rules.add_parser("backtest", help="replay event files through a tenant's rules; print the alerts per rule")
+    b.add_argument("--tenant", required=True)
+    b.add_argument("--input", nargs="+", required=True, help="JSON Lines, CSV or Parquet event files")
+    b.add_argument("--configs", default=str(PROJECT_CONFIGS))
+    b.add_argument("--allowed-lateness", default="60s", help="as in the job (default 60s)")
+    b.add_argument("--show", type=int, default=10, help="alerts listed per rule (default 10)")
+    b.set_defaults(func=cmd_rules_backtest)
 
     p = sub.add_parser("query", help="run SQL against ClickHouse and print a table")
     p.add_argument("sql")

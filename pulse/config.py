@@ -11,11 +11,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import cel
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator
 
 from pulse.events import EVENT_TYPES, Event
+from pulse.ruleengine import expressions
+from pulse.ruleengine.durations import Duration
+from pulse.ruleengine.language import (
+    AbsenceRule,
+    BaselineRule,
+    EnrichmentRule,
+    NewValueRule,
+    SequenceRule,
+    ThresholdRule,
+    derived_fields,
+    known_fields,
+)
 from pulse.yaml_lines import line_of, load_yaml
 
 EVENT_FIELDS = tuple(Event.model_fields)
@@ -51,12 +62,38 @@ class ConditionRule(Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     summary: str | None = None
     enabled: bool = True
+    cooldown: Duration = 0
 
     @field_validator("when")
     @classmethod
-    def _compiles(cls, expression: str) -> str:
-        check_expression(expression)
+    def _compiles(cls, expression: str, info: ValidationInfo) -> str:
+        expressions.check_expression(expression, known_fields(info))
         return expression
+
+
+RULE_TYPES = ("condition", "threshold", "baseline", "absence", "new_value", "sequence", "enrichment")
+
+
+def _rule_type(value: Any) -> str | None:
+    """The `type` of a rule (condition when absent); an unknown type fails with the list of known ones."""
+    kind = value.get("type", "condition") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in RULE_TYPES else None
+
+
+Rule = Annotated[
+    Annotated[ConditionRule, Tag("condition")]
+    | Annotated[ThresholdRule, Tag("threshold")]
+    | Annotated[BaselineRule, Tag("baseline")]
+    | Annotated[AbsenceRule, Tag("absence")]
+    | Annotated[NewValueRule, Tag("new_value")]
+    | Annotated[SequenceRule, Tag("sequence")]
+    | Annotated[EnrichmentRule, Tag("enrichment")],
+    Discriminator(
+        _rule_type,
+        custom_error_type="unknown_rule_type",
+        custom_error_message=f"unknown rule type; use one of: {', '.join(RULE_TYPES)}",
+    ),
+]
 
 
 class RiskModelConfig(Strict):
@@ -145,7 +182,9 @@ class TenantConfig(Strict):
     display_name: str | None = None
     plan: str = "free"
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
-    rules: list[ConditionRule] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    # Small lookup tables for rules, e.g. `tables.high_risk_countries` (a list) or `tables.vip_customers` (a map).
+    tables: dict[str, list[str] | dict[str, str]] = Field(default_factory=dict)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     templates: dict[Literal["rule_alert", "risk_alert", "metric_alert", "incident"], str] = Field(default_factory=dict)
     playbooks: dict[str, str] = Field(default_factory=dict)
@@ -156,14 +195,8 @@ class TenantConfig(Strict):
 
 
 def check_expression(expression: str) -> None:
-    """Raise ValueError if a CEL expression does not parse or names a field events do not have."""
-    try:
-        program = cel.compile(expression)
-    except ValueError as exc:
-        raise ValueError(f"expression does not parse: {exc}") from None
-    unknown = sorted(set(program.variables()) - set(EVENT_FIELDS))
-    if unknown:
-        raise ValueError(f"unknown field(s) {', '.join(unknown)} in expression; events have: {', '.join(EVENT_FIELDS)}")
+    """Raise ValueError if a CEL expression does not parse, names a field events do not have, or mixes types."""
+    expressions.check_expression(expression, (*EVENT_FIELDS, "tags", "tables"))
 
 
 @dataclass(frozen=True)
@@ -210,7 +243,7 @@ def parse_tenant_config(text: str, file: str) -> TenantConfig:
     if not isinstance(data, dict):
         raise ConfigInvalid([ConfigError(file, 1, "", "a tenant config must be a YAML mapping (key: value)")])
     try:
-        config = TenantConfig.model_validate(data)
+        config = TenantConfig.model_validate(data, context={"fields": derived_fields(data)})
     except ValidationError as exc:
         raise ConfigInvalid([_locate(err, file, lines) for err in exc.errors(include_url=False)]) from None
     duplicates = _duplicate_rule_ids(config, file, lines)
@@ -260,11 +293,13 @@ def load_config_dir(folder: str | Path) -> ConfigSet:
 
 
 def _locate(err: dict[str, Any], file: str, lines: dict) -> ConfigError:
-    path = tuple(err["loc"])
+    path = tuple(p for i, p in enumerate(err["loc"]) if not (i == 2 and err["loc"][0] == "rules" and p in RULE_TYPES))
     field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         message = "unknown key: check its spelling or remove it"
+    elif err["type"] == "unknown_rule_type":
+        message = f"unknown rule type {err['input'].get('type')!r}; use one of: {', '.join(RULE_TYPES)}"
     elif err["type"] == "missing":
         message = "required key is missing"
     elif err["type"] == "string_type" and isinstance(err.get("input"), bool):

@@ -38,6 +38,15 @@ class Incident:
     description: str
     event_ids: list[str] = field(default_factory=list)
 
+    def silences(self, event: dict[str, Any]) -> bool:
+        """For an order gap: whether `event` is an order or payment of the tenant inside the gap."""
+        return (
+            self.kind == "order_gap"
+            and event["tenant_id"] == self.tenant_id
+            and self.start <= event["ts"] < self.end
+            and event["event_type"] in ("order_placed", "payment_succeeded", "payment_failed")
+        )
+
 
 @dataclass
 class Generator:
@@ -63,6 +72,7 @@ class Generator:
         incidents = list(self._incidents())
         for incident in incidents:
             events.extend(incident.events)  # type: ignore[attr-defined]
+        events = [e for e in events if not any(i.silences(e) for i in incidents)]
         events.sort(key=lambda e: (e["ts"], e["event_id"]))
         return events, incidents
 
@@ -151,6 +161,7 @@ class Generator:
         yield self._large_fraud_order(names[0], self.t0 + self.minutes * MINUTE * 2 // 3)
         yield self._card_testing(names[1 % len(names)], self.t0 + self.minutes * MINUTE // 2)
         yield self._whale_orders(names[2 % len(names)], self.t0 + self.minutes * MINUTE * 3 // 4)
+        yield self._order_gap(names[2 % len(names)], self.t0 + self.minutes * MINUTE // 4)
 
     def _large_fraud_order(self, tenant: str, ts: int) -> Incident:
         base = {"customer_id": "c99999", "session_id": "s-fraud", "ip": "203.0.113.9", "country": "NG"}
@@ -175,9 +186,16 @@ class Generator:
             events += self._checkout(tenant, ts + i * 40_000, 4200.0 + i * 350, base, items=30)
         return _incident(tenant, "high_value_burst", events, "3 orders of over 4,000 with 30 items each in 2 minutes")
 
+    def _order_gap(self, tenant: str, ts: int) -> Incident:
+        """No checkout completes for 40 minutes (a broken payment page): orders and payments are removed."""
+        gap = _incident(tenant, "order_gap", [], "No order placed for 40 minutes")
+        gap.start, gap.end = ts, ts + 40 * MINUTE
+        return gap
+
 
 def _incident(tenant: str, kind: str, events: list[dict], description: str) -> Incident:
-    incident = Incident(tenant, kind, events[0]["ts"], events[-1]["ts"], description, [e["event_id"] for e in events])
+    start, end = (events[0]["ts"], events[-1]["ts"]) if events else (0, 0)
+    incident = Incident(tenant, kind, start, end, description, [e["event_id"] for e in events])
     incident.events = events  # type: ignore[attr-defined]
     return incident
 

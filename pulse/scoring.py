@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from models.risk import RiskModel, RiskScore
 from pulse.config import ConditionRule, TenantConfig
 from pulse.retention import retention_days
+from pulse.ruleengine.engine import EngineState, RuleEngine
+from pulse.ruleengine.runners import Alert
 from pulse.rules import RuleSet
 from pulse.summaries import default_template, render
 
@@ -26,18 +28,22 @@ class TenantState:
     so it is serialised once per bundle, not once per event."""
 
     model: RiskModel | None = None
+    rules: EngineState = field(default_factory=EngineState)
 
 
 class TenantScorer:
     """The compiled rules and templates of one tenant's config."""
 
-    def __init__(self, tenant: str, config: TenantConfig):
+    def __init__(self, tenant: str, config: TenantConfig, allowed_lateness_ms: int = 60_000):
         self.tenant = tenant
         self.config = config
-        self.rules = RuleSet(config.rules)
+        self.rules = RuleSet([rule for rule in config.rules if rule.type == "condition"])
+        self.engine = RuleEngine(config.rules, config.tables, allowed_lateness_ms)
+        self.derived = [name for rule in config.rules if rule.type == "enrichment" for name in rule.derive]
         self.name = config.display_name or tenant
         self.rule_template = config.templates.get("rule_alert") or default_template("rule_alert")
         self.risk_template = config.templates.get("risk_alert") or default_template("risk_alert")
+        self.window_template = default_template("window_alert")
 
     def new_state(self) -> TenantState:
         """The state of a tenant seen for the first time."""
@@ -49,16 +55,34 @@ class TenantScorer:
         risk = self.config.models.risk
         return risk.enabled and event["event_type"] in risk.event_types
 
-    def score(self, event: dict[str, Any], state: TenantState, run_id: str) -> tuple[dict, list[dict]]:
-        """Return the scored row for `event` and the alerts it raises; the state learns from it."""
+    def score(
+        self, event: dict[str, Any], state: TenantState, run_id: str, watermark: int | None = None
+    ) -> tuple[dict, list[dict]]:
+        """Return the scored row for `event` and the alerts it raises (or that are now due); the state learns.
+
+        `watermark`: the job's event-time watermark (None: trail the newest event by the allowed lateness)."""
         now = datetime.now(UTC)
-        hits = self.rules.matches(event)
+        view = self.engine.enrich(event)
+        late, due = self.engine.observe(view, state.rules, watermark)
+        group, ts = _group_key(event), event["ts"]
+        hits = [rule for rule in self.rules.matches(view) if self.engine.cooled(rule.id, group, ts, state.rules)]
         risk = state.model.score(event) if state.model is not None and self.wants_model(event) else None
         row = self._scored_row(event, risk, hits, run_id, now)
-        alerts = [self._rule_alert(event, rule, run_id, now) for rule in hits]
+        row.update(is_late=late, tags=view["tags"], derived={name: _text(view.get(name)) for name in self.derived})
+        alerts = [self._rule_alert(view, rule, run_id, now) for rule in hits]
         if risk is not None and risk.is_alert:
             alerts.append(self._risk_alert(event, risk, run_id, now))
+        alerts += [self._window_alert(alert, run_id, now) for alert in due]
         return row, alerts
+
+    def advance(self, state: TenantState, watermark: int, run_id: str) -> list[dict]:
+        """The alerts due when event time reaches `watermark` (window ends, absences); from a timer."""
+        now = datetime.now(UTC)
+        return [self._window_alert(alert, run_id, now) for alert in self.engine.advance(state.rules, watermark)]
+
+    def next_timer(self, state: TenantState) -> int | None:
+        """The event time at which `advance` has work to do next."""
+        return self.engine.next_timer(state.rules)
 
     def _context(self, event: dict[str, Any]) -> dict[str, Any]:
         return {"tenant_name": self.name, "currency": self.config.currency, "event": event}
@@ -84,6 +108,30 @@ class TenantScorer:
         summary = render(rule.summary or self.rule_template, context)
         return self._alert(event, "rule", rule.id, rule.severity, None, None, summary, rule.labels, run_id, now)
 
+    def _window_alert(self, alert: Alert, run_id: str, now: datetime) -> dict[str, Any]:
+        rule = alert.rule
+        group = ",".join(f"{name}={value}" for name, value in zip(rule.group_by, alert.group, strict=True))
+        facts = {"group": group, "detail": alert.detail, "value": alert.value, "limit": alert.limit, "ts": alert.ts}
+        event = alert.event or {}
+        context = {**self._context(event), "rule": rule.model_dump(), "headline": rule.description, "alert": facts}
+        summary = render(rule.summary or self.window_template, context)
+        return {
+            "tenant_id": self.tenant,
+            "alert_id": alert_id(self.tenant, rule.id, f"{group}@{alert.ts}"),
+            "ts": _datetime(alert.ts),
+            "kind": "rule",
+            "cause": rule.id,
+            "severity": rule.severity,
+            "group_key": group,
+            "event_id": event.get("event_id", ""),
+            "score": None if alert.value is None else float(alert.value),
+            "threshold": None if alert.limit is None else float(alert.limit),
+            "summary": summary,
+            "labels": dict(rule.labels),
+            "run_id": run_id,
+            "created_at": now,
+        }
+
     def _risk_alert(self, event: dict[str, Any], risk: RiskScore, run_id: str, now: datetime) -> dict[str, Any]:
         headline = f"Unusual {event['event_type']} (risk score {risk.score:.2f})"
         context = {**self._context(event), "risk": risk, "headline": headline}
@@ -106,7 +154,6 @@ class TenantScorer:
         run_id: str,
         now: datetime,
     ) -> dict[str, Any]:
-        group_key = event.get("customer_id") or event.get("card_fingerprint") or event["event_id"]
         return {
             "tenant_id": self.tenant,
             "alert_id": alert_id(self.tenant, cause, event["event_id"]),
@@ -114,7 +161,7 @@ class TenantScorer:
             "kind": kind,
             "cause": cause,
             "severity": severity,
-            "group_key": group_key,
+            "group_key": _group_key(event),
             "event_id": event["event_id"],
             "score": score,
             "threshold": threshold,
@@ -137,6 +184,14 @@ def rejected_row(
     text = raw if isinstance(raw, str) else _json(raw)
     values = (tenant or "", source, index, reason, detail, text, run_id, datetime.now(UTC))
     return dict(zip(REJECTED_COLUMNS, values, strict=True))
+
+
+def _group_key(event: dict[str, Any]) -> str:
+    return event.get("customer_id") or event.get("card_fingerprint") or event["event_id"]
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else value if isinstance(value, str) else _json(value)
 
 
 def _datetime(epoch_ms: int) -> datetime:

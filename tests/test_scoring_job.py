@@ -134,3 +134,31 @@ def test_metric_values_have_every_minute_with_an_expected_band_and_a_stated_warm
         assert outside == 0, (tenant, metric)
         if not metric.startswith("campaign"):
             assert warming == 60 and minutes > 300, (tenant, metric)
+
+
+def test_window_and_absence_rules_fire_in_the_running_job(job_run):
+    card_test = next(i for i in job_run.truth if i["kind"] == "card_testing")
+    rows = job_run.query(
+        "SELECT group_key, toUnixTimestamp64Milli(ts), score, summary FROM alerts FINAL "
+        "WHERE run_id = {run:String} AND cause = 'card-testing'"
+    )
+    assert len(rows) == 1
+    group, ts, count, summary = rows[0]
+    assert group == "card_fingerprint=card-tested-1" and count >= 5
+    assert card_test["start"] <= ts <= card_test["end"] + 10 * 60_000
+    assert "card_fingerprint=card-tested-1" in summary and "count = " in summary
+    gap = next(i for i in job_run.truth if i["kind"] == "order_gap")
+    absences = job_run.query(
+        "SELECT tenant_id, toUnixTimestamp64Milli(ts) FROM alerts FINAL "
+        "WHERE run_id = {run:String} AND cause = 'no-orders'"
+    )
+    assert len(absences) == 1
+    assert absences[0][0] == gap["tenant_id"] and gap["start"] < absences[0][1] < gap["end"]  # last order + 20m
+
+
+def test_enrichment_tags_and_lateness_flag_are_stored(job_run):
+    fraud = next(i for i in job_run.truth if i["kind"] == "large_fraud_order")
+    (tags,) = job_run.query("SELECT tags FROM scored_events FINAL WHERE event_id = {e:String}", e=fraud["event_ids"][0])
+    assert tags[0] == ["high_risk_country"]
+    late = job_run.query("SELECT countIf(is_late) FROM scored_events FINAL WHERE run_id = {run:String}")[0][0]
+    assert late == 0  # the generated input is in event-time order

@@ -51,14 +51,21 @@ class TinyRun:
             return s.query(sql, {"run": "tiny", **params})[1]
 
 
+DAY_MS = 86_400_000
+
+
 def later_event(line: str) -> str:
-    """The same record as a new event (another event_id), for a later run in the same month."""
+    """The same record as a new event a day later (another event_id and ts), for a later run in the same month.
+    (A window alert is identified by tenant, rule, group and window, so events at the same times would raise
+    the same alert rows as the first run: a replay.)"""
     try:
         record = json.loads(line)
     except ValueError:
         return line
     if isinstance(record, dict) and isinstance(record.get("event_id"), str):
         record["event_id"] = "later-" + record["event_id"]
+    if isinstance(record, dict) and isinstance(record.get("ts"), int):
+        record["ts"] += DAY_MS
     return json.dumps(record) + "\n"
 
 
@@ -206,6 +213,7 @@ def test_get_usage_answers_for_the_tenant_of_the_api_key_only(tiny_run):
         assert [(d["day"], d["alerts"] > 0, d["accepted"] > 0) for d in body["days"]] == [
             ("2026-11-01", True, False),
             ("2026-11-02", True, True),
+            ("2026-11-03", True, True),  # the later run's events
         ]
         empty = httpx.get(url, params={"month": "2026-10"}, headers={"authorization": "Bearer key-acme"}).json()
         assert empty["totals"]["accepted"] == 0 and empty["days"] == []
