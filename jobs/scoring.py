@@ -20,7 +20,7 @@ from operators.kafka_alerts import write_alerts
 from operators.kafka_source import kafka_raw_records
 from operators.metrics import DetectMetricAnomalies
 from operators.parse import REJECTED, ParseRecords
-from operators.scoring import ScoreEvents
+from operators.scoring import UPDATED_CONFIGS, ScoreEvents
 from operators.time import with_event_time
 from operators.usage import MeterUsage
 from pulse.usage_report import accepted_before
@@ -39,14 +39,36 @@ def source(env: StreamExecutionEnvironment, args: argparse.Namespace) -> DataStr
     return file_records(env, args.staging)
 
 
-def file_records(env: StreamExecutionEnvironment, path: str, follow: bool = False) -> DataStream:
+def rule_updates(
+    env: StreamExecutionEnvironment,
+    kafka: str | None = None,
+    topic: str | None = None,
+    folder: str | None = None,
+    group: str = "pulse-scoring",
+    bounded: bool = False,
+) -> DataStream:
+    """Rule updates (`pulse rules publish`) from a Kafka topic, a watched folder, or none. The stream never
+    holds back event time: it counts as idle a second after its last update."""
+    if topic:
+        updates = kafka_raw_records(env, kafka, topic, f"{group}-rules", bounded, table="rule_updates")
+    elif folder:
+        updates = file_records(env, folder, follow=True, name="rule-updates")
+    else:
+        updates = env.from_collection([], type_info=Types.STRING()).name("rule-updates").uid("rule-updates")
+    idle = WatermarkStrategy.for_monotonous_timestamps().with_idleness(Duration.of_seconds(1))
+    return updates.assign_timestamps_and_watermarks(idle)
+
+
+def file_records(
+    env: StreamExecutionEnvironment, path: str, follow: bool = False, name: str = "raw-records"
+) -> DataStream:
     """Envelope lines from a file or folder; `follow` keeps watching it for new files (files starting
     with `.` or `_` are ignored, so write a file under such a name and rename it when complete)."""
     builder = FileSource.for_record_stream_format(StreamFormat.text_line_format(), path)
     if follow:
         builder = builder.monitor_continuously(WATCH_INTERVAL)
-    stream = env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), "raw-records")
-    return stream.uid("raw-records").set_parallelism(1)
+    stream = env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), name)
+    return stream.uid(name).set_parallelism(1)
 
 
 def build(
@@ -57,18 +79,22 @@ def build(
     run_id: str,
     allowed_lateness_s: int = ALLOWED_LATENESS_S,
     usage_before: dict[str, dict[str, int]] | None = None,
+    updates: DataStream | None = None,
 ) -> DataStream:
     """Wire the job over a stream of raw-record envelopes (operator uids keep savepoints compatible):
     parse, score, detect metric anomalies, meter usage and write to ClickHouse; return the (table, row) pairs
     written, for an optional alerts topic. `usage_before` (tenant → month → accepted events of earlier runs,
-    see pulse.usage_report.accepted_before) starts the quota counts of a new job."""
+    see pulse.usage_report.accepted_before) starts the quota counts of a new job; `updates` (see rule_updates)
+    changes tenants' rules while the job runs."""
     # One parse subtask: a rebalance from the source to several would reorder a tenant's events.
     parsed = raw.process(ParseRecords(run_id), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse").uid("parse")
     parsed = parsed.set_parallelism(1)
     rejected = parsed.get_side_output(REJECTED).map(lambda row: ("rejected_events", row)).name("rejects")
     events = with_event_time(env, parsed, Duration.of_seconds(allowed_lateness_s))
     by_tenant = events.key_by(lambda event: event["tenant_id"], key_type=Types.STRING())
-    scored = by_tenant.process(ScoreEvents(configs_dir, run_id, allowed_lateness_s * 1000)).name("score").uid("score")
+    scoring = ScoreEvents(configs_dir, run_id, allowed_lateness_s * 1000)
+    updates = (updates or rule_updates(env)).broadcast(UPDATED_CONFIGS)
+    scored = by_tenant.connect(updates).process(scoring).name("score").uid("score")
     metrics = by_tenant.process(DetectMetricAnomalies(configs_dir, run_id)).name("metrics").uid("metrics")
     rows = scored.union(rejected, metrics).key_by(lambda pair: pair[1]["tenant_id"], key_type=Types.STRING())
     usage = MeterUsage(configs_dir, run_id, usage_before or {})
@@ -89,6 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--group", default="pulse-scoring")
     parser.add_argument("--bounded", action="store_true", help="Kafka: stop at the offsets that are latest at start")
     parser.add_argument("--alerts-topic", help="also write alerts as JSON to this Kafka topic (needs --kafka)")
+    updates = parser.add_mutually_exclusive_group()
+    updates.add_argument("--rules-topic", help="take rule updates from this Kafka topic (needs --kafka)")
+    updates.add_argument("--rules-folder", help="take rule updates from new files in this folder")
     parser.add_argument("--configs", required=True)
     parser.add_argument("--clickhouse", required=True)
     parser.add_argument("--run-id", required=True)
@@ -96,11 +125,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.alerts_topic and not args.kafka:
         parser.error("--alerts-topic needs --kafka")
+    if args.rules_topic and not args.kafka:
+        parser.error("--rules-topic needs --kafka")
     env = StreamExecutionEnvironment.get_execution_environment()
     # A server can be read before the job starts; embedded chDB belongs to the cluster's workers, so a new job
     # on it starts its month from zero and a running one carries its counts in checkpoints and savepoints.
     before = accepted_before(args.clickhouse, args.run_id) if not args.clickhouse.startswith("chdb://") else {}
-    alerts = build(env, source(env, args), args.configs, args.clickhouse, args.run_id, args.allowed_lateness, before)
+    updates = rule_updates(env, args.kafka, args.rules_topic, args.rules_folder, args.group, args.bounded)
+    alerts = build(
+        env, source(env, args), args.configs, args.clickhouse, args.run_id, args.allowed_lateness, before, updates
+    )
     if args.alerts_topic:
         write_alerts(alerts, args.kafka, args.alerts_topic)
     env.execute(f"pulse-scoring {args.run_id}")

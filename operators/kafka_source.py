@@ -16,9 +16,10 @@ from pulse.inputs import RawRecord
 
 
 def kafka_raw_records(
-    env: StreamExecutionEnvironment, bootstrap: str, topic: str, group: str, bounded: bool
+    env: StreamExecutionEnvironment, bootstrap: str, topic: str, group: str, bounded: bool, table: str = "records"
 ) -> DataStream:
-    """Envelope text of every record of `topic`, from the group's offsets (earliest for a new group)."""
+    """Envelope text of every record of `topic`, from the group's offsets (earliest for a new group);
+    `table` names the job's table over the topic (one per topic)."""
     options = {
         "connector": "kafka",
         "topic": topic,
@@ -36,12 +37,12 @@ def kafka_raw_records(
     with_clause = ", ".join(f"{_quote(k)} = {_quote(v)}" for k, v in options.items())
     t_env = StreamTableEnvironment.create(env)
     t_env.execute_sql(
-        "CREATE TEMPORARY TABLE kafka_records (tenant STRING, payload STRING, "
+        f"CREATE TEMPORARY TABLE kafka_{table} (tenant STRING, payload STRING, "
         "`topic` STRING METADATA VIRTUAL, `partition` INT METADATA VIRTUAL, `offset` BIGINT METADATA VIRTUAL) "
         f"WITH ({with_clause})"
     )
-    rows = t_env.to_data_stream(t_env.from_path("kafka_records"))
-    return rows.map(to_envelope, output_type=Types.STRING()).name("kafka-envelopes")
+    rows = t_env.to_data_stream(t_env.from_path(f"kafka_{table}"))
+    return rows.map(to_envelope, output_type=Types.STRING()).name(f"kafka-{table}")
 
 
 def to_envelope(row: Row) -> str:

@@ -153,6 +153,24 @@ def cmd_rules_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules_publish(args: argparse.Namespace) -> int:
+    from pulse.plans import load_plans, plans_file_for
+    from pulse.ruleupdates import RuleUpdate, publish, validate_update
+
+    path = Path(args.file)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    update = RuleUpdate(args.tenant, f"{path.name}@{stamp}", 0, path.read_text())
+    plans_file = plans_file_for(args.configs)
+    try:
+        validate_update(update, load_plans(plans_file), str(plans_file), file=str(path))
+    except ConfigInvalid as exc:
+        errors.print(f"{exc}\nnot published: fix the file and publish again", markup=False, highlight=False)
+        return 1
+    where = publish(update, folder=args.folder, bootstrap=None if args.folder else _bootstrap(args), topic=args.topic)
+    console.print(f"published {path} for tenant {args.tenant} to {where}", markup=False)
+    return 0
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     with store(args.clickhouse) as s:
         columns, rows = s.query(args.sql)
@@ -277,6 +295,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
         bounded=args.bounded,
         alerts_topic=args.alerts_topic,
         parallelism=args.parallelism,
+        rules_topic=args.rules_topic or None,
     )
     if report is None:
         return 0
@@ -452,6 +471,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--group", default="pulse-scoring", help="Kafka consumer group (offsets resume from it)")
     p.add_argument("--bounded", action="store_true", help="stop at the offsets that are latest at start, then report")
     p.add_argument("--alerts-topic", default=None, help="also write every alert as JSON to this Kafka topic")
+    p.add_argument("--rules-topic", default="pulse.rules", help="rule updates topic ('' for none; pulse rules publish)")
     p.add_argument("--parallelism", type=int, default=None)
     p.add_argument("--run-id", default=None)
     with_dsn(p)
@@ -500,6 +520,16 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--allowed-lateness", default="60s", help="as in the job (default 60s)")
     b.add_argument("--show", type=int, default=10, help="alerts listed per rule (default 10)")
     b.set_defaults(func=cmd_rules_backtest)
+
+    b = rules.add_parser("publish", help="check a tenant's config file and send it to the running job")
+    b.add_argument("file", help="the tenant's whole config file (tenants/T.yaml)")
+    b.add_argument("--tenant", required=True)
+    b.add_argument("--configs", default=str(PROJECT_CONFIGS), help="the job's config folder (for its plans.yaml)")
+    to = b.add_mutually_exclusive_group()
+    to.add_argument("--folder", help="the job's --rules-folder (else Kafka)")
+    to.add_argument("--topic", default="pulse.rules", help="the job's --rules-topic (default pulse.rules)")
+    b.add_argument("--kafka", default=None, help="Kafka bootstrap servers (default: the local broker)")
+    b.set_defaults(func=cmd_rules_publish)
 
     p = sub.add_parser("query", help="run SQL against ClickHouse and print a table")
     p.add_argument("sql")

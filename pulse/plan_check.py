@@ -15,9 +15,14 @@ def enabled_models(config: TenantConfig) -> int:
     return sum(1 for name in type(config.models).model_fields if getattr(config.models, name).enabled)
 
 
-def check_against_plan(config: TenantConfig, file: str, plans: dict[str, Plan], plans_file: str) -> list[ConfigError]:
-    """Every way `config` (read from `file`) exceeds its plan; empty when it fits."""
-    _, lines = load_yaml(Path(file).read_text()) if Path(file).is_file() else (None, {})
+def check_against_plan(
+    config: TenantConfig, file: str, plans: dict[str, Plan], plans_file: str, text: str | None = None
+) -> list[ConfigError]:
+    """Every way `config` (read from `file`, whose `text` is read from disk unless given) exceeds its plan;
+    empty when it fits."""
+    if text is None and Path(file).is_file():
+        text = Path(file).read_text()
+    _, lines = load_yaml(text) if text is not None else (None, {})
     plan = plans.get(config.plan)
     if plan is None:
         known = ", ".join(sorted(plans))

@@ -25,6 +25,7 @@ KEY_COLUMNS = {
     "alerts": ("tenant_id", "alert_id", "run_id"),
     "rejected_events": ("tenant_id", "run_id", "source", "record_index"),
     "incidents": ("tenant_id", "incident_id", "version"),
+    "config_updates": ("tenant_id", "version", "run_id"),
 }
 DEDUP_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 

@@ -23,10 +23,11 @@ def stream(
     bounded: bool,
     alerts_topic: str | None = None,
     parallelism: int | None = None,
+    rules_topic: str | None = None,
 ) -> RunReport | None:
     """Run the job on `topic`; when bounded, stop at the offsets latest at start and report what landed."""
     from jobs.environment import local_environment
-    from jobs.scoring import build
+    from jobs.scoring import build, rule_updates
     from operators.kafka_alerts import write_alerts
     from operators.kafka_source import kafka_raw_records
 
@@ -35,12 +36,15 @@ def stream(
     ensure_topic(bootstrap, topic)
     if alerts_topic:
         ensure_topic(bootstrap, alerts_topic, partitions=1)  # one partition: alerts in order
+    if rules_topic:
+        ensure_topic(bootstrap, rules_topic, partitions=1)  # one partition: a tenant's updates in order
     pending = pending_records(bootstrap, topic, group) if bounded else 0
     before = accepted_before(dsn, run_id)  # migrates too; the client holds chDB's folder until the job starts
     env = local_environment(parallelism)
     env.add_jars(CONNECTOR_JAR.as_uri())
     raw = kafka_raw_records(env, bootstrap, topic, group, bounded)
-    alerts = build(env, raw, str(Path(configs_dir).resolve()), dsn, run_id, usage_before=before)
+    updates = rule_updates(env, bootstrap, rules_topic, group=group, bounded=bounded)
+    alerts = build(env, raw, str(Path(configs_dir).resolve()), dsn, run_id, usage_before=before, updates=updates)
     if alerts_topic:
         write_alerts(alerts, bootstrap, alerts_topic)
     env.execute(f"pulse-scoring {run_id}")

@@ -14,6 +14,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 EVENTS_TOPIC = "pulse.events"
 ALERTS_TOPIC = "pulse.alerts"
+RULES_TOPIC = "pulse.rules"
 EVENTS_PARTITIONS = 4
 
 
