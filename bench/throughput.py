@@ -2,8 +2,9 @@
 
 `python -m bench.throughput [--minutes 12] [--tenants 100]` prints, in one run on this machine:
 events/s through the whole job on the mini-cluster (`pulse run`'s path) and on a standalone cluster
-(JobManager + TaskManager processes, `flink run`), the no-Flink ceiling (parse + TenantScorer in one
-process), their ratios, and the cluster's checkpoint duration and state size per tenant (REST API).
+(JobManager + TaskManager processes, `flink run`), the no-Flink ceiling (the same parse, per-tenant step
+and ClickHouse writes in one process), their ratios, and the cluster's checkpoint duration and state size
+per tenant (REST API).
 Throughput is measured from the rows' `ingested_at` span, so Flink's fixed start-up is not counted.
 """
 
@@ -22,7 +23,9 @@ from pulse.config import load_config_dir
 from pulse.events import parse_record
 from pulse.generate import Generator
 from pulse.inputs import RawRecord
-from pulse.scoring import TenantScorer
+from pulse.pipeline import PlainRun
+from pulse.plans import PlanWatcher, plans_file_for
+from pulse.sink import BatchWriter
 
 CURRENCIES = ("USD", "EUR", "GBP")
 
@@ -43,21 +46,24 @@ def stage(events: list[dict], path: Path) -> None:
     hidden.rename(path)
 
 
-def ceiling(events: list[dict], configs: str) -> float:
-    """Events/s of parse + TenantScorer for every event in one process, no Flink."""
-    config_set = load_config_dir(configs)
-    scorers: dict[str, TenantScorer] = {}
-    states: dict[str, object] = {}
-    lines = [json.dumps(e) for e in events]
-    started = time.perf_counter()
-    for index, line in enumerate(lines):
-        event = parse_record(line, source="bench", index=index).event
-        tenant = event["tenant_id"]
-        if tenant not in scorers:
-            scorers[tenant] = TenantScorer(tenant, config_set.for_tenant(tenant))
-            states[tenant] = scorers[tenant].new_state()
-        scorers[tenant].score(event, states[tenant], "bench")
-    return len(events) / (time.perf_counter() - started)
+def ceiling(events: list[dict], configs: str, dsn: str) -> float:
+    """Events/s of the job's Python logic in one process, no Flink: read each envelope and parse it, run every
+    tenant's keyed step (`pulse.pipeline.PlainRun`) and write the rows to ClickHouse (`pulse.sink.BatchWriter`)."""
+    plain = PlainRun(load_config_dir(configs), PlanWatcher(plans_file_for(configs)), "bench-ceiling")
+    lines = [RawRecord("bench", index, json.dumps(event)).to_json() for index, event in enumerate(events)]
+    with store(dsn) as s:
+        s.migrate()
+        writer = BatchWriter(s)
+        started = time.perf_counter()
+        for line in lines:
+            record = RawRecord.from_json(line)
+            parsed = parse_record(record.payload, source=record.source, index=record.index, tenant=record.tenant)
+            for table, row in plain.record("event", parsed.event):
+                writer.add(table, row)
+        for table, row in plain.finish():
+            writer.add(table, row)
+        writer.flush()
+        return len(events) / (time.perf_counter() - started)
 
 
 def rate_from_clickhouse(dsn: str, run_id: str) -> tuple[int, float]:
@@ -126,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     folder = Path(tempfile.mkdtemp(prefix="pulse-bench-"))
     try:
         stage(events, folder / "staging" / "events.ndjson")
-        top = ceiling(events, configs)
+        top = ceiling(events, configs, f"chdb://{folder / 'ch-ceiling'}")
         local_rows, local_rate, local_wall = mini_cluster(
             folder / "staging" / "events.ndjson", configs, f"chdb://{folder / 'ch-local'}"
         )
@@ -138,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         f"orders {kinds['order_placed']:.1%}"
     )
     print("| measure | value |\n| --- | --- |")
-    print(f"| no-Flink ceiling (parse + TenantScorer, 1 process) | {top:,.0f} events/s |")
+    print(f"| no-Flink ceiling (same Python logic and writes, 1 process) | {top:,.0f} events/s |")
     print(f"| mini-cluster job, steady state | {local_rate:,.0f} events/s ({local_rate / top:.0%} of ceiling) |")
     print(
         f"| mini-cluster job, wall clock incl. start-up | {local_rows / local_wall:,.0f} events/s "

@@ -1,4 +1,4 @@
-"""The scoring job: raw records → parse → key by tenant → rules and risk model, metric detectors → ClickHouse.
+"""The scoring job: raw records → parse → key by tenant → rules, risk model, metric detectors, usage → ClickHouse.
 
 Local: `pulse run --input FILE` (bounded files) or `pulse stream` (Kafka).
 Cluster: `flink run --python jobs/scoring.py --pyFiles pulse,models,operators,jobs -pyexec PYTHON
@@ -18,11 +18,9 @@ from pyflink.datastream.connectors.file_system import FileSource, StreamFormat
 from operators.clickhouse_sink import WriteToClickHouse
 from operators.kafka_alerts import write_alerts
 from operators.kafka_source import kafka_raw_records
-from operators.metrics import DetectMetricAnomalies
-from operators.parse import REJECTED, ParseRecords
-from operators.scoring import UPDATED_CONFIGS, ScoreEvents
+from operators.parse import ParseRecords
+from operators.pipeline import UPDATED_CONFIGS, RunPipeline
 from operators.time import with_event_time
-from operators.usage import MeterUsage
 from pulse.usage_report import accepted_before
 
 DISCARD = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
@@ -81,28 +79,22 @@ def build(
     usage_before: dict[str, dict[str, int]] | None = None,
     updates: DataStream | None = None,
 ) -> DataStream:
-    """Wire the job over a stream of raw-record envelopes (operator uids keep savepoints compatible):
-    parse, score, detect metric anomalies, meter usage and write to ClickHouse; return the (table, row) pairs
-    written, for an optional alerts topic. `usage_before` (tenant → month → accepted events of earlier runs,
-    see pulse.usage_report.accepted_before) starts the quota counts of a new job; `updates` (see rule_updates)
-    changes tenants' rules while the job runs."""
+    """Wire the job over a stream of raw-record envelopes (operator uids keep savepoints compatible): parse, then
+    per tenant score, detect metric anomalies and meter usage in one keyed step, and write to ClickHouse; return
+    the batches of (table, row) pairs written, for an optional alerts topic. `usage_before` (tenant → month →
+    accepted events of earlier runs, see pulse.usage_report.accepted_before) starts the quota counts of a new
+    job; `updates` (see rule_updates) changes tenants' rules while the job runs."""
     # One parse subtask: a rebalance from the source to several would reorder a tenant's events.
     parsed = raw.process(ParseRecords(run_id), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse").uid("parse")
-    parsed = parsed.set_parallelism(1)
-    rejected = parsed.get_side_output(REJECTED).map(lambda row: ("rejected_events", row)).name("rejects")
-    events = with_event_time(env, parsed, Duration.of_seconds(allowed_lateness_s))
-    by_tenant = events.key_by(lambda event: event["tenant_id"], key_type=Types.STRING())
-    scoring = ScoreEvents(configs_dir, run_id, allowed_lateness_s * 1000)
+    parsed = with_event_time(env, parsed.set_parallelism(1), Duration.of_seconds(allowed_lateness_s))
+    by_tenant = parsed.key_by(lambda pair: pair[1]["tenant_id"], key_type=Types.STRING())
+    pipeline = RunPipeline(configs_dir, run_id, allowed_lateness_s * 1000, usage_before)
     updates = (updates or rule_updates(env)).broadcast(UPDATED_CONFIGS)
-    scored = by_tenant.connect(updates).process(scoring).name("score").uid("score")
-    metrics = by_tenant.process(DetectMetricAnomalies(configs_dir, run_id)).name("metrics").uid("metrics")
-    rows = scored.union(rejected, metrics).key_by(lambda pair: pair[1]["tenant_id"], key_type=Types.STRING())
-    usage = MeterUsage(configs_dir, run_id, usage_before or {})
-    metered = rows.process(usage).name("usage").uid("usage")
-    batches = metered.key_by(lambda _: 0, key_type=Types.INT())
-    written = batches.process(WriteToClickHouse(dsn)).name("clickhouse").uid("clickhouse").set_parallelism(1)
+    batches = by_tenant.connect(updates).process(pipeline).name("score").uid("score")
+    to_writer = batches.key_by(lambda _: 0, key_type=Types.INT())
+    written = to_writer.process(WriteToClickHouse(dsn)).name("clickhouse").uid("clickhouse").set_parallelism(1)
     written.sink_to(Sink(DISCARD)).set_parallelism(1)
-    return metered
+    return batches
 
 
 def main(argv: list[str] | None = None) -> None:

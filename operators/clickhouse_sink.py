@@ -1,4 +1,4 @@
-"""The ClickHouse writer: buffers (table, row) pairs and inserts them in batches by size and age.
+"""The ClickHouse writer: buffers lists of (table, row) pairs and inserts them in batches by size and age.
 
 Keyed by one constant key so the buffer lives in keyed state: a checkpoint holds every row not yet
 written, and a restore writes them. Inserts go through `pulse.sink.BatchWriter.insert`, which retries
@@ -36,12 +36,12 @@ class WriteToClickHouse(KeyedProcessFunction):
         self.writer = BatchWriter(self.store)
         self.pending = runtime_context.get_state(ValueStateDescriptor("pending", Types.PICKLED_BYTE_ARRAY()))
 
-    def process_element(self, value: tuple[str, dict], ctx: KeyedProcessFunction.Context) -> tuple:
+    def process_element(self, value: list[tuple[str, dict]], ctx: KeyedProcessFunction.Context) -> tuple:
         rows = self._rows()
         if not rows:
             timers = ctx.timer_service()
             timers.register_processing_time_timer(timers.current_processing_time() + self.max_age_ms)
-        rows.append(value)
+        rows.extend(value)
         if len(rows) >= self.batch_rows:
             self.flush()
         self.pending.update(self.rows)

@@ -16,8 +16,8 @@ from pyflink.datastream.connectors.base import DeliveryGuarantee
 from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, KafkaSink
 
 
-def write_alerts(rows: DataStream, bootstrap: str, topic: str) -> None:
-    """Send the ("alerts", row) pairs of `rows` to `topic` as JSON."""
+def write_alerts(batches: DataStream, bootstrap: str, topic: str) -> None:
+    """Send the ("alerts", row) pairs of `batches` (lists of (table, row) pairs) to `topic` as JSON."""
     sink = (
         KafkaSink.builder()
         .set_bootstrap_servers(bootstrap)
@@ -30,10 +30,13 @@ def write_alerts(rows: DataStream, bootstrap: str, topic: str) -> None:
         .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE)
         .build()
     )
-    alerts = rows.filter(lambda pair: pair[0] == "alerts").name("alerts-only")
-    alerts.map(lambda pair: alert_json(pair[1]), output_type=Types.STRING()).name("alert-json").sink_to(sink).name(
-        "kafka-alerts"
-    ).set_parallelism(1)
+    alerts = batches.flat_map(alert_texts, output_type=Types.STRING()).name("alert-json")
+    alerts.sink_to(sink).name("kafka-alerts").set_parallelism(1)
+
+
+def alert_texts(batch: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """The alerts of a batch of rows, as JSON."""
+    return [alert_json(row) for table, row in batch if table == "alerts"]
 
 
 def alert_json(row: dict[str, Any]) -> str:

@@ -1,19 +1,16 @@
-"""Parse and validate raw records: valid events go on, rejected ones to a side output with their reason."""
+"""Parse and validate raw records: ("event", event) for a valid one, ("rejected", row) with the reason otherwise."""
 
 from __future__ import annotations
 
-from pyflink.common import Types
-from pyflink.datastream import OutputTag, ProcessFunction
+from pyflink.datastream import ProcessFunction
 
 from pulse.events import parse_record
 from pulse.inputs import RawRecord
 from pulse.scoring import rejected_row
 
-REJECTED = OutputTag("rejected", Types.PICKLED_BYTE_ARRAY())
-
 
 class ParseRecords(ProcessFunction):
-    """Raw record (JSON envelope text) in; event dict out, or a `rejected_events` row to REJECTED."""
+    """Raw record (JSON envelope text) in; ("event", event) or ("rejected", `rejected_events` row) out."""
 
     def __init__(self, run_id: str):
         self.run_id = run_id
@@ -22,13 +19,13 @@ class ParseRecords(ProcessFunction):
         record = RawRecord.from_json(value)
         parsed = parse_record(record.payload, source=record.source, index=record.index, tenant=record.tenant)
         if parsed.ok:
-            yield parsed.event
+            yield "event", parsed.event
             return
         tenant = record.tenant or _claimed_tenant(record.payload)
         row = rejected_row(
             tenant, record.source, record.index, parsed.reason, parsed.detail, record.payload, self.run_id
         )
-        yield REJECTED, row
+        yield "rejected", row
 
 
 def _claimed_tenant(payload: object) -> str:

@@ -1,4 +1,6 @@
-"""Event time: events carry `ts` in epoch milliseconds; watermarks trail the newest by the allowed lateness."""
+"""Event time: events carry `ts` in epoch milliseconds; watermarks trail the newest by the allowed lateness.
+
+Rejected records (which may have no valid time) get the smallest timestamp, so they never move event time."""
 
 from __future__ import annotations
 
@@ -6,10 +8,13 @@ from pyflink.common import Duration, WatermarkStrategy
 from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 
+NO_TIME = -(2**63)
+
 
 class EventTimestamp(TimestampAssigner):
-    def extract_timestamp(self, value: dict, record_timestamp: int) -> int:
-        return value["ts"]
+    def extract_timestamp(self, value: tuple[str, dict], record_timestamp: int) -> int:
+        kind, item = value
+        return item["ts"] if kind == "event" else NO_TIME
 
 
 def event_time(allowed_lateness: Duration) -> WatermarkStrategy:

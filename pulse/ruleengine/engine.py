@@ -119,6 +119,7 @@ class RuleEngine:
 
     def next_timer(self, state: EngineState) -> int | None:
         """The next event time at which `advance` has work to do (for an event-time timer)."""
+        self.sync(state)
         times = [state.pending[0][0]] if state.pending else []
         due = self._next_deadline(state)
         return min([*times, due], default=None) if due is not None else min(times, default=None)

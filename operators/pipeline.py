@@ -1,0 +1,161 @@
+"""The keyed operator of the scoring job: per tenant, the whole per-record logic (pulse/pipeline.py) in Flink state.
+
+Input: ("event", event) and ("rejected", row) pairs keyed by tenant, and rule updates on a broadcast input.
+Output: lists of (table, row) pairs for the ClickHouse writer. An event crosses the JVM/Python boundary once:
+its rows wait in keyed state (so a checkpoint holds them) and leave in one list per tenant, at most `flush_s`
+seconds later, at once when an alert is among them, and when a bounded input ends.
+
+Timers, per tenant: an event-time timer at the next moment the pipeline has work (a window end, an absence
+deadline, a minute end), registered only when that moment changes; a processing-time timer for the flush;
+and an event-time timer at the end of time, which fires only when a bounded input ends.
+Rule updates (pulse.ruleupdates): a valid one replaces the tenant's config in broadcast state (checkpointed,
+so it survives a restart) on every subtask; rules it did not change keep their state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from pyflink.common import Time, Types
+from pyflink.datastream import KeyedBroadcastProcessFunction, RuntimeContext, TimeDomain
+from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
+
+from pulse.config import ConfigInvalid, ConfigSet, TenantConfig, load_config_dir
+from pulse.pipeline import END_OF_TIME, PipelineState, Rows, TenantPipeline
+from pulse.plans import PlanWatcher, load_plans, plans_file_for
+from pulse.ruleupdates import RuleUpdate, update_row, validate_update
+
+log = logging.getLogger(__name__)
+# Tenant → its config from the latest accepted update (tenants without one use the config folder).
+UPDATED_CONFIGS = MapStateDescriptor("updated-configs", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
+END_OF_INPUT = 2**62  # the watermark jumps to Long.MAX_VALUE when a bounded input ends
+MINUTES_KEPT_DAYS = 40
+
+
+class RunPipeline(KeyedBroadcastProcessFunction):
+    """Keyed by tenant; per tenant a ValueState with its PipelineState, one with the rows not yet sent, and a
+    MapState with the usage counters of every minute already sent (kept 40 days after their last change)."""
+
+    def __init__(
+        self,
+        configs_dir: str,
+        run_id: str,
+        allowed_lateness_ms: int = 60_000,
+        prior: dict[str, dict[str, int]] | None = None,
+        plans_check_s: float = 10.0,
+        flush_s: float = 1.0,
+    ):
+        """`prior`: accepted events per tenant and month of earlier runs (`pulse.usage_report.accepted_before`)."""
+        self.configs_dir = configs_dir
+        self.run_id = run_id
+        self.allowed_lateness_ms = allowed_lateness_ms
+        self.prior = prior or {}
+        self.plans_check_s = plans_check_s
+        self.flush_ms = int(flush_s * 1000)
+        self.configs: ConfigSet | None = None
+        self.pipelines: dict[str, TenantPipeline] = {}
+        self.scheduled: dict[str, int] = {}  # tenant → the event-time timer registered last (this worker)
+
+    def open(self, runtime_context: RuntimeContext):
+        self.configs = load_config_dir(self.configs_dir)
+        self.plans = PlanWatcher(plans_file_for(self.configs_dir), self.plans_check_s)
+        for config in [self.configs.default, *self.configs.tenants.values()]:
+            self.plans.plan(config.plan)  # refuse to start on a plan the plans file does not have
+        self.state = runtime_context.get_state(ValueStateDescriptor("tenant", Types.PICKLED_BYTE_ARRAY()))
+        self.pending = runtime_context.get_state(ValueStateDescriptor("pending", Types.PICKLED_BYTE_ARRAY()))
+        minutes = MapStateDescriptor("usage-minutes", Types.LONG(), Types.PICKLED_BYTE_ARRAY())
+        minutes.enable_time_to_live(StateTtlConfig.new_builder(Time.days(MINUTES_KEPT_DAYS)).build())
+        self.minutes = runtime_context.get_map_state(minutes)
+        self.reports_updates = runtime_context.get_index_of_this_subtask() == 0
+
+    def process_element(self, value: tuple[str, dict], ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
+        kind, item = value
+        tenant = ctx.get_current_key()
+        pipeline = self._pipeline(tenant, ctx)
+        state: PipelineState = self.state.value() or pipeline.new_state()
+        timers = ctx.timer_service()
+        if kind == "event":
+            rows = pipeline.event(item, state, timers.current_watermark(), self.minutes.get)
+        else:
+            rows = pipeline.rejected(item, state, self.minutes.get)
+        self._schedule(tenant, pipeline, state, timers)
+        yield from self._hold(pipeline, state, rows, timers)
+
+    def on_timer(self, timestamp: int, ctx: KeyedBroadcastProcessFunction.OnTimerContext):
+        state: PipelineState | None = self.state.value()
+        if state is None:
+            return
+        tenant = ctx.get_current_key()
+        pipeline = self._pipeline(tenant, ctx)
+        timers = ctx.timer_service()
+        if ctx.time_domain() == TimeDomain.PROCESSING_TIME:
+            yield from self._flush(pipeline, state)
+            return
+        if self.scheduled.get(tenant) == timestamp:
+            del self.scheduled[tenant]
+        watermark = timers.current_watermark()
+        end = watermark >= END_OF_INPUT
+        rows = pipeline.advance(state, max(timestamp, watermark), end, self.minutes.get)
+        if not end:
+            self._schedule(tenant, pipeline, state, timers)
+        yield from self._hold(pipeline, state, rows, timers, flush=timestamp == END_OF_TIME)
+
+    def process_broadcast_element(self, envelope: str, ctx: KeyedBroadcastProcessFunction.Context):
+        update = RuleUpdate.from_envelope(envelope)
+        plans_file = plans_file_for(self.configs_dir)
+        try:
+            config = validate_update(update, load_plans(plans_file), str(plans_file))
+        except (ConfigInvalid, ValueError, OSError) as exc:
+            log.error("rule update %s for tenant %r refused, the previous rules stay active:\n%s",
+                      update.version, update.tenant, exc)  # fmt: skip
+            row = update_row(update, None, str(exc), self.run_id)
+        else:
+            ctx.get_broadcast_state(UPDATED_CONFIGS).put(update.tenant, config)
+            self.pipelines.pop(update.tenant, None)
+            log.info(
+                "rule update %s for tenant %r is active (%d rules)", update.version, update.tenant, len(config.rules)
+            )
+            row = update_row(update, config, "", self.run_id)
+        if self.reports_updates:
+            yield [("config_updates", row)]
+
+    def _hold(self, pipeline: TenantPipeline, state: PipelineState, rows: Rows, timers, flush: bool = False):
+        """Keep `rows` with the tenant's pending ones; send them all now if asked or if an alert is among them."""
+        pending: Rows = self.pending.value() or []
+        if rows and not pending:
+            timers.register_processing_time_timer(timers.current_processing_time() + self.flush_ms)
+            timers.register_event_time_timer(END_OF_TIME)
+        pending += rows
+        self.pending.update(pending)
+        if flush or any(table == "alerts" for table, _ in rows):
+            yield from self._flush(pipeline, state)
+        else:
+            self.state.update(state)
+
+    def _flush(self, pipeline: TenantPipeline, state: PipelineState) -> Iterator[Rows]:
+        """Send the pending rows and the usage rows of the minutes counted since the last flush."""
+        for minute, counters in state.usage.minutes.items():
+            self.minutes.put(minute, counters)
+        rows: Rows = (self.pending.value() or []) + [("usage", row) for row in pipeline.usage(state, time.time_ns())]
+        self.pending.clear()
+        self.state.update(state)
+        if rows:
+            yield rows
+
+    def _schedule(self, tenant: str, pipeline: TenantPipeline, state: PipelineState, timers) -> None:
+        due = pipeline.next_timer(state)
+        if due is not None and due > timers.current_watermark() and due != self.scheduled.get(tenant):
+            timers.register_event_time_timer(due)
+            self.scheduled[tenant] = due
+
+    def _pipeline(self, tenant: str, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext) -> TenantPipeline:
+        pipeline = self.pipelines.get(tenant)
+        if pipeline is None:
+            updated: TenantConfig | None = ctx.get_broadcast_state(UPDATED_CONFIGS).get(tenant)
+            config = updated or self.configs.for_tenant(tenant)
+            pipeline = self.pipelines[tenant] = TenantPipeline(
+                tenant, config, self.plans, self.run_id, self.allowed_lateness_ms, self.prior.get(tenant)
+            )
+        return pipeline
