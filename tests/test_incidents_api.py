@@ -1,15 +1,14 @@
 """GET /v1/incidents over a real uvicorn server and real chDB: tenant from the API key only."""
 
 import threading
-import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Header, HTTPException
+from threaded_server import serving
 
 from pulse.apikeys import KeyRing, key_hash
 from pulse.clickhouse import open_store as open_chdb
@@ -52,15 +51,8 @@ def api(tmp_path_factory):
             yield db
 
     app.include_router(incidents_router(tenant_of, open_store))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=19613, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield "http://127.0.0.1:19613"
-    server.should_exit = True
-    thread.join(10)
-    db.close()
+    with closing(db), serving(app) as api:
+        yield api
 
 
 def get(api, path, key=None, **params):

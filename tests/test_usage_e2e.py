@@ -6,16 +6,15 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Header, HTTPException
+from threaded_server import serving
 from usage_support import disagreements
 
 from pulse.cli import PROJECT_CONFIGS
@@ -195,13 +194,8 @@ def test_get_usage_answers_for_the_tenant_of_the_api_key_only(tiny_run):
 
     app = FastAPI()
     app.include_router(usage_router(tenant_of, one_store, lambda t: (tenant_plan[t], plans[tenant_plan[t]])))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=19901, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            time.sleep(0.05)
-        url = "http://127.0.0.1:19901/v1/usage"
+    with closing(db), serving(app) as api:
+        url = f"{api}/v1/usage"
         body = httpx.get(url, params={"month": "2026-11"}, headers={"authorization": "Bearer key-acme"}).json()
         accepted = db.query("SELECT count() FROM scored_events FINAL WHERE tenant_id = 'acme'")  # both runs
         assert body["tenant"] == "acme" and body["plan"] == "growth"
@@ -221,7 +215,3 @@ def test_get_usage_answers_for_the_tenant_of_the_api_key_only(tiny_run):
             httpx.get(url, params={"month": "2026-1"}, headers={"authorization": "Bearer key-acme"}).status_code == 422
         )
         assert httpx.get(url).status_code == 401
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        db.close()
