@@ -103,9 +103,10 @@ def standalone(events: list[dict], folder: Path, configs: str, dsn: str, paralle
         cluster.wait_job(job, {"RUNNING"})
         stage(events, landing / "events.ndjson")
         deadline = time.monotonic() + 600
-        while cluster.vertex_records(job, "clickhouse")[0] < len(events) and time.monotonic() < deadline:
+        while cluster.vertex_records(job, "score")[0] < len(events) and time.monotonic() < deadline:
             time.sleep(2)
-        latest = cluster.wait_checkpoint(job, after=cluster.wait_checkpoint(job))  # one taken with all tenants
+        # two checkpoints later every tenant has sent its rows (at most a second after its last event)
+        latest = cluster.wait_checkpoint(job, after=cluster.wait_checkpoint(job))
         stats = next(c for c in cluster.checkpoints(job)["history"] if c["id"] == latest)
         cluster.stop_with_savepoint(job)
     finally:

@@ -6,7 +6,8 @@ its rows wait in keyed state (so a checkpoint holds them) and leave in one list 
 seconds later, at once when an alert is among them, and when a bounded input ends.
 
 Timers, per tenant: an event-time timer at the next moment the pipeline has work (a window end, an absence
-deadline, a minute end), registered only when that moment changes; a processing-time timer for the flush;
+deadline, a minute end), registered only when that moment changes; a processing-time timer for the flush
+(on the next whole `flush_s`, registered again by the first rows after it fired, and by a restored worker);
 and an event-time timer at the end of time, which fires only when a bounded input ends.
 Rule updates (pulse.ruleupdates): a valid one replaces the tenant's config in broadcast state (checkpointed,
 so it survives a restart) on every subtask; rules it did not change keep their state.
@@ -57,6 +58,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         self.configs: ConfigSet | None = None
         self.pipelines: dict[str, TenantPipeline] = {}
         self.scheduled: dict[str, int] = {}  # tenant → the event-time timer registered last (this worker)
+        self.flush_at: dict[str, int] = {}  # tenant → the processing-time flush registered last (this worker)
 
     def open(self, runtime_context: RuntimeContext):
         self.configs = load_config_dir(self.configs_dir)
@@ -124,8 +126,11 @@ class RunPipeline(KeyedBroadcastProcessFunction):
     def _hold(self, pipeline: TenantPipeline, state: PipelineState, rows: Rows, timers, flush: bool = False):
         """Keep `rows` with the tenant's pending ones; send them all now if asked or if an alert is among them."""
         pending: Rows = self.pending.value() or []
-        if rows and not pending:
-            timers.register_processing_time_timer(timers.current_processing_time() + self.flush_ms)
+        now = timers.current_processing_time()
+        tenant = pipeline.tenant
+        if rows and self.flush_at.get(tenant, 0) <= now:  # none registered by this worker yet, or it has fired
+            self.flush_at[tenant] = (now // self.flush_ms + 1) * self.flush_ms
+            timers.register_processing_time_timer(self.flush_at[tenant])
             timers.register_event_time_timer(END_OF_TIME)
         pending += rows
         self.pending.update(pending)
