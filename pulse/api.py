@@ -9,7 +9,7 @@ import json
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +23,12 @@ from pydantic import BaseModel
 
 from pulse.apikeys import KeyRing
 from pulse.clickhouse import Store, StoreBusy, open_store, store
-from pulse.config import load_config_dir
+from pulse.config import ConfigSet, load_config_dir
 from pulse.dashboard import dashboard_router, mount_static, session_secret
 from pulse.dedup import RecentIds
 from pulse.events import json_schema, parse_record
 from pulse.incidents_api import incidents_router
-from pulse.plans import Plan, PlanWatcher, load_plans
+from pulse.plans import Plan, PlanWatcher
 from pulse.ratelimit import RateLimiter, retry_after_header
 from pulse.topics import EVENTS_TOPIC, KafkaUnavailable, RecordWriter, ensure_topic, reachable
 from pulse.upload import UploadStopped, upload
@@ -50,6 +50,7 @@ class ApiSettings:
     dedup_ttl_s: float = 3600.0
     dedup_max_per_tenant: int = 200_000
     clickhouse: str | None = None  # where incidents are read for GET /v1/incidents; None: not served
+    plans_check_s: float = 10.0  # how often at most the plans file is checked for changes
 
 
 class RecordResult(BaseModel):
@@ -121,7 +122,7 @@ ERRORS = {
     for code, text in {
         400: "The body cannot be read (not UTF-8, no records, unreadable file)",
         401: "Missing or unknown API key",
-        413: "Body too large, or too many records in one request",
+        413: "Body too large, or more records in one request than --max-records or the plan's burst_events",
         429: "Over the plan's rate; retry after Retry-After seconds",
         503: "Kafka did not confirm the write: nothing was accepted, retry later",
     }.items()
@@ -137,24 +138,29 @@ class Ingestion:
         if configs.default.api_keys:
             raise ValueError(f"{settings.configs_dir}/default.yaml: api_keys belong in a tenant's own file")
         self.keys = KeyRing.from_configs(configs)
-        plans = load_plans(settings.plans_path)
-        self.rates: dict[str, float] = {}
-        self.plans: dict[str, str] = {}
-        for tenant, config in [("(default)", configs.default), *configs.tenants.items()]:
-            if config.plan not in plans:
-                raise ValueError(f"tenant {tenant}: plan {config.plan!r} is not in {settings.plans_path}")
-            self.rates[tenant] = plans[config.plan].events_per_second
-            self.plans[tenant] = f"{config.plan} ({plans[config.plan].events_per_second:g} events/s)"
+        self.plans = TenantPlans(configs, settings.plans_path, settings.plans_check_s)
         self.limiter = RateLimiter()
         self.recent = RecentIds(settings.dedup_ttl_s, settings.dedup_max_per_tenant)
         self._writer: RecordWriter | None = None
         self._writer_lock = threading.Lock()
 
-    def plan_of(self, tenant: str) -> str:
-        return self.plans.get(tenant, self.plans["(default)"])
-
-    def rate(self, tenant: str) -> float:
-        return self.rates.get(tenant, self.rates["(default)"])
+    def admit(self, tenant: str, records: int) -> None:
+        """Charge `records` to the tenant's token bucket (its plan's rate and burst now); 413 or 429 if over."""
+        name, plan = self.plans.of(tenant)
+        if records > plan.burst:
+            raise HTTPException(
+                413,
+                f"{records} records in one request, but plan {name!r} takes at most {plan.burst} at once "
+                f"(burst_events): split the request",
+            )
+        wait = self.limiter.admit(tenant, plan.events_per_second, plan.burst, records)
+        if wait:
+            raise HTTPException(
+                429,
+                f"over the rate of plan {name!r} ({plan.events_per_second:g} events/s, burst {plan.burst}): "
+                f"{records} records fit in {wait:.2f} s; retry after Retry-After seconds",
+                headers={"Retry-After": retry_after_header(wait)},
+            )
 
     def writer(self) -> RecordWriter:
         """The Kafka writer, created on first use (so the API starts, unready, while Kafka is down)."""
@@ -245,13 +251,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             raise HTTPException(400, "the body holds no records: send an event, a JSON array or NDJSON")
         if len(records) > settings.max_records:
             raise HTTPException(413, f"{len(records)} records in one request; the limit is {settings.max_records}")
-        wait = ingestion.limiter.admit(tenant, ingestion.rate(tenant), len(records))
-        if wait:
-            raise HTTPException(
-                429,
-                f"over your plan's rate of {ingestion.rate(tenant):g} events/s; retry in {wait:.1f} s",
-                headers={"Retry-After": retry_after_header(wait)},
-            )
+        ingestion.admit(tenant, len(records))
         return await run_in_threadpool(ingestion.ingest, tenant, records)
 
     @app.post("/v1/uploads", status_code=202, responses=ERRORS, openapi_extra=UPLOAD_BODY)
@@ -289,25 +289,39 @@ def create_app(settings: ApiSettings) -> FastAPI:
         router = incidents_router(tenant_of, lambda: _store_for_request(settings.clickhouse))
         app.include_router(router, responses={code: ERRORS[code] for code in (400, 401, 503)})
         opener = lambda: _store_for_request(settings.clickhouse)  # noqa: E731
-        app.include_router(dashboard_router(ingestion.keys.tenant_for, opener, ingestion.plan_of, session_secret()))
+        app.include_router(dashboard_router(ingestion.keys.tenant_for, opener, ingestion.plans.label, session_secret()))
         mount_static(app)
         app.include_router(
-            usage_router(tenant_of, lambda: _store_for_request(settings.clickhouse), _plan_of(settings)),
+            usage_router(tenant_of, lambda: _store_for_request(settings.clickhouse), ingestion.plans.of),
             responses={code: ERRORS[code] for code in (401, 503)},
         )
     return app
 
 
-def _plan_of(settings: ApiSettings) -> Callable[[str], tuple[str, Plan]]:
-    """A tenant's plan name (from its config) and current limits (plans file re-read when it changes)."""
-    configs = load_config_dir(settings.configs_dir)
-    plans = PlanWatcher(settings.plans_path)
+class TenantPlans:
+    """Each tenant's plan for the whole API (rate limits, usage, dashboard): the plan's name from the tenant's
+    config (read at start), its limits from the plans file, re-read when it changes (PlanWatcher)."""
 
-    def plan_of(tenant: str) -> tuple[str, Plan]:
-        name = configs.for_tenant(tenant).plan
-        return name, plans.plan(name)
+    def __init__(self, configs: ConfigSet, plans_path: str, check_every_s: float = 10.0):
+        self.configs = configs
+        self.watcher = PlanWatcher(plans_path, check_every_s)
+        for tenant, config in [("(default)", configs.default), *configs.tenants.items()]:
+            if config.plan not in self.watcher.plans:
+                known = ", ".join(sorted(self.watcher.plans))
+                raise ValueError(
+                    f"tenant {tenant}: plan {config.plan!r} is not in {plans_path} (it has {known}); "
+                    f"add the plan there or change the tenant's plan"
+                )
 
-    return plan_of
+    def of(self, tenant: str) -> tuple[str, Plan]:
+        """The tenant's plan name and its current limits."""
+        name = self.configs.for_tenant(tenant).plan
+        return name, self.watcher.plan(name)
+
+    def label(self, tenant: str) -> str:
+        """The plan as the dashboard shows it, e.g. `free (50 events/s)`."""
+        name, plan = self.of(tenant)
+        return f"{name} ({plan.events_per_second:g} events/s)"
 
 
 @contextmanager

@@ -216,16 +216,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from pulse.api import ApiSettings, create_app
+    from pulse.plans import plans_file_for
 
     settings = ApiSettings(
         bootstrap=_bootstrap(args),
         configs_dir=args.configs,
-        plans_path=args.plans,
+        plans_path=args.plans or str(plans_file_for(args.configs)),
         topic=args.topic,
         max_body_bytes=args.max_body_bytes,
         max_records=args.max_records,
         max_upload_bytes=args.max_upload_bytes,
         clickhouse=args.clickhouse,
+        plans_check_s=args.plans_check_s,
     )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
@@ -483,7 +485,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--configs", default=str(PROJECT_CONFIGS), help="tenant configs (API key hashes, plans)")
-    p.add_argument("--plans", default=str(PROJECT_CONFIGS / "plans.yaml"))
+    p.add_argument("--plans", default=None, help="plans file (default: the configs' plans.yaml, else the shipped one)")
+    p.add_argument("--plans-check-s", type=float, default=10.0, help="check the plans file for changes this often")
     p.add_argument("--max-body-bytes", type=int, default=5 * 1024 * 1024)
     p.add_argument("--max-records", type=int, default=10_000, help="records per request")
     p.add_argument("--max-upload-bytes", type=int, default=2 * 1024**3)

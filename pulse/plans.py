@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 log = logging.getLogger(__name__)
+DEFAULT_BURST_SECONDS = 2.0
 
 
 class Plan(BaseModel):
@@ -28,6 +31,11 @@ class Plan(BaseModel):
     max_webhooks: Annotated[int, Field(ge=0)] | None = None
     retention_days: Annotated[int, Field(ge=1)] | None = None
     overage: Literal["flag", "store_unscored"] = "flag"
+
+    @property
+    def burst(self) -> int:
+        """The API's token bucket size: `burst_events`, or 2 s of `events_per_second` when left out."""
+        return self.burst_events or max(1, math.ceil(self.events_per_second * DEFAULT_BURST_SECONDS))
 
 
 def plans_file_for(configs_dir: str | Path) -> Path:
@@ -63,14 +71,16 @@ class PlanWatcher:
         self.stamp = self._stamp()
         self.plans = load_plans(self.path)
         self.next_check = clock() + check_every_s
+        self.lock = threading.Lock()  # the API asks from several threads
 
     def plan(self, name: str) -> Plan:
         """The current limits of plan `name`; KeyError if the plans file never had it."""
-        now = self.clock()
-        if now >= self.next_check:
-            self.next_check = now + self.check_every_s
-            self._reload()
-        return self.plans[name]
+        with self.lock:
+            now = self.clock()
+            if now >= self.next_check:
+                self.next_check = now + self.check_every_s
+                self._reload()
+            return self.plans[name]
 
     def _reload(self) -> None:
         stamp = self._stamp()

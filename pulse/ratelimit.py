@@ -1,14 +1,17 @@
-"""Per-tenant rate limits: a token bucket per tenant that refills at the plan's events per second.
+"""Per-tenant rate limits: a token bucket per tenant, `burst` tokens big, refilled at `per_second` tokens a second.
 
-A request is let in while the bucket is not empty and costs one token per record, so the bucket may go
-into debt: a tenant gets its plan's rate on average, and a request larger than the bucket still passes.
+A request of n records passes when the bucket holds at least n tokens and takes them; otherwise it is refused
+and nothing is taken, with the seconds until the bucket will hold n tokens. A full bucket takes a burst of
+`burst` records at once; after that a tenant gets `per_second` on average. A request of more than `burst`
+records can never pass (the caller refuses it first). The rate and size may change from one call to the next
+(a plan change): the bucket keeps its tokens, capped at the new size.
 
 >>> clock = [0.0]
->>> limiter = RateLimiter(burst_seconds=1.0, clock=lambda: clock[0])
->>> limiter.admit("acme", 10.0, 15), limiter.admit("acme", 10.0, 1)
-(0.0, 0.6)
->>> clock[0] = 0.6
->>> limiter.admit("acme", 10.0, 1)
+>>> limiter = RateLimiter(clock=lambda: clock[0])
+>>> limiter.admit("acme", 10.0, 20, 15), limiter.admit("acme", 10.0, 20, 8)
+(0.0, 0.3)
+>>> clock[0] = 0.3
+>>> limiter.admit("acme", 10.0, 20, 8)
 0.0
 """
 
@@ -23,21 +26,22 @@ from collections.abc import Callable
 class RateLimiter:
     """`admit` returns 0 when a request may pass (and charges it), else the seconds to wait before retrying."""
 
-    def __init__(self, burst_seconds: float = 2.0, clock: Callable[[], float] = time.monotonic):
-        self.burst_seconds = burst_seconds
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
         self.clock = clock
         self.buckets: dict[str, tuple[float, float]] = {}  # tenant -> (tokens, at)
         self.lock = threading.Lock()
 
-    def admit(self, tenant: str, per_second: float, records: int) -> float:
+    def admit(self, tenant: str, per_second: float, burst: int, records: int) -> float:
+        """Charge `records` tokens to `tenant`'s bucket if it holds them (0.0), else the seconds until it will."""
+        if records > burst:
+            raise ValueError(f"a request of {records} records can never fit a bucket of {burst}: refuse it first")
         with self.lock:
             now = self.clock()
-            capacity = per_second * self.burst_seconds
-            tokens, at = self.buckets.get(tenant, (capacity, now))
-            tokens = min(capacity, tokens + (now - at) * per_second)
-            if tokens < 1:
+            tokens, at = self.buckets.get(tenant, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - at) * per_second)
+            if tokens < records:
                 self.buckets[tenant] = (tokens, now)
-                return round((1 - tokens) / per_second, 3)
+                return (records - tokens) / per_second
             self.buckets[tenant] = (tokens - records, now)
             return 0.0
 

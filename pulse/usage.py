@@ -49,14 +49,21 @@ class UsageState:
     """What the usage operator remembers about one tenant besides the per-minute counters it has flushed
     (those live in Flink MapState, read through `stored`); one Flink ValueState per tenant."""
 
-    minutes: dict[int, dict[str, int]] = field(default_factory=dict)  # epoch minute → counters, changed ones
+    minutes: dict[int, dict[str, Any]] = field(default_factory=dict)  # epoch minute → counters, changed ones
     month_accepted: dict[str, int] = field(default_factory=dict)  # "YYYY-MM" → accepted events so far
     prior: dict[str, int] = field(default_factory=dict)  # "YYYY-MM" → accepted by earlier runs (quota alerts sent)
     notified: set[tuple[str, str]] = field(default_factory=set)  # (month, cause) quota alerts raised
     unscored_event: str | None = None  # the last event stored unscored: its alerts are suppressed
+    # Changed minutes of an earlier run id, displaced by the same minute of this run (a job restored from a
+    # savepoint under a new run id): their rows are still to be emitted, under their own run id.
+    earlier_runs: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        """Unpickle state saved by an older version (checkpoints and savepoints outlive code changes)."""
+        self.__dict__.update({"earlier_runs": [], **saved})
 
 
-Stored = Callable[[int], dict[str, int] | None]
+Stored = Callable[[int], dict[str, Any] | None]
 
 
 def nothing_stored(minute: int) -> None:
@@ -76,7 +83,7 @@ def meter(
 ) -> list[tuple[str, dict[str, Any]]]:
     """Count one output row; return the rows to write instead (the row, possibly changed, and any quota alerts).
     `stored(minute)` gives the counters of a minute flushed before, or None."""
-    count = _counter(state, stored)
+    count = _counter(state, stored, run_id)
     if table == "scored_events":
         return _scored(state, count, tenant, plan_name, plan, row, run_id)
     if table == "alerts":
@@ -168,28 +175,39 @@ def quota_alert(
     }
 
 
-def _counter(state: UsageState, stored: Stored) -> Callable[[datetime, str], None]:
+def _counter(state: UsageState, stored: Stored, run_id: str) -> Callable[[datetime, str], None]:
+    """Counts of one minute carry their run id: a job restored under a new run id starts the minutes that the
+    restored state counted for the earlier run from zero, as the tables' rows of each run are counted apart."""
+
     def count(moment: datetime, counter: str) -> None:
         minute = int(moment.timestamp() // 60)
         counters = state.minutes.get(minute)
+        if counters is not None and counters.get("run_id", run_id) != run_id:
+            state.earlier_runs.append((minute, counters))
+            counters = None
         if counters is None:
-            counters = state.minutes[minute] = dict(stored(minute) or dict.fromkeys(COUNTERS, 0))
+            before = stored(minute)
+            if before is None or before.get("run_id", run_id) != run_id:
+                before = dict.fromkeys(COUNTERS, 0)
+            counters = state.minutes[minute] = {**before, "run_id": run_id}
         counters[counter] += 1
 
     return count
 
 
 def usage_rows(state: UsageState, tenant: str, run_id: str, version: int) -> list[dict[str, Any]]:
-    """The `usage` rows of the minutes changed since the last call (cumulative counts of this run); the caller
+    """The `usage` rows of the minutes changed since the last call (cumulative counts of their run); the caller
     stores their counters (for `stored`) and these minutes are cleared from `state`. `version` must grow with
     every call (the operator passes the time in ns): the newest row of a (tenant, minute, run) replaces the
     older ones, also those written before a failure and replayed from restored state."""
     rows = []
-    for minute in sorted(state.minutes):
+    for minute, counters in [*state.earlier_runs, *sorted(state.minutes.items())]:
         moment = datetime.fromtimestamp(minute * 60, tz=UTC)
-        rows.append({"tenant_id": tenant, "minute": moment, "run_id": run_id, **state.minutes[minute],
+        counts = {c: counters[c] for c in COUNTERS}
+        rows.append({"tenant_id": tenant, "minute": moment, "run_id": counters.get("run_id", run_id), **counts,
                      "version": version})  # fmt: skip
     state.minutes.clear()
+    state.earlier_runs.clear()
     return rows
 
 

@@ -65,8 +65,9 @@ class ApiServer:
             self.process.wait()
 
 
-def start_api(folder: Path, port: int, bootstrap: str, topic: str, *extra: str) -> ApiServer:
-    """Copy the project's configs with a fresh API key per test tenant and start `pulse serve` on `port`."""
+def start_api(folder: Path, port: int, bootstrap: str, topic: str, *extra: str, plans: str = TEST_PLANS) -> ApiServer:
+    """Copy the project's configs with a fresh API key per test tenant and start `pulse serve` on `port`
+    with `plans` as its plans file (`folder/plans.yaml`)."""
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:
             pytest.fail(f"port {port} is already taken: stop whatever listens there")
@@ -79,7 +80,7 @@ def start_api(folder: Path, port: int, bootstrap: str, topic: str, *extra: str) 
         text = path.read_text() if path.exists() else f"tenant: {tenant}\nplan: {plan}\n"
         text = text.replace("plan: growth", f"plan: {plan}")
         path.write_text(text + f'\napi_keys:\n  - "{key_hash(keys[tenant])}"\n')
-    (folder / "plans.yaml").write_text(TEST_PLANS)
+    (folder / "plans.yaml").write_text(plans)
     log = folder / "api.log"
     command = [sys.executable, "-m", "pulse", "serve", "--port", str(port), "--kafka", bootstrap, "--topic", topic]
     command += ["--configs", str(configs), "--plans", str(folder / "plans.yaml"), *extra]

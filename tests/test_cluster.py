@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from usage_support import disagreements
 
 from pulse.clickhouse import open_store, store
 from pulse.cluster import Cluster
@@ -34,6 +35,21 @@ NEW_RULE = """
     severity: info
     when: event_type == "order_placed"
 """
+
+# Chunk 2 (index 1, cut by the kill) carries no broken record: a reject replayed after the restore gets a new
+# rejected_at (processing time), which may fall in another minute than the usage row written before the kill
+# (a known limit, see README "Usage and plans").
+BROKEN_IN_CHUNKS = (0, 2, 3)
+BROKEN_PER_CHUNK = 7
+
+
+def broken_records(chunk: int) -> list[dict]:
+    """Records the job rejects (no valid time), claiming a tenant so that their rejects are metered for it."""
+    tenants = ("acme", "globex", "initech")
+    return [
+        {"tenant_id": tenants[i % 3], "event_id": f"broken-{chunk}-{i}", "event_type": "order_placed", "ts": "never"}
+        for i in range(BROKEN_PER_CHUNK)
+    ]
 
 
 @dataclass
@@ -60,13 +76,16 @@ def oracle(chunks: list[list[dict]], configs_before: Path, configs_after: Path, 
         scorers = {t: TenantScorer(t, configs.for_tenant(t)) for t in {e["tenant_id"] for e in chunk}}
         for index, payload in enumerate(chunk):
             event = parse_record(json.dumps(payload), source=f"chunk{number}", index=index).event
+            if event is None:  # a broken record: rejected
+                continue
             scorer = scorers[event["tenant_id"]]
             state = states.setdefault(event["tenant_id"], scorer.new_state())
             row, raised = scorer.score(event, state, "oracle")
             rows[event["event_id"]] = row
             alerts.update(a["alert_id"] for a in raised if a["event_id"])
             window_alerts.update(a["alert_id"] for a in raised if not a["event_id"])
-    return {"rows": rows, "alerts": alerts, "window_alerts": window_alerts}
+    rejected = sum(1 for chunk in chunks for e in chunk if e["event_id"].startswith("broken-"))
+    return {"rows": rows, "alerts": alerts, "window_alerts": window_alerts, "rejected": rejected}
 
 
 def drop(folder: Path, name: str, events: list[dict]) -> None:
@@ -85,6 +104,17 @@ def wait_checkpoints(cluster: Cluster, job_id: str, count: int) -> None:
         last = cluster.wait_checkpoint(job_id, after=last, timeout_s=120)
 
 
+def wait_quiet(cluster: Cluster, job_id: str) -> None:
+    """Wait until the ClickHouse writer's count of rows received stays the same over three checkpoints (10 s
+    apart; the REST metrics lag by up to 10 s): the input is processed and every row is written (usage rows
+    trail the others by their 1 s flush timer, the writer flushes within 1 s), so a savepoint leaves none unwritten."""
+    wait_checkpoints(cluster, job_id, 2)
+    readings = [cluster.vertex_records(job_id, "clickhouse")[0]]
+    while len(readings) < 3 or len(set(readings[-3:])) > 1:
+        wait_checkpoints(cluster, job_id, 1)
+        readings.append(cluster.vertex_records(job_id, "clickhouse")[0])
+
+
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory) -> Scenario:
     folder = tmp_path_factory.mktemp("cluster")
@@ -99,6 +129,8 @@ def scenario(tmp_path_factory) -> Scenario:
     events, _ = Generator(seed=23, minutes=720).run()
     cut = [0, len(events) * 40 // 100, len(events) * 50 // 100, len(events) * 60 // 100, len(events)]
     chunks = [events[a:b] for a, b in zip(cut, cut[1:], strict=False)]
+    for number in BROKEN_IN_CHUNKS:
+        chunks[number][100:100] = broken_records(number)
     acme = configs / "tenants" / "acme.yaml"
     changed = acme.read_text().replace("\nmodels:", NEW_RULE + "\nmodels:")
     after = folder / "configs-after"
@@ -129,7 +161,7 @@ def scenario(tmp_path_factory) -> Scenario:
         result.observed["restored"] = cluster.checkpoints(job)["latest"]["restored"]
         wait_checkpoints(cluster, job, 2)
         drop(landing, "chunk3.ndjson", chunks[2])
-        wait_checkpoints(cluster, job, 2)
+        wait_quiet(cluster, job)
         savepoint = cluster.stop_with_savepoint(job)
         result.observed["before"] = snapshot(result)
 
@@ -147,7 +179,7 @@ def scenario(tmp_path_factory) -> Scenario:
         finally:
             held.close()
         result.observed["outage"] = {"states": set(states), "failures": len(failures)}
-        wait_checkpoints(cluster, job, 2)
+        wait_quiet(cluster, job)
         cluster.stop_with_savepoint(job)
         result.observed["after"] = snapshot(result)
     finally:
@@ -161,6 +193,7 @@ LAST_METRIC_MINUTE_SQL = "SELECT tenant_id, toUnixTimestamp(max(minute)) * 1000 
 def snapshot(scenario: Scenario) -> dict:
     """What ClickHouse holds now: counts with and without FINAL, rows and alert ids."""
     q = scenario.query
+    runs = [r[0] for r in q("SELECT DISTINCT run_id FROM scored_events ORDER BY run_id")]
     return {
         "final": q("SELECT count() FROM scored_events FINAL")[0][0],
         "raw": q("SELECT count() FROM scored_events")[0][0],
@@ -169,8 +202,18 @@ def snapshot(scenario: Scenario) -> dict:
         "alerts_final": q("SELECT count() FROM alerts FINAL WHERE NOT startsWith(cause, 'metric:')")[0][0],
         "alert_ids": {r[0] for r in q("SELECT alert_id FROM alerts FINAL WHERE NOT startsWith(cause, 'metric:')")},
         "metric_minutes": dict(q(LAST_METRIC_MINUTE_SQL)),
-        "rejected": q("SELECT count() FROM rejected_events")[0][0],
+        "rejected": q("SELECT count() FROM rejected_events FINAL")[0][0],
+        "usage": {run: usage_against_tables(q, run) for run in [None, *runs]},
+        "usage_runs": runs,
+        "usage_totals": q("SELECT sum(accepted), sum(alerts), sum(rejected) FROM usage FINAL")[0],
+        "alerts_all": q("SELECT count() FROM alerts FINAL")[0][0],
     }
+
+
+def usage_against_tables(query, run: str | None) -> list[tuple]:
+    """(tenant, minute, table counts, usage counts) where usage disagrees with the tables, for one run or all (None)."""
+    where = f"run_id = '{run}'" if run else "1"
+    return disagreements(lambda sql: query(sql.replace("run_id = {run:String}", where)))
 
 
 def assert_exactly_once(seen: dict, expected: dict) -> None:
@@ -180,7 +223,7 @@ def assert_exactly_once(seen: dict, expected: dict) -> None:
     assert seen["alert_ids"] - expected["window_alerts"] == expected["alerts"]
     assert seen["alert_ids"] <= expected["alerts"] | expected["window_alerts"]
     assert seen["alerts_final"] == len(seen["alert_ids"])
-    assert seen["rejected"] == 0
+    assert seen["rejected"] == expected["rejected"]
 
 
 def test_taskmanager_killed_mid_stream_every_event_once(scenario):
@@ -216,7 +259,8 @@ def test_window_and_absence_alerts_fire_on_the_cluster(scenario):
 def test_event_time_advances_while_the_job_runs(scenario):
     """Metric minutes close as the watermark passes them: the job was stopped without draining its input,
     so every metric row there is came from a watermark that advanced mid-stream."""
-    newest = max(e["ts"] for e in scenario.chunks[2]) - 60_000  # the watermark trails by the allowed lateness
+    # the watermark trails by the allowed lateness
+    newest = max(e["ts"] for e in scenario.chunks[2] if isinstance(e["ts"], int)) - 60_000
     closed = scenario.observed["before"]["metric_minutes"]
     assert set(closed) == {"acme", "globex", "initech"}
     assert all(newest - minute < 5 * 60_000 for minute in closed.values()), closed
@@ -227,4 +271,15 @@ def test_clickhouse_outage_waited_out_then_catch_up(scenario):
     input queues up); afterwards everything lands exactly once (rows and alerts compared in
     test_savepoint_restart_with_changed_rules)."""
     assert scenario.observed["outage"] == {"states": {"RUNNING"}, "failures": 0}
-    assert scenario.observed["after"]["final"] == sum(len(c) for c in scenario.chunks)
+    assert scenario.observed["after"]["final"] == len(scenario.expected_after["rows"]) > 40000
+
+
+def test_usage_equals_the_tables_after_the_kill_and_the_savepoint_restart(scenario):
+    """Per tenant and minute the usage table's counts (accepted, scored, over_quota, alerts, rejected) equal the
+    row counts of scored_events, alerts and rejected_events: per run id and summed over both runs."""
+    before, after = scenario.observed["before"], scenario.observed["after"]
+    assert before["usage_runs"] == ["first"] and after["usage_runs"] == ["first", "second"]
+    assert before["usage"] == {None: [], "first": []}
+    assert after["usage"] == {None: [], "first": [], "second": []}
+    assert after["usage_totals"] == (after["final"], after["alerts_all"], after["rejected"])
+    assert after["rejected"] == len(BROKEN_IN_CHUNKS) * BROKEN_PER_CHUNK

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -11,7 +12,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ingest_support import ApiServer, kafka_bootstrap, read_topic, start_api, unique_topic
+from ingest_support import TEST_PLANS, ApiServer, kafka_bootstrap, read_topic, start_api, unique_topic
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 pytestmark = pytest.mark.kafka
@@ -23,6 +24,10 @@ def event(event_id: str, tenant: str | None = "acme", **fields) -> dict:
     if tenant:
         record["tenant_id"] = tenant
     return record | fields
+
+
+def ndjson(records) -> str:
+    return "\n".join(json.dumps(record) for record in records)
 
 
 def stored_events(api: ApiServer) -> list[tuple[str, str]]:
@@ -110,13 +115,77 @@ def test_limits_on_body_size_records_and_rate(api):
     too_many = api.post("acme", "\n".join(json.dumps(event(f"many-{i}")) for i in range(1001)))
     assert too_big.status_code == too_many.status_code == 413
     assert "1001 records" in too_many.json()["detail"]
-    # tinyshop is on the free plan: 5 events/s with a 2 s burst
-    burst = api.post("tinyshop", "\n".join(json.dumps(event(f"rate-{i}", "tinyshop")) for i in range(20)))
-    limited = api.post("tinyshop", json.dumps(event("rate-late", "tinyshop")))
-    assert burst.status_code == 202 and burst.json()["accepted"] == 20
+    # tinyshop is on the free plan: 5 events/s; burst_events left out: a bucket of 2 s of the rate, 10
+    over_burst = api.post("tinyshop", ndjson(event(f"rate-{i}", "tinyshop") for i in range(11)))
+    burst = api.post("tinyshop", ndjson(event(f"rate-{i}", "tinyshop") for i in range(10)))
+    limited = api.post("tinyshop", ndjson(event(f"rate-late-{i}", "tinyshop") for i in range(10)))
+    assert over_burst.status_code == 413 and "takes at most 10 at once" in over_burst.json()["detail"]
+    assert burst.status_code == 202 and burst.json()["accepted"] == 10
     assert limited.status_code == 429
-    assert int(limited.headers["Retry-After"]) >= 2
+    assert limited.headers["Retry-After"] == "2"  # 10 tokens at 5 a second, less the few refilled meanwhile
     assert "5 events/s" in limited.json()["detail"]
+
+
+RATE_PLANS = TEST_PLANS.replace("free: {events_per_second: 5}", "free: {events_per_second: 1, burst_events: 6}")
+
+
+@pytest.fixture(scope="module")
+def rate_api(tmp_path_factory) -> ApiServer:
+    """A server of its own (its plans file is edited): tinyshop's free plan refills 1 token a second, holds 6;
+    the plans file is checked on every request."""
+    folder = tmp_path_factory.mktemp("rate-api")
+    server = start_api(folder, RATE_PORT, kafka_bootstrap(), unique_topic("rate"), "--plans-check-s", "0",
+                       plans=RATE_PLANS)  # fmt: skip
+    server.plans = folder / "plans.yaml"
+    assert server.post("acme", json.dumps(event("rate-warm-up"))).status_code == 202  # Kafka writer connected
+    yield server
+    server.stop()
+
+
+RATE_PORT = 19563
+
+
+def test_a_burst_up_to_burst_events_passes_then_429_until_the_bucket_refills(rate_api):
+    events = (event(f"bucket-{i}", "tinyshop") for i in range(100))
+    first = rate_api.post("tinyshop", ndjson(next(events) for _ in range(4)))  # a full bucket: 6 tokens
+    second = rate_api.post("tinyshop", ndjson(next(events) for _ in range(2)))  # 4 + 2: the whole burst
+    # Empty now (less than 1 token refilled while these requests run): 3 records need 3 more tokens, at 1 a
+    # second just under 3 s from now, so Retry-After (whole seconds, rounded up) says 3.
+    held_back = [next(events) for _ in range(3)]
+    limited = rate_api.post("tinyshop", ndjson(held_back))
+    assert (first.status_code, second.status_code, limited.status_code) == (202, 202, 429)
+    assert (first.json()["accepted"], second.json()["accepted"]) == (4, 2)
+    assert limited.headers["Retry-After"] == "3"
+    assert "over the rate of plan 'free' (1 events/s, burst 6)" in limited.json()["detail"]
+    time.sleep(int(limited.headers["Retry-After"]))  # waiting as told lets the same request through
+    retried = rate_api.post("tinyshop", ndjson(held_back))
+    assert retried.status_code == 202 and retried.json()["accepted"] == 3
+    stored = [event_id for tenant, event_id in stored_events(rate_api) if tenant == "tinyshop"]
+    assert stored == [f"bucket-{i}" for i in range(9)]  # the refused request wrote nothing at first
+    too_big = rate_api.post("tinyshop", ndjson(next(events) for _ in range(7)))
+    assert too_big.status_code == 413
+    assert too_big.json()["detail"] == (
+        "7 records in one request, but plan 'free' takes at most 6 at once (burst_events): split the request"
+    )
+
+
+def test_a_changed_plans_file_applies_to_the_running_api(rate_api):
+    events = (event(f"replan-{i}", "tinyshop") for i in range(100))
+    assert rate_api.post("tinyshop", ndjson(next(events) for _ in range(7))).status_code == 413  # burst 6
+    rate_api.plans.write_text(
+        TEST_PLANS.replace("free: {events_per_second: 5}", "free: {events_per_second: 2, burst_events: 12}")
+    )
+    # The bucket keeps its tokens (at most 6 now); at 2 a second, 12 records fit at most 6 s from now.
+    twelve = ndjson(next(events) for _ in range(12))
+    wait = rate_api.post("tinyshop", twelve)
+    assert wait.status_code == 429 and "(2 events/s, burst 12)" in wait.json()["detail"]
+    assert 1 <= int(wait.headers["Retry-After"]) <= 6
+    time.sleep(int(wait.headers["Retry-After"]))
+    burst = rate_api.post("tinyshop", twelve)  # 12 at once: over the old burst of 6
+    assert burst.status_code == 202 and burst.json()["accepted"] == 12
+    limited = rate_api.post("tinyshop", json.dumps(next(events)))
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"  # 1 token at 2 a second: 0.5 s
+    assert rate_api.post("tinyshop", ndjson(next(events) for _ in range(13))).status_code == 413
 
 
 def test_upload_through_the_api_reports_bad_rows_by_number(api, tmp_path):

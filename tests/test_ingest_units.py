@@ -42,7 +42,25 @@ def test_plans_file_errors_name_the_file(tmp_path):
 def test_project_plans_cover_every_tenant_plan():
     settings = ApiSettings(bootstrap="127.0.0.1:1", configs_dir="configs", plans_path="configs/plans.yaml")
     ingestion = Ingestion(settings)  # raises if a tenant names a plan the file lacks; needs no Kafka
-    assert ingestion.rate("acme") > ingestion.rate("no-such-tenant")
+    acme, acme_plan = ingestion.plans.of("acme")
+    assert (acme, ingestion.plans.of("no-such-tenant")[0]) == ("growth", "free")
+    assert (acme_plan.events_per_second, acme_plan.burst) == (2000, 4000)  # configs/plans.yaml
+    assert ingestion.plans.label("no-such-tenant") == "free (50 events/s)"
+
+
+def test_a_tenant_on_a_plan_the_plans_file_lacks_stops_the_api(tmp_path):
+    (tmp_path / "plans.yaml").write_text("plans:\n  free: {events_per_second: 5}\n")
+    settings = ApiSettings(bootstrap="127.0.0.1:1", configs_dir="configs", plans_path=str(tmp_path / "plans.yaml"))
+    with pytest.raises(ValueError, match=r"tenant acme: plan 'growth' is not in .*plans.yaml \(it has free\)"):
+        Ingestion(settings)
+
+
+def test_burst_defaults_to_two_seconds_of_the_rate(tmp_path):
+    (tmp_path / "plans.yaml").write_text(
+        "plans:\n  a: {events_per_second: 2.5}\n  b: {events_per_second: 5, burst_events: 7}\n"
+    )
+    plans = load_plans(tmp_path / "plans.yaml")
+    assert (plans["a"].burst, plans["b"].burst) == (5, 7)
 
 
 def test_bodies_split_into_records():

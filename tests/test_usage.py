@@ -170,3 +170,22 @@ def test_a_new_job_starts_the_month_from_earlier_runs_and_does_not_repeat_their_
     out = run(state, Plan(events_per_second=1, events_per_month=10), [("scored_events", scored(n)) for n in (1, 2)])
     assert [(row["event_id"], row["cause"]) for table, row in out if table == "alerts"] == [("e1", "quota_100")]
     assert [row["over_quota"] for table, row in out if table == "scored_events"] == [False, True]
+
+
+def test_a_job_restored_under_a_new_run_id_counts_that_run_apart_from_the_restored_one():
+    """A savepoint taken under run r1 and resumed as r2: per (minute, run) each row counts its own run's rows."""
+    state, plan = UsageState(), Plan(events_per_second=1)
+    meter_as = lambda run_id, n, stored: meter(state, "t", "small", plan, "scored_events", scored(n), run_id, stored)  # noqa: E731
+    flushed = {}  # what the operator keeps in MapState
+    meter_as("r1", 1, flushed.get)
+    flushed.update(state.minutes)
+    assert [(r["run_id"], r["accepted"]) for r in usage_rows(state, "t", "r1", 1)] == [("r1", 1)]
+    meter_as("r1", 2, flushed.get)  # counted, not yet emitted when the savepoint is taken
+    meter_as("r2", 3, flushed.get)  # after the restore, the same minute
+    meter_as("r2", 4, flushed.get)
+    flushed.update(state.minutes)
+    rows = usage_rows(state, "t", "r2", 2)
+    assert [(r["run_id"], r["minute"], r["accepted"]) for r in rows] == [("r1", T0.replace(second=0), 2),
+                                                                         ("r2", T0.replace(second=0), 2)]  # fmt: skip
+    meter_as("r2", 5, flushed.get)
+    assert [(r["run_id"], r["accepted"]) for r in usage_rows(state, "t", "r2", 3)] == [("r2", 3)]
