@@ -188,6 +188,11 @@ def scenario(tmp_path_factory) -> Scenario:
 
 
 LAST_METRIC_MINUTE_SQL = "SELECT tenant_id, toUnixTimestamp(max(minute)) * 1000 FROM metric_values FINAL GROUP BY ALL"
+# Detectors (tenant, metric) with a warming-up minute after a warm one: a detector that started afresh.
+WARMED_UP_AGAIN_SQL = """
+    SELECT tenant_id, metric, minIf(minute, NOT warming_up) AS warm_from, maxIf(minute, warming_up) AS last_cold
+    FROM metric_values FINAL GROUP BY tenant_id, metric
+    HAVING countIf(warming_up) > 0 AND countIf(NOT warming_up) > 0 AND last_cold > warm_from"""
 
 
 def snapshot(scenario: Scenario) -> dict:
@@ -202,6 +207,8 @@ def snapshot(scenario: Scenario) -> dict:
         "alerts_final": q("SELECT count() FROM alerts FINAL WHERE NOT startsWith(cause, 'metric:')")[0][0],
         "alert_ids": {r[0] for r in q("SELECT alert_id FROM alerts FINAL WHERE NOT startsWith(cause, 'metric:')")},
         "metric_minutes": dict(q(LAST_METRIC_MINUTE_SQL)),
+        "warmed_up_again": q(WARMED_UP_AGAIN_SQL),
+        "warm_detectors": q("SELECT count(DISTINCT tenant_id, metric) FROM metric_values WHERE NOT warming_up")[0][0],
         "rejected": q("SELECT count() FROM rejected_events FINAL")[0][0],
         "usage": {run: usage_against_tables(q, run) for run in [None, *runs]},
         "usage_runs": runs,
@@ -241,6 +248,14 @@ def test_model_state_continues_after_recovery(scenario):
     warm_after_chunk1 = {e for e in expected if e not in first_chunk and expected[e]["model_warming_up"]}
     assert not warm_after_chunk1, "test data: every tenant's warm-up must end in chunk 1"
     assert not any(seen[e][1] for e in seen if e not in first_chunk), "a second warm-up after recovery"
+
+
+def test_metric_detectors_continue_after_recovery(scenario):
+    """The per-minute detectors' state (seasonal profiles, warm-up) survives the kill and the savepoint restart:
+    no detector that was warm reports a warming-up minute again."""
+    for phase in ("before", "after"):
+        assert scenario.observed[phase]["warmed_up_again"] == []
+        assert scenario.observed[phase]["warm_detectors"] >= 3 * 8  # every tenant's eight core metrics
 
 
 def test_savepoint_restart_with_changed_rules(scenario):
