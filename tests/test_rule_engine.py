@@ -653,3 +653,29 @@ def test_buffer_holds_only_the_allowed_lateness_when_flinks_watermark_lags():
     assert most_pending == 21  # one event every 3 s: the minute of lateness, not the 150 minutes replayed
     assert [(a.rule.id, a.group, a.ts) for a in alerts_lagging] == [(a.rule.id, a.group, a.ts) for a in alerts_trailing]
     assert alerts_lagging
+
+
+def revenue(minutes: range, low: range) -> list[dict]:
+    """100 per minute, but only every third minute inside `low` (500 per 15-minute window there)."""
+    return [
+        event(m, "payment_succeeded", n=m, amount=100.0) for m in minutes if m not in low or m % 3 == 0
+    ]  # fmt: skip
+
+
+def test_baseline_ignores_arrival_order_within_lateness_and_late_events():
+    engine = engine_for(BASELINE, lateness_ms=2 * MIN)
+    events = revenue(range(0, 90), range(60, 75))
+    rng = random.Random(5)
+    shuffled = sorted(events, key=lambda e: e["ts"] + rng.randrange(0, 2 * MIN - 1))
+    expected = [("revenue-drop", (), pytest.approx(75 + END))]
+    assert run(engine, events)[0] == expected and run(engine, shuffled)[0] == expected
+    refill = [event(m, "payment_succeeded", n=1000 + m, amount=100.0) for m in range(61, 75) if m % 3]
+    alerts, late = run(engine, events + refill)  # would lift [60,75) back to 1,500, but arrive after minute 89
+    assert alerts == expected and late[-len(refill) :] == [True] * len(refill)
+
+
+def test_baseline_cooldown_and_hold():
+    events = revenue(range(0, 92), range(60, 90))  # two low windows: [60,75) and [75,90)
+    assert [a[2] for a in run(engine_for(BASELINE), events)[0]] == [pytest.approx(75 + END), pytest.approx(90 + END)]
+    assert [a[2] for a in run(engine_for(BASELINE + "    cooldown: 1h\n"), events)[0]] == [pytest.approx(75 + END)]
+    assert [a[2] for a in run(engine_for(BASELINE + "    for: 15m\n"), events)[0]] == [pytest.approx(90 + END)]
