@@ -2,6 +2,7 @@
 
 Both runs are the real job (`pulse run`, Flink mini-cluster, chDB) with the risk model off, so the
 difference is the rules' cost. Each figure includes the job's fixed start-up (~10 s here), reported apart.
+Checkpoints go to files in the run's folder (.run/RUN_ID/checkpoints); the largest one is reported.
 Usage: .venv/bin/python bench/rules.py [--minutes 240] [--sessions-per-minute 6]  (work files: .data/bench-rules)
 """
 
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from pulse.generate import Generator, write
@@ -55,20 +57,50 @@ rules:
 NO_RULES = "models: {risk: {enabled: false}}\nrules: []\n"
 
 
-def run_job(folder: Path, name: str, config: str, events: Path) -> tuple[float, str]:
+@dataclass
+class Checkpoints:
+    """What the run's checkpoint folder showed while the job ran (sampled twice a second)."""
+
+    completed: int = 0
+    largest_bytes: int = 0
+
+    def sample(self, folder: Path) -> None:
+        """Note the newest completed checkpoint and the size of the largest one (with the state files it uses)."""
+        for job in folder.glob("*") if folder.is_dir() else ():
+            shared = _size(job / "shared")
+            for chk in job.glob("chk-*"):
+                if (chk / "_metadata").is_file():
+                    self.completed = max(self.completed, int(chk.name.removeprefix("chk-")))
+                    self.largest_bytes = max(self.largest_bytes, _size(chk) + shared)
+
+
+def _size(path: Path) -> int:
+    try:
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    except FileNotFoundError:  # Flink removed a checkpoint while we counted
+        return 0
+
+
+def run_job(folder: Path, name: str, config: str, events: Path) -> tuple[float, str, Checkpoints]:
     configs = folder / name
     configs.mkdir()
     (configs / "default.yaml").write_text(config)
+    log = folder / f"{name}.log"
+    checkpoints = Checkpoints()
     started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "pulse", "run", "--input", str(events), "--configs", str(configs),
-         "--clickhouse", f"chdb://{folder / name}-ch", "--run-id", name],
-        capture_output=True, text=True, cwd=folder,
-    )  # fmt: skip
-    (folder / f"{name}.log").write_text(result.stdout + result.stderr)
-    if result.returncode:
-        raise SystemExit(f"the {name} run failed; its output is in {folder / name}.log")
-    return time.perf_counter() - started, result.stdout.splitlines()[0]
+    with log.open("w") as out:
+        job = subprocess.Popen(
+            [sys.executable, "-m", "pulse", "run", "--input", str(events), "--configs", str(configs),
+             "--clickhouse", f"chdb://{folder / name}-ch", "--run-id", name],
+            stdout=out, stderr=subprocess.STDOUT, text=True, cwd=folder,
+        )  # fmt: skip
+        while job.poll() is None:
+            checkpoints.sample(folder / ".run" / name / "checkpoints")
+            time.sleep(0.5)
+    elapsed = time.perf_counter() - started
+    if job.returncode:
+        raise SystemExit(f"the {name} run failed; its output is in {log}")
+    return elapsed, log.read_text().splitlines()[0], checkpoints
 
 
 def main() -> None:
@@ -82,11 +114,17 @@ def main() -> None:
     events, incidents = Generator(seed=9, minutes=args.minutes, sessions_per_minute=args.sessions_per_minute).run()
     write(events, incidents, folder / "events.jsonl")
     count = len(events)
-    none_s, none_line = run_job(folder, "none", NO_RULES, folder / "events.jsonl")
-    rules_s, rules_line = run_job(folder, "rules", TWENTY_RULES, folder / "events.jsonl")
+    none_s, none_line, none_cp = run_job(folder, "none", NO_RULES, folder / "events.jsonl")
+    rules_s, rules_line, rules_cp = run_job(folder, "rules", TWENTY_RULES, folder / "events.jsonl")
     print(f"input: {count} events, 3 tenants; risk model off in both runs")
-    print(f"no rules:             {none_s:6.1f} s  {count / none_s:8.0f} events/s   ({none_line})")
-    print(f"20 rules per tenant:  {rules_s:6.1f} s  {count / rules_s:8.0f} events/s   ({rules_line})")
+    for label, seconds, line, cp in [
+        ("no rules", none_s, none_line, none_cp),
+        ("20 rules", rules_s, rules_line, rules_cp),
+    ]:
+        print(
+            f"{label + ':':10} {seconds:6.1f} s  {count / seconds:8.0f} events/s   {cp.completed} checkpoints, "
+            f"largest {cp.largest_bytes / 1e6:.2f} MB   ({line})"
+        )
     print(f"ratio (20 rules / none): {none_s / rules_s:.2f} of the throughput")
 
 

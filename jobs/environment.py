@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -26,13 +27,25 @@ def flink_settings(path: Path = FLINK_CONF) -> dict[str, str]:
     return {str(k): str(v) for k, v in (yaml.safe_load(path.read_text()) or {}).items()}
 
 
-def local_environment(parallelism: int | None = None) -> StreamExecutionEnvironment:
-    """A mini-cluster environment with the project's settings and this interpreter as the Python worker."""
+def local_settings(run_dir: Path) -> dict[str, str]:
+    """The mini-cluster's settings: the project's, without the cluster's ports, checkpointing to files in `run_dir`.
+
+    Checkpoints never go to the JobManager's memory, whose 5 MB limit a tenant's state can exceed."""
+    settings = {key: value for key, value in flink_settings().items() if key not in CLUSTER_PORTS}
+    settings["execution.checkpointing.storage"] = "filesystem"
+    settings["execution.checkpointing.dir"] = (run_dir / "checkpoints").resolve().as_uri()
+    settings["execution.checkpointing.savepoint-dir"] = (run_dir / "savepoints").resolve().as_uri()
+    settings["python.executable"] = sys.executable
+    return settings
+
+
+def local_environment(parallelism: int | None = None, run_dir: Path | None = None) -> StreamExecutionEnvironment:
+    """A mini-cluster environment with the project's settings and this interpreter as the Python worker;
+    checkpoints go to `run_dir`/checkpoints (default: a new temporary folder)."""
     config = Configuration()
-    for key, value in flink_settings().items():
-        if key not in CLUSTER_PORTS:
-            config.set_string(key, value)
-    config.set_string("python.executable", sys.executable)
+    folder = run_dir if run_dir is not None else Path(tempfile.mkdtemp(prefix="pulse-run-"))
+    for key, value in local_settings(folder).items():
+        config.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(config)
     if parallelism:
         env.set_parallelism(parallelism)

@@ -87,7 +87,16 @@ def _load_configs_or_report(folder: str) -> ConfigSet | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pulse.localrun import run_local
+    from pulse.ruleengine.durations import parse_duration
 
+    try:
+        lateness_ms = parse_duration(args.allowed_lateness)
+    except ValueError as exc:
+        errors.print(f"--allowed-lateness: {exc}", markup=False, highlight=False)
+        return 2
+    if lateness_ms % 1000:
+        errors.print(f"--allowed-lateness: {args.allowed_lateness!r} is not whole seconds: write e.g. 2s", markup=False)
+        return 2
     if _load_configs_or_report(args.configs) is None:
         return 2
     run_id = args.run_id or datetime.now(UTC).strftime("run-%Y%m%dT%H%M%S")
@@ -99,6 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_id,
         tenant=args.tenant,
         parallelism=args.parallelism,
+        allowed_lateness_s=lateness_ms // 1000,
     )
     console.print(
         f"run {run_id}: read {report.read} records -> {report.scored} scored, "
@@ -458,6 +468,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tenant", help="the tenant these files belong to; records naming another are rejected")
     p.add_argument("--parallelism", type=int, default=None)
     p.add_argument("--run-id", default=None)
+    p.add_argument(
+        "--allowed-lateness",
+        default="60s",
+        help="how far behind the newest event an event may be and still count in windows (default 60s; "
+        "later ones are scored and flagged is_late)",
+    )
     with_dsn(p)
     p.set_defaults(func=cmd_run)
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator
 
-from pulse.events import EVENT_TYPES, Event
+from pulse.events import EVENT_TYPES
 from pulse.ruleengine import expressions
 from pulse.ruleengine.durations import Duration
 from pulse.ruleengine.language import (
@@ -29,7 +29,6 @@ from pulse.ruleengine.language import (
 )
 from pulse.yaml_lines import line_of, load_yaml
 
-EVENT_FIELDS = tuple(Event.model_fields)
 Severity = Literal["info", "low", "medium", "high", "critical"]
 # The per-minute business metrics of every tenant (campaign metrics are tracked per campaign id).
 METRIC_NAMES = (
@@ -192,11 +191,6 @@ class TenantConfig(Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     # Hashes of the tenant's ingestion API keys (`pulse keys new --tenant T` prints one), never the keys.
     api_keys: list[Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]] = Field(default_factory=list)
-
-
-def check_expression(expression: str) -> None:
-    """Raise ValueError if a CEL expression does not parse, names a field events do not have, or mixes types."""
-    expressions.check_expression(expression, (*EVENT_FIELDS, "tags", "tables"))
 
 
 @dataclass(frozen=True)

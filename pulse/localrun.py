@@ -9,6 +9,8 @@ from pulse.clickhouse import store
 from pulse.inputs import read_records
 from pulse.usage_report import accepted_before
 
+ALLOWED_LATENESS_S = 60  # as jobs/scoring.py's default
+
 
 @dataclass
 class RunReport:
@@ -43,6 +45,7 @@ def run_local(
     run_id: str,
     tenant: str | None = None,
     parallelism: int | None = None,
+    allowed_lateness_s: int = ALLOWED_LATENESS_S,
 ) -> RunReport:
     """Stage the inputs, run the job to completion, and count what landed for this run."""
     from jobs.environment import local_environment
@@ -54,9 +57,9 @@ def run_local(
     staging = Path(".run") / run_id / "records.ndjson"
     read = stage(inputs, staging, tenant)
     before = accepted_before(dsn, run_id)  # migrates too; the client holds chDB's folder until the job starts
-    env = local_environment(parallelism)
+    env = local_environment(parallelism, staging.parent)  # checkpoints in .run/RUN_ID/checkpoints
     raw = file_records(env, str(staging.resolve()))
-    build(env, raw, str(Path(configs_dir).resolve()), dsn, run_id, usage_before=before)
+    build(env, raw, str(Path(configs_dir).resolve()), dsn, run_id, allowed_lateness_s, usage_before=before)
     env.execute(f"pulse-scoring {run_id}")
     return report(dsn, run_id, read)
 

@@ -40,7 +40,7 @@ def stream(
         ensure_topic(bootstrap, rules_topic, partitions=1)  # one partition: a tenant's updates in order
     pending = pending_records(bootstrap, topic, group) if bounded else 0
     before = accepted_before(dsn, run_id)  # migrates too; the client holds chDB's folder until the job starts
-    env = local_environment(parallelism)
+    env = local_environment(parallelism, Path(".run") / run_id)  # checkpoints in .run/RUN_ID/checkpoints
     env.add_jars(CONNECTOR_JAR.as_uri())
     raw = kafka_raw_records(env, bootstrap, topic, group, bounded)
     updates = rule_updates(env, bootstrap, rules_topic, group=group, bounded=bounded)

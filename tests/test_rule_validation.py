@@ -66,6 +66,76 @@ def test_rule_errors_are_located_with_a_hint(broken, expected):
     assert any(expected in error for error in errors_of(broken)), errors_of(broken)
 
 
+EVENT_FIELDS = (
+    "event_id, tenant_id, event_type, ts, amount, currency, customer_id, session_id, order_id, product_id, "
+    "campaign_id, ip, country, payment_method, card_fingerprint, attributes"
+)
+CONDITION = "  - id: big\n    description: Big order\n    when: amount > 100.0\n    cooldown: 10m\n"
+
+
+@pytest.mark.parametrize(
+    "broken, expected",
+    [
+        (
+            RULES.replace("group_by: [card_fingerprint]", "group_by: [card]"),
+            f"shop.yaml:14: rules[1].group_by: unknown field(s) card; events have: {EVENT_FIELDS}, risky",
+        ),
+        (
+            RULES.replace("&& risky", "&& riskyy"),
+            "shop.yaml:13: rules[1].filter: unknown field(s) riskyy in expression; "
+            f"events have: {EVENT_FIELDS}, tags, risky",
+        ),
+        (
+            RULES + CONDITION.replace("amount > 100.0", "amonut > 100.0"),
+            "shop.yaml:21: rules[2].when: unknown field(s) amonut in expression; "
+            f"events have: {EVENT_FIELDS}, tags, risky",
+        ),
+        (
+            RULES + CONDITION.replace("amount > 100.0", 'amount > "100"'),
+            'shop.yaml:21: rules[2].when: type mismatch in `amount > "100"`: '
+            "compare a field with a value of its type (amount is a number)",
+        ),
+        (
+            RULES + CONDITION.replace("amount > 100.0", "country == 5"),
+            "shop.yaml:21: rules[2].when: type mismatch in `country == 5`: "
+            "compare a field with a value of its type (country is a text: put the value in quotes)",
+        ),
+        (
+            RULES + CONDITION.replace("cooldown: 10m", "cooldown: 10 mins"),
+            "shop.yaml:22: rules[2].cooldown: bad duration '10 mins': "
+            "write a number and a unit, e.g. 30s, 10m, 1h, 7d, 2w (or 1h30m)",
+        ),
+        (
+            RULES.replace("type: threshold", "type: treshold"),
+            "shop.yaml:10: rules[1]: unknown rule type 'treshold'; "
+            "use one of: condition, threshold, baseline, absence, new_value, sequence, enrichment",
+        ),
+        (
+            RULES + CONDITION.replace("id: big", "id: card-testing"),
+            "shop.yaml:19: rules[2].id: duplicate rule id 'card-testing': every rule needs its own id",
+        ),
+    ],
+)
+def test_each_kind_of_mistake_gives_file_line_field_and_hint(broken, expected):
+    assert errors_of(broken) == [expected]
+
+
+@pytest.mark.parametrize(
+    "rule, field, line",
+    [
+        ("type: sequence\n    first: amount < 1.0\n    then: amont > 9.0\n    within: 1m", "then", 23),
+        ("type: sequence\n    first: amont < 1.0\n    then: amount > 9.0\n    within: 1m", "first", 22),
+        ("type: enrichment\n    tags:\n      t: contry == 'x'", "tags", 22),
+        ("type: enrichment\n    set:\n      v: contry", "set", 22),
+        ("type: new_value\n    field: contry", "field", 22),
+        ("type: threshold\n    aggregate: sum\n    field: amout\n    window: 5m\n    limit: 1", "field", 23),
+    ],
+)
+def test_unknown_fields_are_found_in_every_expression_and_field_name(rule, field, line):
+    (error,) = errors_of(RULES + f"  - id: x\n    description: X\n    {rule}\n")
+    assert error.startswith(f"shop.yaml:{line}: rules[2].{field}") and "unknown field(s)" in error, error
+
+
 def test_type_mismatch_hides_behind_and_is_still_found():
     text = RULES.replace('event_type == "payment_failed" && risky', 'event_type == "x" && amount > "5"')
     assert any('type mismatch in `amount > "5"`' in e for e in errors_of(text))
@@ -83,10 +153,30 @@ def test_every_readme_rule_example_is_valid():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     section = readme.split("## Rules\n", 1)[1].split("\n## ", 1)[0]
     blocks = section.split("```yaml\n")[1:]
-    assert len(blocks) == 7
+    types = []
     for block in blocks:
         text = block.split("```", 1)[0]
         if not text.startswith("tables:"):
             text = "rules:\n" + text
         config = parse_tenant_config("tenant: shop\n" + text, "README.md")
-        assert config.rules
+        types.append([(rule.id, rule.type) for rule in config.rules])
+    assert types == [
+        [("large-order", "condition")],
+        [("card-testing", "threshold")],
+        [("revenue-flatline", "threshold")],
+        [("revenue-drop", "baseline")],
+        [("no-orders", "absence")],
+        [("new-country", "new_value")],
+        [("tiny-then-large", "sequence")],
+        [("risk-tags", "enrichment"), ("risky-order", "condition")],
+    ]
+
+
+def test_readme_tenant_file_example_is_valid():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Tenant configuration\n", 1)[1].split("\n## ", 1)[0]
+    text = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = parse_tenant_config(text, "acme.yaml")
+    assert [(rule.id, rule.type, rule.labels) for rule in config.rules] == [
+        ("large-order", "condition", {"team": "risk"})
+    ]

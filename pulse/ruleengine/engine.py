@@ -1,11 +1,13 @@
 """The rule engine of one tenant: enrichment, then the stateful rules in event time.
 
-Events wait in a small buffer until the watermark passes them and are then fed to the rules in
-(ts, event_id) order, so events that arrive out of order within the allowed lateness give the same
-alerts as in-order ones. Windows close and absences fire when the watermark passes their end (the
-Flink job calls `advance` from event-time timers; without Flink the watermark trails the newest event
-by the allowed lateness, as Flink's bounded-out-of-orderness watermarks do). An event at or behind the
-watermark is late: it is still enriched and scored, flagged `is_late`, but not added to windows.
+Events wait in a buffer until the watermark passes them and are then fed to the rules in (ts, event_id)
+order, so events that arrive out of order within the allowed lateness give the same alerts as in-order
+ones. A tenant's watermark trails its newest event by the allowed lateness (as Flink's bounded-out-of-
+orderness watermarks do), or is Flink's watermark when that is later (the job calls `advance` from
+event-time timers, which moves a tenant whose events have stopped). So the buffer holds at most the
+events of the last allowed lateness. Windows close and absences fire when the watermark passes their
+end. An event at or behind the watermark is late: it is still enriched and scored, flagged `is_late`,
+but not added to windows.
 """
 
 from __future__ import annotations
@@ -82,16 +84,19 @@ class RuleEngine:
     ) -> tuple[bool, list[Alert]]:
         """Take one enriched event; return whether it is late and the alerts now due.
 
-        `watermark` is Flink's current watermark; None means: trail the newest event by the allowed lateness."""
+        `watermark` is Flink's current watermark (None: none yet). The tenant's event time is the later of it and
+        the tenant's newest event less the allowed lateness, so the buffer never holds more than the events of the
+        last allowed lateness, however far Flink's watermark lags behind a fast replay, and the alerts are the same
+        whenever Flink emits its watermarks."""
         self.sync(state)
         ts = view["ts"]
-        late = ts <= max(state.watermark, self._watermark(state) if watermark is None else watermark)
+        late = ts <= max(state.watermark, self._watermark(state), NO_WATERMARK if watermark is None else watermark)
         if not late and self.runners:
             state.arrivals += 1
             kept = {k: v for k, v in view.items() if k != "tables"}  # the tables are added back on release
             heapq.heappush(state.pending, (ts, str(view.get("event_id", "")), state.arrivals, kept))
         state.newest = max(state.newest, ts)
-        return late, self.advance(state, self._watermark(state) if watermark is None else watermark)
+        return late, self.advance(state, max(self._watermark(state), NO_WATERMARK if watermark is None else watermark))
 
     def advance(self, state: EngineState, watermark: int) -> list[Alert]:
         """Move the tenant's event time to `watermark`: feed the events it passed, close windows, fire absences."""

@@ -4,6 +4,10 @@
 >>> check_expression('amount > "10"', ("amount",))
 Traceback (most recent call last):
 ValueError: type mismatch in `amount > "10"`: compare a field with a value of its type (amount is a number)
+>>> check_expression('event_type == "refund" && 5 != amount', ("event_type", "amount"))
+>>> check_expression('event_type == "refund" && amount == "5"', ("event_type", "amount"))
+Traceback (most recent call last):
+ValueError: type mismatch in `amount == "5"`: compare a field with a value of its type (amount is a number)
 """
 
 from __future__ import annotations
@@ -13,9 +17,18 @@ from typing import Any
 
 import cel
 
+from pulse.events import Event
+
 NUMBER_FIELDS = {"amount": 1.5, "ts": 1}
+TEXT_FIELDS = tuple(f for f in Event.model_fields if f not in NUMBER_FIELDS and f != "attributes")
 STRING_HINT = "a text: put the value in quotes"
 _PARTS = re.compile(r"&&|\|\|")
+_NUMBER = r"-?\d+(?:\.\d+)?"
+_TEXT = r"\"[^\"]*\"|'[^']*'"
+# `field == literal` (or the reverse): CEL says false, not an error, when the types differ, so check it apart.
+_EQUALITY = re.compile(
+    rf"(?P<f1>\w+)\s*(?:==|!=)\s*(?P<v1>{_NUMBER}|{_TEXT})|(?P<v2>{_NUMBER}|{_TEXT})\s*(?:==|!=)\s*(?P<f2>\w+)"
+)
 
 
 def check_expression(expression: str, fields: tuple[str, ...]) -> None:
@@ -29,7 +42,21 @@ def check_expression(expression: str, fields: tuple[str, ...]) -> None:
         known = ", ".join(f for f in fields if f != "tables")
         raise ValueError(f"unknown field(s) {', '.join(unknown)} in expression; events have: {known}")
     for part in [*_PARTS.split(expression), expression]:
-        _check_types(part.strip().strip("()").strip(), fields)
+        part = part.strip().strip("()").strip()
+        _check_types(part, fields)
+        _check_equality(part, fields)
+
+
+def _check_equality(part: str, fields: tuple[str, ...]) -> None:
+    """Raise ValueError for `field == literal` where the literal's type is not the event field's."""
+    match = _EQUALITY.fullmatch(part)
+    if not match:
+        return
+    name, literal = match["f1"] or match["f2"], match["v1"] or match["v2"]
+    text = literal[0] in "\"'"
+    if name in fields and (name in NUMBER_FIELDS and text or name in TEXT_FIELDS and not text):
+        what = f"{name} is {'a number' if name in NUMBER_FIELDS else STRING_HINT}"
+        raise ValueError(f"type mismatch in `{part}`: compare a field with a value of its type ({what})")
 
 
 def _check_types(part: str, fields: tuple[str, ...]) -> None:

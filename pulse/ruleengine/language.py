@@ -35,10 +35,10 @@ def checked(expression: str | None, info: ValidationInfo) -> str | None:
 
 
 def checked_fields(names: list[str], info: ValidationInfo) -> list[str]:
-    fields = known_fields(info)
-    unknown = [n for n in names if n not in fields or n in ("tags", "tables")]
+    fields = [f for f in known_fields(info) if f not in ("tags", "tables")]
+    unknown = [n for n in names if n not in fields]
     if unknown:
-        raise ValueError(f"unknown field(s) {', '.join(unknown)}; events have: {', '.join(fields[:-2])}")
+        raise ValueError(f"unknown field(s) {', '.join(unknown)}; events have: {', '.join(fields)}")
     return names
 
 
