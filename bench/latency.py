@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -84,6 +85,7 @@ class Deadline:
         self.end = time.monotonic() + seconds
 
     def left(self) -> float:
+        """Seconds left."""
         return self.end - time.monotonic()
 
     def check(self, what: str) -> None:
@@ -111,11 +113,13 @@ class Processes:
                 _stop_group(proc, grace_s)
 
     def stop_all(self) -> None:
+        """Stop every process still running, the last started first."""
         for _, proc in reversed(self.started):
             _stop_group(proc, 20.0)
 
 
 def _stop_group(proc: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM the process's own group, then SIGKILL what is left of it."""
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)  # the group this module created for it (start_new_session)
@@ -158,6 +162,7 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
+        """Stop serving and close the socket."""
         self.server.shutdown()
         self.server.server_close()
 
@@ -169,9 +174,10 @@ class AlertWatcher:
     bootstrap: str
     topic: str
     seen: list[tuple[float, dict]] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -192,7 +198,8 @@ class AlertWatcher:
 
     def stop(self) -> None:
         self.stopping.set()
-        self.thread.join(10)
+        if self.thread:
+            self.thread.join(10)
 
 
 @dataclass
@@ -292,7 +299,8 @@ def background_events(tenants: int) -> list[dict]:
     return [{k: v for k, v in e.items() if k not in ("tenant_id", "event_id", "ts")} for e in events]
 
 
-def wait_for(condition: Any, deadline: Deadline, what: str, step: float = 0.5) -> None:
+def wait_for(condition: Callable[[], bool], deadline: Deadline, what: str, step: float = 0.5) -> None:
+    """Poll `condition` until true; raise TimeoutError once the run's budget is spent."""
     while not condition():
         deadline.check(what)
         time.sleep(step)
@@ -360,7 +368,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         watcher.start()
         with httpx.Client(timeout=15) as client:
             wait_for(lambda: _ready(client, traffic.api), deadline, "waiting for pulse serve")
-            warm_up(traffic, client, watcher, receiver, deadline)
+            warm_up(traffic, client, receiver, deadline)
         max_rate = args.max_rate or measure_max_rate(traffic, watcher, receiver, args.burst, deadline)
         rate = args.rate or max_rate / 2
         first_probe = len(traffic.probes)
@@ -378,7 +386,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         figures = report(probes, watcher.seen, receiver.arrivals, stored, rate, max_rate, args, sent, traffic.refused)
         return figures
     finally:
-        watcher.stop() if hasattr(watcher, "stopping") else None
+        watcher.stop()
         processes.stop_all()
         if hasattr(receiver, "server"):
             receiver.stop()
@@ -391,6 +399,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _ready(client: httpx.Client, api: str) -> bool:
+    """Whether `pulse serve` answers /readyz (it reaches Kafka)."""
     try:
         return client.get(f"{api}/readyz").status_code == 200
     except httpx.HTTPError:
@@ -424,7 +433,7 @@ def _epoch(value: str | int | float) -> float:
     return _timestamp(value).timestamp()
 
 
-def warm_up(traffic: Traffic, client: httpx.Client, watcher: AlertWatcher, receiver: Receiver, deadline: Deadline):
+def warm_up(traffic: Traffic, client: httpx.Client, receiver: Receiver, deadline: Deadline) -> None:
     """Send a probe every second until the job has started and one webhook has come back."""
     while not webhook_times(receiver.arrivals):
         deadline.check("waiting for the job and the dispatcher to start (see the logs)")
@@ -435,7 +444,9 @@ def warm_up(traffic: Traffic, client: httpx.Client, watcher: AlertWatcher, recei
     time.sleep(2.0)
 
 
-def measure_max_rate(traffic: Traffic, watcher: AlertWatcher, receiver: Receiver, burst: int, deadline: Deadline):
+def measure_max_rate(
+    traffic: Traffic, watcher: AlertWatcher, receiver: Receiver, burst: int, deadline: Deadline
+) -> float:
     """Post `burst` events as fast as the API takes them, a probe every 2,000; the job's rate through the backlog."""
     marks: list[tuple[Probe, int]] = []
     start = traffic.sent
@@ -539,7 +550,7 @@ def report(
             hooks[p.event_id] - alerts[p.event_id][1] for p in hooked if p.event_id in alerts
         ],
     }
-    print(f"rate {rate:,.0f} events/s for {args.seconds:.0f} s (max measured: {max_rate:,.0f} events/s), "
+    print(f"rate {rate:,.0f} events/s for {args.seconds:.0f} s (max {max_rate:,.0f} events/s, {'given' if args.max_rate else 'measured'}), "
           f"{args.tenants} tenants, a probe every {args.probe_every:g} s")  # fmt: skip
     print("| latency | p50 | p95 | p99 | max | n |\n| --- | --- | --- | --- | --- | --- |")
     figures: dict[str, Any] = {"rate": rate, "max_rate": max_rate}
