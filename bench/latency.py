@@ -550,7 +550,8 @@ def report(
             hooks[p.event_id] - alerts[p.event_id][1] for p in hooked if p.event_id in alerts
         ],
     }
-    print(f"rate {rate:,.0f} events/s for {args.seconds:.0f} s (max {max_rate:,.0f} events/s, {'given' if args.max_rate else 'measured'}), "
+    origin = "given" if args.max_rate else "measured"
+    print(f"rate {rate:,.0f} events/s for {args.seconds:.0f} s (max {max_rate:,.0f} events/s, {origin}), "
           f"{args.tenants} tenants, a probe every {args.probe_every:g} s")  # fmt: skip
     print("| latency | p50 | p95 | p99 | max | n |\n| --- | --- | --- | --- | --- | --- |")
     figures: dict[str, Any] = {"rate": rate, "max_rate": max_rate}
