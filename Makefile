@@ -73,7 +73,7 @@ cluster-up: install
 cluster-down: install
 	$(BIN)/python -m pulse.cluster down
 
-bench: install
+bench: install jars
 	$(BIN)/python -m bench.throughput
 
 clean:

@@ -3,8 +3,9 @@
 `python -m bench.throughput [--minutes 12] [--tenants 100]` prints, in one run on this machine:
 events/s through the whole job on the mini-cluster (`pulse run`'s path) and on a standalone cluster
 (JobManager + TaskManager processes, `flink run`), the no-Flink ceiling (the same parse, per-tenant step
-and ClickHouse writes in one process), their ratios, and the cluster's checkpoint duration and state size
-per tenant (REST API).
+and ClickHouse writes in one process), their ratios, the cluster's checkpoint duration and state size per
+tenant (REST API), and the end-to-end latency REST accept → alert → webhook at half the max rate
+(`bench.latency`, own Kafka path).
 Throughput is measured from the rows' `ingested_at` span, so Flink's fixed start-up is not counted.
 """
 
@@ -115,10 +116,11 @@ def standalone(events: list[dict], folder: Path, configs: str, dsn: str, paralle
     return {"rows": rows, "rate": rate, "checkpoint_ms": stats["end_to_end_duration"], "state": stats["state_size"]}
 
 
-def latency_rest_to_alert_and_webhook() -> None:
-    """Hook for p50/p95/p99 REST accept → alert row → webhook delivery: needs `pulse serve` and `pulse dispatch`
-    (issues 5 and 6, not on this branch); not measured yet."""
-    return None
+def latency_rest_to_alert_and_webhook(seconds: float) -> dict:
+    """p50/p95/p99 of REST accept → alert detected and → webhook delivered at half the max rate (`bench.latency`)."""
+    from bench import latency
+
+    return latency.main(["--seconds", str(seconds)])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -126,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=int, default=12, help="minutes of synthetic traffic per tenant")
     parser.add_argument("--tenants", type=int, default=100)
     parser.add_argument("--parallelism", type=int, default=2, help="of the standalone-cluster job")
+    parser.add_argument("--latency-seconds", type=float, default=60.0, help="measured phase of bench.latency (0: skip)")
     args = parser.parse_args(argv)
     configs = str(PROJECT / "configs")
     events = stream(args.minutes, args.tenants)
@@ -140,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         remote = standalone(events, folder, configs, f"chdb://{folder / 'ch-cluster'}", args.parallelism)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    lat = latency_rest_to_alert_and_webhook(args.latency_seconds) if args.latency_seconds else None  # prints its table
     print(
         f"{len(events)} events, {args.tenants} tenants; page views {kinds['page_view']:.0%}, "
         f"orders {kinds['order_placed']:.1%}"
@@ -160,7 +164,14 @@ def main(argv: list[str] | None = None) -> None:
         f"| checkpoint state size | {remote['state'] / 1024:,.0f} KiB, "
         f"{remote['state'] / args.tenants / 1024:,.1f} KiB per tenant |"
     )
-    print("| REST accept → alert / webhook p50/p95/p99 | not measured: needs `pulse serve` and `pulse dispatch` |")
+    if lat:
+        for name, label in (("accept → alert detected (alerts.created_at)", "alert detected"),
+                            ("accept → webhook delivered", "webhook delivered")):  # fmt: skip
+            f = lat[name]
+            print(
+                f"| REST accept → {label} p50/p95/p99 (at {lat['rate']:,.0f} events/s, half the max) | "
+                f"{f['p50']:.2f} / {f['p95']:.2f} / {f['p99']:.2f} s ({f['n']} probes) |"
+            )
     assert local_rows == remote["rows"] == len(events), (local_rows, remote["rows"], len(events))
 
 

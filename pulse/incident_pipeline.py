@@ -7,7 +7,9 @@ skips notices whose webhook id was already delivered or dead-lettered, so a rest
 
 from __future__ import annotations
 
+import queue
 import threading
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +34,45 @@ INCIDENT_COLUMNS = (
 RISK_HEADLINE = "Unusual orders and payments flagged by the risk model"
 
 
+class RowWriter:
+    """Writes rows to ClickHouse from its own thread, so neither the alert loop nor a webhook worker ever waits
+    for an insert; each insert takes every row queued meanwhile (batches grow when ClickHouse is slow)."""
+
+    def __init__(self, store: Store, lock: threading.Lock, max_queued: int = 100_000):
+        self.writer = BatchWriter(store)
+        self.lock = lock
+        self.rows: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(maxsize=max_queued)
+        self.thread = threading.Thread(target=self._run, name="clickhouse rows", daemon=True)
+        self.thread.start()
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        """Queue one row (blocks only when `max_queued` rows wait: ClickHouse has been down for long)."""
+        self.rows.put((table, row))
+
+    def close(self) -> None:
+        """Write everything queued, then stop the thread."""
+        self.rows.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch = [self.rows.get()]
+            while True:
+                try:
+                    batch.append(self.rows.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = None in batch
+            tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for item in batch:
+                if item is not None:
+                    tables[item[0]].append(item[1])
+            with self.lock:
+                for table, rows in tables.items():
+                    self.writer.insert(table, rows)
+
+
 class IncidentPipeline:
     """Holds the tracker, the dispatcher and the store lock shared by every writer thread."""
 
@@ -39,25 +80,26 @@ class IncidentPipeline:
         self.store = store
         self.configs = configs
         self.lock = threading.Lock()
-        self.writer = BatchWriter(store, batch_rows=500, max_age_s=1.0)
+        self.rows = RowWriter(store, self.lock)
         self.tracker = IncidentTracker(lambda tenant: configs.for_tenant(tenant).incidents)
         self.delivered = self._delivered()
         self.dispatcher = Dispatcher(self._webhooks, self.record, policy, allow_private, self._disabled())
         self.counts = {"alerts": 0, "notices": 0, "submitted": 0, "already_delivered": 0, "no_webhook": 0}
 
     def run(self, items: Iterable[Item]) -> dict[str, int]:
-        """Consume alerts and watermarks until the source ends; then wait for every delivery."""
-        for item in items:
-            if isinstance(item, Watermark):
-                notices = self.tracker.advance(item.tenant_id, item.ts)
-            else:
-                self.counts["alerts"] += 1
-                notices = self.tracker.observe(item)
-            for notice in notices:
-                self.handle(notice)
-            with self.lock:
-                self.writer.flush()
-        self.dispatcher.close()
+        """Consume alerts and watermarks until the source ends; then wait for every delivery and every row."""
+        try:
+            for item in items:
+                if isinstance(item, Watermark):
+                    notices = self.tracker.advance(item.tenant_id, item.ts)
+                else:
+                    self.counts["alerts"] += 1
+                    notices = self.tracker.observe(item)
+                for notice in notices:
+                    self.handle(notice)
+        finally:
+            self.dispatcher.close()
+            self.rows.close()
         return self.counts
 
     def handle(self, notice: dict[str, Any]) -> None:
@@ -65,8 +107,7 @@ class IncidentPipeline:
         notice["summary"] = self.summarise(notice)
         self.counts["notices"] += 1
         row = {c: notice.get(c) for c in INCIDENT_COLUMNS} | {"recorded_at": datetime.now(UTC)}
-        with self.lock:
-            self.writer.add("incidents", row)
+        self.rows.add("incidents", row)
         hooks = self._webhooks(notice["tenant_id"])
         if not notice["notify"] or not hooks:
             self.counts["no_webhook"] += bool(notice["notify"])
@@ -87,9 +128,8 @@ class IncidentPipeline:
         return incident_summary(notice, headline, name, config.currency, template, config.playbooks, shipped)
 
     def record(self, table: str, row: dict[str, Any]) -> None:
-        """Thread-safe single-row write for the delivery workers (attempts, dead letters, disabled)."""
-        with self.lock:
-            self.writer.insert(table, [row])
+        """Thread-safe row write for the delivery workers (attempts, dead letters, disabled); never waits for it."""
+        self.rows.add(table, row)
 
     def _webhooks(self, tenant: str) -> list[WebhookConfig]:
         return self.configs.for_tenant(tenant).webhooks if tenant in self.configs.tenants else []
