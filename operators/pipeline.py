@@ -141,10 +141,10 @@ class RunPipeline(KeyedBroadcastProcessFunction):
 
     def _flush(self, pipeline: TenantPipeline, state: PipelineState) -> Iterator[Rows]:
         """Send the pending rows and the usage rows of the minutes counted since the last flush."""
-        for minute, counters in state.usage.minutes.items():
-            self.minutes.put(minute, counters)
         rows: Rows = (self.pending.value() or []) + [("usage", row) for row in pipeline.usage(state, time.time_ns())]
-        self.pending.clear()
+        for minute, counters in pipeline.evict_minutes(state).items():
+            self.minutes.put(minute, counters)
+        self.pending.update([])  # not clear(): a cleared state is read from the JVM again
         self.state.update(state)
         if rows:
             yield rows

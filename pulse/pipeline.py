@@ -29,7 +29,7 @@ from pulse.config import ConfigSet, TenantConfig
 from pulse.metric_alerts import MetricRows
 from pulse.plans import Plan
 from pulse.scoring import TenantScorer, TenantState
-from pulse.usage import Stored, UsageState, meter, nothing_stored, usage_rows
+from pulse.usage import Stored, UsageState, evict_flushed, meter, nothing_stored, usage_rows
 
 Rows = list[tuple[str, dict[str, Any]]]
 END_OF_TIME = 2**63 - 1
@@ -124,6 +124,10 @@ class TenantPipeline:
     def usage(self, state: PipelineState, version: int) -> list[dict[str, Any]]:
         """The `usage` rows of the minutes counted since the last call (`pulse.usage.usage_rows`)."""
         return usage_rows(state.usage, self.tenant, self.run_id, version)
+
+    def evict_minutes(self, state: PipelineState) -> dict[int, dict[str, Any]]:
+        """The usage counters of older flushed minutes, dropped from the state, to be stored (`stored`)."""
+        return evict_flushed(state.usage)
 
     def _meter(self, state: PipelineState, rows: Rows, stored: Stored) -> Rows:
         plan = self.plans.plan(self.config.plan)

@@ -42,6 +42,7 @@ from pulse.plans import Plan
 
 COUNTERS = ("accepted", "rejected", "scored", "alerts", "over_quota", "alerts_suppressed")
 THRESHOLDS = ((80, "quota_80", "medium"), (100, "quota_100", "high"))
+RECENT_MINUTES = 5  # flushed minutes whose counters the state keeps
 
 
 @dataclass
@@ -57,10 +58,14 @@ class UsageState:
     # Changed minutes of an earlier run id, displaced by the same minute of this run (a job restored from a
     # savepoint under a new run id): their rows are still to be emitted, under their own run id.
     earlier_runs: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    # The counters of the last minutes flushed: counting on in them needs no look-up in `stored` (Flink MapState,
+    # a round trip to the JVM), which the current minute would otherwise need after every flush.
+    recent: dict[int, dict[str, Any]] = field(default_factory=dict)
+    newest_flushed: int = -1  # the newest minute flushed so far: a newer one has no stored counters to look up
 
     def __setstate__(self, saved: dict[str, Any]) -> None:
         """Unpickle state saved by an older version (checkpoints and savepoints outlive code changes)."""
-        self.__dict__.update({"earlier_runs": [], **saved})
+        self.__dict__.update({"earlier_runs": [], "recent": {}, "newest_flushed": 2**62, **saved})
 
 
 Stored = Callable[[int], dict[str, Any] | None]
@@ -186,7 +191,9 @@ def _counter(state: UsageState, stored: Stored, run_id: str) -> Callable[[dateti
             state.earlier_runs.append((minute, counters))
             counters = None
         if counters is None:
-            before = stored(minute)
+            before = state.recent.pop(minute, None)
+            if before is None and minute <= state.newest_flushed:
+                before = stored(minute)
             if before is None or before.get("run_id", run_id) != run_id:
                 before = dict.fromkeys(COUNTERS, 0)
             counters = state.minutes[minute] = {**before, "run_id": run_id}
@@ -196,8 +203,8 @@ def _counter(state: UsageState, stored: Stored, run_id: str) -> Callable[[dateti
 
 
 def usage_rows(state: UsageState, tenant: str, run_id: str, version: int) -> list[dict[str, Any]]:
-    """The `usage` rows of the minutes changed since the last call (cumulative counts of their run); the caller
-    stores their counters (for `stored`) and these minutes are cleared from `state`. `version` must grow with
+    """The `usage` rows of the minutes changed since the last call (cumulative counts of their run); their
+    counters move to `state.recent` (see `evict_flushed`). `version` must grow with
     every call (the operator passes the time in ns): the newest row of a (tenant, minute, run) replaces the
     older ones, also those written before a failure and replayed from restored state."""
     rows = []
@@ -206,9 +213,17 @@ def usage_rows(state: UsageState, tenant: str, run_id: str, version: int) -> lis
         counts = {c: counters[c] for c in COUNTERS}
         rows.append({"tenant_id": tenant, "minute": moment, "run_id": counters.get("run_id", run_id), **counts,
                      "version": version})  # fmt: skip
+    state.newest_flushed = max([state.newest_flushed, *state.minutes, *(m for m, _ in state.earlier_runs)])
+    state.recent.update(state.minutes)
     state.minutes.clear()
     state.earlier_runs.clear()
     return rows
+
+
+def evict_flushed(state: UsageState) -> dict[int, dict[str, Any]]:
+    """Remove the flushed minutes beyond the RECENT_MINUTES newest from `state` and return their counters, for
+    the caller to store (they come back through `stored` if a late row counts in them again)."""
+    return {minute: state.recent.pop(minute) for minute in sorted(state.recent)[:-RECENT_MINUTES]}
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:

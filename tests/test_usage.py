@@ -10,7 +10,7 @@ import pytest
 from pulse.config import load_config_dir
 from pulse.plan_check import check_against_plan
 from pulse.plans import Plan, PlanWatcher, load_plans
-from pulse.usage import COUNTERS, UsageState, meter, usage_rows
+from pulse.usage import COUNTERS, UsageState, evict_flushed, meter, usage_rows
 
 T0 = datetime(2026, 11, 30, 23, 58, tzinfo=UTC)
 
@@ -189,3 +189,33 @@ def test_a_job_restored_under_a_new_run_id_counts_that_run_apart_from_the_restor
                                                                          ("r2", T0.replace(second=0), 2)]  # fmt: skip
     meter_as("r2", 5, flushed.get)
     assert [(r["run_id"], r["accepted"]) for r in usage_rows(state, "t", "r2", 3)] == [("r2", 3)]
+
+
+def test_counting_on_in_a_recently_flushed_minute_needs_no_look_up_of_stored_counters():
+    state, plan = UsageState(), Plan(events_per_second=1)
+    stored: dict[int, dict] = {}  # as the operator keeps them (Flink MapState)
+    looked_up: list[int] = []
+
+    def look_up(minute: int) -> dict | None:
+        looked_up.append(minute)
+        return stored.get(minute)
+
+    def flush(version: int) -> list[dict]:
+        rows = usage_rows(state, "t", "r1", version)
+        stored.update(evict_flushed(state))
+        return rows
+
+    meter(state, "t", "small", plan, "scored_events", scored(1), "r1", look_up)
+    flush(1)
+    meter(state, "t", "small", plan, "scored_events", scored(2), "r1", look_up)
+    assert [row["accepted"] for row in flush(2)] == [2]  # cumulative over both flushes
+    assert looked_up == []  # a minute newer than every flushed one has nothing stored; then its counts are kept
+    for minute in range(1, 8):
+        meter(state, "t", "small", plan, "scored_events", scored(10 + minute, minute=minute, month_end=True), "r1",
+              look_up)  # fmt: skip
+        flush(3 + minute)
+    assert len(state.recent) == 5 and min(state.recent) == max(state.recent) - 4  # the newest flushed minutes
+    assert looked_up == [] and len(stored) == 3
+    meter(state, "t", "small", plan, "scored_events", scored(30), "r1", look_up)  # a late one, minute 58
+    assert looked_up == [int(T0.replace(minute=58).timestamp() // 60)]
+    assert [row["accepted"] for row in flush(20)] == [3]
