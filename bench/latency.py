@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import yaml
 
 from pulse.apikeys import key_hash, new_key
@@ -58,17 +59,6 @@ PULSE = str(Path(sys.executable).with_name("pulse"))
 PROBE_RULE = "bench-probe"
 PROBE_AMOUNT = 2_000_000.0
 SECRET_ENV = "PULSE_BENCH_HOOK_SECRET"
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100) with linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = q / 100 * (len(ordered) - 1)
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def free_port() -> int:
@@ -556,7 +546,7 @@ def report(
     print("| latency | p50 | p95 | p99 | max | n |\n| --- | --- | --- | --- | --- | --- |")
     figures: dict[str, Any] = {"rate": rate, "max_rate": max_rate}
     for name, values in series.items():
-        p50, p95, p99 = (percentile(values, q) for q in (50, 95, 99))
+        p50, p95, p99 = np.percentile(values, (50, 95, 99)) if values else (float("nan"),) * 3
         top = max(values, default=float("nan"))
         print(f"| {name} | {p50:.2f} s | {p95:.2f} s | {p99:.2f} s | {top:.2f} s | {len(values)} |")
         figures[name] = {"p50": p50, "p95": p95, "p99": p99, "n": len(values)}

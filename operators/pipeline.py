@@ -5,8 +5,8 @@ Output: lists of (table, row) pairs for the ClickHouse writer. An event crosses 
 its rows wait in keyed state (so a checkpoint holds them) and leave in one list per tenant, at most `flush_s`
 seconds later, at once when an alert is among them, and when a bounded input ends.
 
-Timers, per tenant: an event-time timer at the next moment the pipeline has work (a window end, an absence
-deadline, a minute end), registered only when that moment changes; a processing-time timer for the flush
+Timers, per tenant: an event-time timer by the next moment the pipeline has work (a window end, an absence
+deadline, a minute end), registered only when none registered is due earlier; a processing-time timer for the flush
 (on the next whole `flush_s`, registered again by the first rows after it fired, and by a restored worker);
 and an event-time timer at the end of time, which fires only when a bounded input ends.
 Rule updates (pulse.ruleupdates): a valid one replaces the tenant's config in broadcast state (checkpointed,
@@ -36,8 +36,9 @@ MINUTES_KEPT_DAYS = 40
 
 
 class RunPipeline(KeyedBroadcastProcessFunction):
-    """Keyed by tenant; per tenant a ValueState with its PipelineState, one with the rows not yet sent, and a
-    MapState with the usage counters of every minute already sent (kept 40 days after their last change)."""
+    """Keyed by tenant; per tenant a ValueState with its PipelineState, one with its risk model, one with the rows
+    not yet sent, and a MapState with the usage counters of older minutes already sent (kept 40 days after their
+    last change)."""
 
     def __init__(
         self,
@@ -59,6 +60,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         self.pipelines: dict[str, TenantPipeline] = {}
         self.scheduled: dict[str, int] = {}  # tenant → the event-time timer registered last (this worker)
         self.flush_at: dict[str, int] = {}  # tenant → the processing-time flush registered last (this worker)
+        self.flush_at_end: set[str] = set()  # tenants whose end-of-input flush this worker registered
 
     def open(self, runtime_context: RuntimeContext):
         self.configs = load_config_dir(self.configs_dir)
@@ -66,6 +68,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         for config in [self.configs.default, *self.configs.tenants.values()]:
             self.plans.plan(config.plan)  # refuse to start on a plan the plans file does not have
         self.state = runtime_context.get_state(ValueStateDescriptor("tenant", Types.PICKLED_BYTE_ARRAY()))
+        self.model = runtime_context.get_state(ValueStateDescriptor("model", Types.PICKLED_BYTE_ARRAY()))
         self.pending = runtime_context.get_state(ValueStateDescriptor("pending", Types.PICKLED_BYTE_ARRAY()))
         minutes = MapStateDescriptor("usage-minutes", Types.LONG(), Types.PICKLED_BYTE_ARRAY())
         minutes.enable_time_to_live(StateTtlConfig.new_builder(Time.days(MINUTES_KEPT_DAYS)).build())
@@ -76,21 +79,23 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         kind, item = value
         tenant = ctx.get_current_key()
         pipeline = self._pipeline(tenant, ctx)
-        state: PipelineState = self.state.value() or pipeline.new_state()
+        state = self._load(pipeline)
         timers = ctx.timer_service()
         if kind == "event":
             rows = pipeline.event(item, state, timers.current_watermark(), self.minutes.get)
+            if pipeline.scorer.wants_model(item):
+                self.model.update(state.scoring.model)
         else:
             rows = pipeline.rejected(item, state, self.minutes.get)
         self._schedule(tenant, pipeline, state, timers)
         yield from self._hold(pipeline, state, rows, timers)
 
     def on_timer(self, timestamp: int, ctx: KeyedBroadcastProcessFunction.OnTimerContext):
-        state: PipelineState | None = self.state.value()
-        if state is None:
+        if self.state.value() is None:
             return
         tenant = ctx.get_current_key()
         pipeline = self._pipeline(tenant, ctx)
+        state = self._load(pipeline)
         timers = ctx.timer_service()
         if ctx.time_domain() == TimeDomain.PROCESSING_TIME:
             yield from self._flush(pipeline, state)
@@ -131,13 +136,15 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         if rows and self.flush_at.get(tenant, 0) <= now:  # none registered by this worker yet, or it has fired
             self.flush_at[tenant] = (now // self.flush_ms + 1) * self.flush_ms
             timers.register_processing_time_timer(self.flush_at[tenant])
-            timers.register_event_time_timer(END_OF_TIME)
+            if tenant not in self.flush_at_end:
+                timers.register_event_time_timer(END_OF_TIME)
+                self.flush_at_end.add(tenant)
         pending += rows
         self.pending.update(pending)
         if flush or any(table == "alerts" for table, _ in rows):
             yield from self._flush(pipeline, state)
         else:
-            self.state.update(state)
+            self._store(state)
 
     def _flush(self, pipeline: TenantPipeline, state: PipelineState) -> Iterator[Rows]:
         """Send the pending rows and the usage rows of the minutes counted since the last flush."""
@@ -145,13 +152,32 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         for minute, counters in pipeline.evict_minutes(state).items():
             self.minutes.put(minute, counters)
         self.pending.update([])  # not clear(): a cleared state is read from the JVM again
-        self.state.update(state)
+        self._store(state)
         if rows:
             yield rows
 
+    def _load(self, pipeline: TenantPipeline) -> PipelineState:
+        """The tenant's state with its risk model, which has a ValueState of its own: it changes only with the
+        events it scores, so only then is it serialised (at the end of the bundle)."""
+        state: PipelineState | None = self.state.value()
+        if state is None:
+            state = pipeline.new_state()
+            self.model.update(state.scoring.model)
+        else:
+            state.scoring.model = self.model.value()
+        return state
+
+    def _store(self, state: PipelineState) -> None:
+        state.scoring.model = None  # kept in its own state
+        self.state.update(state)
+
     def _schedule(self, tenant: str, pipeline: TenantPipeline, state: PipelineState, timers) -> None:
+        """Make sure an event-time timer fires by the pipeline's next due time. A registered earlier one will do
+        (when it fires, the next is registered): registering costs a call into the JVM, and the due time moves
+        with almost every event (the oldest event waiting for the watermark)."""
         due = pipeline.next_timer(state)
-        if due is not None and due > timers.current_watermark() and due != self.scheduled.get(tenant):
+        registered = self.scheduled.get(tenant)
+        if due is not None and due > timers.current_watermark() and (registered is None or due < registered):
             timers.register_event_time_timer(due)
             self.scheduled[tenant] = due
 

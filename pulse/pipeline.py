@@ -186,6 +186,7 @@ class PlainRun:
 
     def _schedule(self, tenant: str) -> None:
         due = self.pipelines[tenant].next_timer(self.states[tenant])
-        if due is not None and due > self.watermark and due != self.scheduled.get(tenant):
+        registered = self.scheduled.get(tenant)
+        if due is not None and due > self.watermark and (registered is None or due < registered):
             heapq.heappush(self.timers, (due, tenant))
             self.scheduled[tenant] = due
