@@ -326,7 +326,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     (folder / "logs").mkdir()
     port = os.environ.get("PULSE_KAFKA_PORT", "19592")
     bootstrap = f"127.0.0.1:{port}"
-    env = {**os.environ, "PULSE_KAFKA": bootstrap, "PULSE_KAFKA_PORT": port, SECRET_ENV: secrets.token_hex(32)}
+    # Not PyFlink's gateway settings of this process (`make bench` ran Flink jobs in it before): they would
+    # stop the job's own client from starting its gateway.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PYFLINK_GATEWAY")}
+    env = {**inherited, "PULSE_KAFKA": bootstrap, "PULSE_KAFKA_PORT": port, SECRET_ENV: secrets.token_hex(32)}
     env.setdefault("PULSE_KAFKA_DIR", str(folder / "kafka"))
     processes = Processes(folder / "logs")
     receiver = Receiver()

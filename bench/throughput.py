@@ -143,7 +143,6 @@ def main(argv: list[str] | None = None) -> None:
         remote = standalone(events, folder, configs, f"chdb://{folder / 'ch-cluster'}", args.parallelism)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    lat = latency_rest_to_alert_and_webhook(args.latency_seconds) if args.latency_seconds else None  # prints its table
     print(
         f"{len(events)} events, {args.tenants} tenants; page views {kinds['page_view']:.0%}, "
         f"orders {kinds['order_placed']:.1%}"
@@ -164,7 +163,10 @@ def main(argv: list[str] | None = None) -> None:
         f"| checkpoint state size | {remote['state'] / 1024:,.0f} KiB, "
         f"{remote['state'] / args.tenants / 1024:,.1f} KiB per tenant |"
     )
+    assert local_rows == remote["rows"] == len(events), (local_rows, remote["rows"], len(events))
+    lat = latency_rest_to_alert_and_webhook(args.latency_seconds) if args.latency_seconds else None  # prints its table
     if lat:
+        print("\n| measure | value |\n| --- | --- |")
         for name, label in (("accept → alert detected (alerts.created_at)", "alert detected"),
                             ("accept → webhook delivered", "webhook delivered")):  # fmt: skip
             f = lat[name]
@@ -172,7 +174,6 @@ def main(argv: list[str] | None = None) -> None:
                 f"| REST accept → {label} p50/p95/p99 (at {lat['rate']:,.0f} events/s, half the max) | "
                 f"{f['p50']:.2f} / {f['p95']:.2f} / {f['p99']:.2f} s ({f['n']} probes) |"
             )
-    assert local_rows == remote["rows"] == len(events), (local_rows, remote["rows"], len(events))
 
 
 if __name__ == "__main__":
