@@ -59,6 +59,10 @@ PULSE = str(Path(sys.executable).with_name("pulse"))
 PROBE_RULE = "bench-probe"
 PROBE_AMOUNT = 2_000_000.0
 SECRET_ENV = "PULSE_BENCH_HOOK_SECRET"
+# This process's environment before any Flink job ran in it: a local job runs its Python workers inside the
+# client process and leaves their settings in os.environ (a loopback server address, a disabled gateway),
+# which would break the jobs this module starts (`make bench` runs local jobs first).
+ENVIRONMENT = dict(os.environ)
 
 
 def free_port() -> int:
@@ -324,12 +328,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     deadline = Deadline(args.timeout)
     folder = Path(tempfile.mkdtemp(prefix="pulse-latency-"))
     (folder / "logs").mkdir()
-    port = os.environ.get("PULSE_KAFKA_PORT", "19592")
+    port = ENVIRONMENT.get("PULSE_KAFKA_PORT", "19592")
     bootstrap = f"127.0.0.1:{port}"
-    # Not PyFlink's gateway settings of this process (`make bench` ran Flink jobs in it before): they would
-    # stop the job's own client from starting its gateway.
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PYFLINK_GATEWAY")}
-    env = {**inherited, "PULSE_KAFKA": bootstrap, "PULSE_KAFKA_PORT": port, SECRET_ENV: secrets.token_hex(32)}
+    env = {**ENVIRONMENT, "PULSE_KAFKA": bootstrap, "PULSE_KAFKA_PORT": port, SECRET_ENV: secrets.token_hex(32)}
     env.setdefault("PULSE_KAFKA_DIR", str(folder / "kafka"))
     processes = Processes(folder / "logs")
     receiver = Receiver()

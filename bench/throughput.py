@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import latency  # first: it keeps the environment from before any Flink job
 from pulse.clickhouse import store
 from pulse.cluster import PROJECT, Cluster
 from pulse.config import load_config_dir
@@ -118,8 +119,6 @@ def standalone(events: list[dict], folder: Path, configs: str, dsn: str, paralle
 
 def latency_rest_to_alert_and_webhook(seconds: float) -> dict:
     """p50/p95/p99 of REST accept → alert detected and → webhook delivered at half the max rate (`bench.latency`)."""
-    from bench import latency
-
     return latency.main(["--seconds", str(seconds)])
 
 
