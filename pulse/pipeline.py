@@ -4,9 +4,9 @@ The job's keyed operator (operators/pipeline.py) is a thin adapter over `TenantP
 tests run the same object without Flink. Every output row passes the usage meter on its way out, so the
 `usage` counts are the row counts of the other tables by construction.
 
->>> from pulse.config import ConfigSet, TenantConfig
->>> from pulse.plans import Plan
->>> pipeline = TenantPipeline("t", TenantConfig(), Plans({"free": Plan(events_per_second=1)}), "r1")
+>>> from pulse.config import TenantConfig
+>>> from pulse.plans import plans_file_for
+>>> pipeline = TenantPipeline("t", TenantConfig(), PlanWatcher(plans_file_for("configs")), "r1")
 >>> state = pipeline.new_state()
 >>> event = {"event_id": "e1", "tenant_id": "t", "event_type": "page_view", "ts": 60_000, "amount": None}
 >>> [table for table, _ in pipeline.event(event, state, watermark=0)]
@@ -21,32 +21,18 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from models.business_metrics import TenantMetrics
 from models.detectors import MINUTE
 from pulse.config import ConfigSet, TenantConfig
 from pulse.metric_alerts import MetricRows
-from pulse.plans import Plan
+from pulse.plans import PlanWatcher
 from pulse.scoring import TenantScorer, TenantState
 from pulse.usage import Stored, UsageState, evict_flushed, meter, nothing_stored, usage_rows
 
 Rows = list[tuple[str, dict[str, Any]]]
 END_OF_TIME = 2**63 - 1
-
-
-class PlanSource(Protocol):
-    def plan(self, name: str) -> Plan: ...
-
-
-class Plans:
-    """A fixed set of plans (tests, benchmarks); the job uses a `pulse.plans.PlanWatcher`."""
-
-    def __init__(self, plans: dict[str, Plan]):
-        self.plans = plans
-
-    def plan(self, name: str) -> Plan:
-        return self.plans[name]
 
 
 @dataclass
@@ -65,7 +51,7 @@ class TenantPipeline:
         self,
         tenant: str,
         config: TenantConfig,
-        plans: PlanSource,
+        plans: PlanWatcher,
         run_id: str,
         allowed_lateness_ms: int = 60_000,
         prior: dict[str, int] | None = None,
@@ -141,7 +127,7 @@ class PlainRun:
     """The job's keyed step for every tenant in one process, without Flink (benchmarks and test oracles):
     one watermark trailing the newest event by the allowed lateness, and a queue of the tenants' timers."""
 
-    def __init__(self, configs: ConfigSet, plans: PlanSource, run_id: str, allowed_lateness_ms: int = 60_000):
+    def __init__(self, configs: ConfigSet, plans: PlanWatcher, run_id: str, allowed_lateness_ms: int = 60_000):
         self.configs = configs
         self.plans = plans
         self.run_id = run_id

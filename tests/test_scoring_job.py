@@ -2,8 +2,13 @@
 
 import pytest
 
+from pulse.cli import PROJECT_CONFIGS
+from pulse.config import load_config_dir
+from pulse.events import parse_record
 from pulse.generate import BROKEN_KINDS
 from pulse.inputs import read_records
+from pulse.pipeline import PlainRun
+from pulse.plans import PlanWatcher, plans_file_for
 
 pytestmark = pytest.mark.flink
 
@@ -162,3 +167,20 @@ def test_enrichment_tags_and_lateness_flag_are_stored(job_run):
     assert tags[0] == ["high_risk_country"]
     late = job_run.query("SELECT countIf(is_late) FROM scored_events FINAL WHERE run_id = {run:String}")[0][0]
     assert late == 0  # the generated input is in event-time order
+
+
+def test_the_job_raises_the_alerts_of_its_logic_run_without_flink(job_run):
+    """The Flink job and the same per-tenant step in one process (pulse.pipeline.PlainRun, what the benchmarks
+    compare against) agree on every alert: rules, windows, absences, risk model and metric detectors."""
+    plain = PlainRun(load_config_dir(PROJECT_CONFIGS), PlanWatcher(plans_file_for(PROJECT_CONFIGS)), job_run.run_id)
+    rows = []
+    for path in job_run.inputs:
+        for record in read_records(path):
+            parsed = parse_record(record.payload, source=record.source, index=record.index, tenant=record.tenant)
+            if parsed.ok:
+                rows += plain.record("event", parsed.event)
+    rows += plain.finish()
+    expected = {(row["cause"], row["alert_id"]) for table, row in rows if table == "alerts"}
+    seen = set(job_run.query("SELECT cause, alert_id FROM alerts FINAL WHERE run_id = {run:String}"))
+    assert len(expected) > 20
+    assert seen == expected
