@@ -174,9 +174,11 @@ class Cluster:
                 raise ClusterError(f"cluster not ready after {timeout_s:.0f} s; see logs in {self.home / 'log'}")
             time.sleep(0.5)
 
-    def submit(self, job_args: list[str], savepoint: str | None = None, parallelism: int | None = None) -> str:
-        """Submit jobs/scoring.py with `flink run` (detached); return the job id."""
-        command = self.run_command(job_args, savepoint, parallelism)
+    def submit(
+        self, job_args: list[str], savepoint: str | None = None, parallelism: int | None = None, jar: Path | None = None
+    ) -> str:
+        """Submit jobs/scoring.py with `flink run` (detached), with a connector `jar` if given; return the job id."""
+        command = self.run_command(job_args, savepoint, parallelism, jar)
         result = subprocess.run(command, env=self.env(), capture_output=True, text=True, timeout=300, cwd=PROJECT)
         found = re.search(r"JobID ([0-9a-f]{32})", result.stdout + result.stderr)
         if result.returncode != 0 or not found:
@@ -184,13 +186,17 @@ class Cluster:
             raise ClusterError(f"flink run failed ({result.returncode}): {output}")
         return found.group(1)
 
-    def run_command(self, job_args: list[str], savepoint: str | None = None, parallelism: int | None = None) -> list:
+    def run_command(
+        self, job_args: list[str], savepoint: str | None = None, parallelism: int | None = None, jar: Path | None = None
+    ) -> list:
         """The `flink run` command line that submits the scoring job (what the README shows)."""
         command = [str(FLINK_HOME / "bin" / "flink"), "run", "--detached"]
         if savepoint:
             command += ["--fromSavepoint", savepoint]
         if parallelism:
             command += ["--parallelism", str(parallelism)]
+        if jar:
+            command += ["--jarfile", str(jar)]
         command += [
             "--python",
             str(PROJECT / "jobs" / "scoring.py"),

@@ -1,7 +1,8 @@
 """Fault tolerance on a real standalone Flink cluster (JobManager and TaskManager processes, `flink run`).
 
-One scenario, shared by the tests below: the scoring job watches a landing folder; chunks of the stream
-are dropped in one by one. Chunk 2 is cut short by SIGKILL of the TaskManager (a new one takes over);
+One scenario, shared by the tests below: the scoring job reads the project's Kafka broker (a topic of its
+own, one partition, records keyed by tenant as the API writes them); chunks of the stream are produced one
+by one. Chunk 2 is cut short by SIGKILL of the TaskManager (a new one takes over);
 after chunk 3 the job is stopped with a savepoint, a tenant's rules change, and the job restarts from the
 savepoint while the test process holds the chDB folder (ClickHouse unavailable) for 20 s, then releases it.
 The expected output comes from the same Python logic run without Flink (`TenantScorer`), event by event.
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from ingest_support import kafka_bootstrap, unique_topic
+from kafka import KafkaProducer
 from usage_support import disagreements
 
 from pulse.clickhouse import open_store, store
@@ -25,8 +28,10 @@ from pulse.events import parse_record
 from pulse.generate import Generator
 from pulse.inputs import RawRecord
 from pulse.scoring import TenantScorer
+from pulse.streamrun import CONNECTOR_JAR
+from pulse.topics import ensure_topic
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.kafka]
 
 PROJECT = Path(__file__).resolve().parent.parent
 NEW_RULE = """
@@ -115,6 +120,13 @@ def wait_quiet(cluster: Cluster, job_id: str) -> None:
         readings.append(cluster.vertex_records(job_id, "clickhouse")[0])
 
 
+def publish(producer: KafkaProducer, topic: str, events: list[dict]) -> None:
+    """Produce `events` in order, each keyed by its tenant (the claimed one for broken records), and wait."""
+    for event in events:
+        producer.send(topic, key=str(event["tenant_id"]).encode(), value=json.dumps(event).encode())
+    producer.flush(timeout=60)
+
+
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory) -> Scenario:
     folder = tmp_path_factory.mktemp("cluster")
@@ -122,8 +134,9 @@ def scenario(tmp_path_factory) -> Scenario:
     shutil.copytree(PROJECT / "configs", configs)
     original = folder / "configs-original"
     shutil.copytree(configs, original)
-    landing = folder / "landing"
-    landing.mkdir()
+    bootstrap, topic = kafka_bootstrap(), unique_topic("cluster")
+    ensure_topic(bootstrap, topic, partitions=1)  # one partition: the stream's order is the file's
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
     dsn = f"chdb://{folder / 'clickhouse'}"
     # Chunk 1 holds every tenant's model warm-up; chunk 4 (40%) is what arrives during the ClickHouse outage.
     events, _ = Generator(seed=23, minutes=720).run()
@@ -144,13 +157,14 @@ def scenario(tmp_path_factory) -> Scenario:
     )
     cluster = Cluster(home=folder / "flink")
     cluster.up()
-    job_args = ["--watch", str(landing), "--configs", str(configs), "--clickhouse", dsn]
+    source = ["--kafka", bootstrap, "--topic", topic, "--group", f"pulse-{topic}"]
+    job_args = [*source, "--configs", str(configs), "--clickhouse", dsn]
     try:
-        job = cluster.submit([*job_args, "--run-id", "first"], parallelism=1)
+        job = cluster.submit([*job_args, "--run-id", "first"], parallelism=1, jar=CONNECTOR_JAR)
         cluster.wait_job(job, {"RUNNING"})
-        drop(landing, "chunk1.ndjson", chunks[0])
+        publish(producer, topic, chunks[0])
         wait_checkpoints(cluster, job, 2)
-        drop(landing, "chunk2.ndjson", chunks[1])
+        publish(producer, topic, chunks[1])
         time.sleep(1.5)
         cluster.kill_taskmanager()
         cluster.start_taskmanager(generation=1)
@@ -160,7 +174,7 @@ def scenario(tmp_path_factory) -> Scenario:
             time.sleep(1)
         result.observed["restored"] = cluster.checkpoints(job)["latest"]["restored"]
         wait_checkpoints(cluster, job, 2)
-        drop(landing, "chunk3.ndjson", chunks[2])
+        publish(producer, topic, chunks[2])
         wait_quiet(cluster, job)
         savepoint = cluster.stop_with_savepoint(job)
         result.observed["before"] = snapshot(result)
@@ -168,9 +182,11 @@ def scenario(tmp_path_factory) -> Scenario:
         acme.write_text(changed)
         held = open_store(dsn)  # ClickHouse unavailable: the job's writer cannot open the folder
         try:
-            job = cluster.submit([*job_args, "--run-id", "second"], savepoint=savepoint, parallelism=1)
+            job = cluster.submit(
+                [*job_args, "--run-id", "second"], savepoint=savepoint, parallelism=1, jar=CONNECTOR_JAR
+            )
             cluster.wait_job(job, {"RUNNING"})
-            drop(landing, "chunk4.ndjson", chunks[3])
+            publish(producer, topic, chunks[3])
             states = []
             for _ in range(20):
                 time.sleep(1)
@@ -183,6 +199,7 @@ def scenario(tmp_path_factory) -> Scenario:
         cluster.stop_with_savepoint(job)
         result.observed["after"] = snapshot(result)
     finally:
+        producer.close()
         cluster.down()
     return result
 
