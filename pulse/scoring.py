@@ -1,6 +1,6 @@
 """Scoring one tenant's event: rules, then the risk model, into a `scored_events` row and `alerts` rows.
 
-This is the whole per-event logic of the scoring job, callable without Flink.
+Callable without Flink; the job's keyed step (pulse/pipeline.py) runs it with the metric detectors and usage.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ REJECTED_COLUMNS = ("tenant_id", "source", "record_index", "reason", "detail", "
 
 @dataclass
 class TenantState:
-    """Everything the scoring job remembers about one tenant; kept in one Flink ValueState per tenant,
-    so it is serialised once per bundle, not once per event."""
+    """What scoring remembers about one tenant: its risk model and its rules' state (part of the job's
+    PipelineState; the job keeps the model in a ValueState of its own, see operators/pipeline.py)."""
 
     model: RiskModel | None = None
     rules: EngineState = field(default_factory=EngineState)
