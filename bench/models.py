@@ -31,6 +31,7 @@ from jobs.environment import local_environment  # noqa: E402
 from jobs.scoring import ALLOWED_LATENESS_S, DISCARD, rule_updates  # noqa: E402
 from operators.pipeline import UPDATED_CONFIGS, RunPipeline  # noqa: E402
 from operators.time import event_time  # noqa: E402
+from pulse import gc_tuning  # noqa: E402
 from pulse.cli import PROJECT_CONFIGS  # noqa: E402
 from pulse.config import load_config_dir  # noqa: E402
 from pulse.events import parse_record  # noqa: E402
@@ -99,6 +100,7 @@ def flink_rate(operator, events: list[dict], report: Path) -> tuple[float, float
 def plain_rate(events: list[dict]) -> float:
     """Events/s of the same TenantPipeline objects in one loop (pulse.pipeline.PlainRun), no Flink."""
     plain = PlainRun(load_config_dir(PROJECT_CONFIGS), PlanWatcher(plans_file_for(PROJECT_CONFIGS)), "bench")
+    gc_tuning.tune()  # as the job's worker does
     started = time.perf_counter()
     for event in events:
         plain.record("event", event)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from bench import latency  # first: it keeps the environment from before any Flink job
+from pulse import gc_tuning
 from pulse.clickhouse import store
 from pulse.cluster import PROJECT, Cluster
 from pulse.config import load_config_dir
@@ -52,6 +53,7 @@ def ceiling(events: list[dict], configs: str, dsn: str) -> float:
     """Events/s of the job's Python logic in one process, no Flink: read each envelope and parse it, run every
     tenant's keyed step (`pulse.pipeline.PlainRun`) and write the rows to ClickHouse (`pulse.sink.BatchWriter`)."""
     plain = PlainRun(load_config_dir(configs), PlanWatcher(plans_file_for(configs)), "bench-ceiling")
+    gc_tuning.tune()  # as the job's worker does
     lines = [RawRecord("bench", index, json.dumps(event)).to_json() for index, event in enumerate(events)]
     with store(dsn) as s:
         s.migrate()
