@@ -1,6 +1,6 @@
 """Benchmark: events/s of the job's keyed operator inside Flink against the same code in plain Python.
 
-    .venv/bin/python bench/models.py [--minutes 360] [--sessions-per-minute 4]
+    .venv/bin/python bench/models.py [--runs 5] [--minutes 360] [--sessions-per-minute 4]
 
 The keyed operator (operators/pipeline.py) runs the per-tenant logic of pulse/pipeline.py: rules, the River
 risk model on orders and payments, the per-minute metric detectors and usage metering. Both sides get the
@@ -8,14 +8,16 @@ same parsed events (the default synthetic stream: 3 tenants). Inside Flink the o
 on the mini-cluster, fed from a collection of JSON lines (decoded by a map before keying); its rate is
 measured inside the operator from its first to its last event, so Flink's ~10 s start-up is left out and
 reported apart. Plain Python runs the same TenantPipeline objects in a loop, advancing event time as the
-job's watermark would. A keyed pass-through that does no work gives Flink's floor. Printed: both rates and
-their ratio (goal: at least 0.5).
+job's watermark would. A keyed pass-through that does no work gives Flink's floor. Each side runs `--runs`
+times, alternating (this machine's speed drifts by a fifth within an hour, so each ratio compares neighbours).
+Printed: both rates and their ratio per run, and the median ratio (goal: at least 0.5).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -110,6 +112,7 @@ def plain_rate(events: list[dict]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5, help="runs of each side (default 5)")
     parser.add_argument("--minutes", type=int, default=360)
     parser.add_argument("--sessions-per-minute", type=float, default=4.0)
     args = parser.parse_args()
@@ -117,15 +120,19 @@ def main() -> None:
     events = [parse_record(e, source="bench", index=i).event for i, e in enumerate(raw)]
     scored = sum(1 for e in events if e["event_type"] in ("order_placed", "payment_succeeded", "payment_failed"))
     print(f"{len(events)} events, 3 tenants, {scored} of them orders and payments (the risk model scores those)")
-    with tempfile.TemporaryDirectory() as folder:
-        python = plain_rate(events)
-        operator = TimedPipeline(str(PROJECT_CONFIGS), "bench", ALLOWED_LATENESS_S * 1000)
-        inside, wall = flink_rate(operator, events, Path(folder) / "pipeline.jsonl")
-        floor, floor_wall = flink_rate(PassThrough(), events, Path(folder) / "floor.jsonl")
     name = "pipeline (rules, risk, metrics, usage)"
-    print(f"{'operator':40} {'Flink ev/s':>11} {'Python ev/s':>12} {'ratio':>6}  job wall time")
-    print(f"{name:40} {inside:11,.0f} {python:12,.0f} {inside / python:6.2f}  {wall:.1f} s")
-    print(f"{'keyed pass-through (Flink floor)':40} {floor:11,.0f} {'':>12} {'':>6}  {floor_wall:.1f} s")
+    print(f"{'run':4} {'operator':40} {'Flink ev/s':>11} {'Python ev/s':>12} {'ratio':>6}  job wall time")
+    ratios = []
+    with tempfile.TemporaryDirectory() as folder:
+        for run in range(1, args.runs + 1):
+            python = plain_rate(events)
+            operator = TimedPipeline(str(PROJECT_CONFIGS), "bench", ALLOWED_LATENESS_S * 1000)
+            inside, wall = flink_rate(operator, events, Path(folder) / f"pipeline-{run}.jsonl")
+            ratios.append(inside / python)
+            print(f"{run:<4} {name:40} {inside:11,.0f} {python:12,.0f} {ratios[-1]:6.2f}  {wall:.1f} s", flush=True)
+        floor, floor_wall = flink_rate(PassThrough(), events, Path(folder) / "floor.jsonl")
+    print(f"{'':4} {'keyed pass-through (Flink floor)':40} {floor:11,.0f} {'':>12} {'':>6}  {floor_wall:.1f} s")
+    print(f"median ratio of {args.runs} runs: {statistics.median(ratios):.2f} (goal: at least 0.5)")
 
 
 if __name__ == "__main__":

@@ -49,9 +49,9 @@ def minutes_ttl() -> StateTtlConfig:
 
 
 class RunPipeline(KeyedBroadcastProcessFunction):
-    """Keyed by tenant; per tenant a ValueState with its PipelineState, one with its risk model, one with the rows
-    not yet sent, and a MapState with the usage counters of older minutes already sent (kept 40 days after their
-    last change)."""
+    """Keyed by tenant; per tenant a ValueState with its PipelineState (with the rows not yet sent), one with its risk
+    model, and a MapState with the usage counters of older minutes already sent (kept 40 days after their last
+    change). Every state an event changes costs a write into the JVM at the end of the bundle, for each tenant."""
 
     def __init__(
         self,
@@ -83,7 +83,6 @@ class RunPipeline(KeyedBroadcastProcessFunction):
             self.plans.plan(config.plan)  # refuse to start on a plan the plans file does not have
         self.state = runtime_context.get_state(ValueStateDescriptor("tenant", Types.PICKLED_BYTE_ARRAY()))
         self.model = runtime_context.get_state(ValueStateDescriptor("model", Types.PICKLED_BYTE_ARRAY()))
-        self.pending = runtime_context.get_state(ValueStateDescriptor("pending", Types.PICKLED_BYTE_ARRAY()))
         minutes = MapStateDescriptor("usage-minutes", Types.LONG(), Types.PICKLED_BYTE_ARRAY())
         minutes.enable_time_to_live(minutes_ttl())
         self.minutes = runtime_context.get_map_state(minutes)
@@ -93,11 +92,12 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         kind, item = value
         tenant = ctx.get_current_key()
         pipeline = self._pipeline(tenant, ctx)
-        state = self._load(pipeline)
+        scored = kind == "event" and pipeline.scorer.wants_model(item)
+        state = self._load(pipeline, with_model=scored)
         timers = ctx.timer_service()
         if kind == "event":
             rows = pipeline.event(item, state, timers.current_watermark(), self.minutes.get)
-            if pipeline.scorer.wants_model(item):
+            if scored:
                 self.model.update(state.scoring.model)
         else:
             rows = pipeline.rejected(item, state, self.minutes.get)
@@ -109,7 +109,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
             return
         tenant = ctx.get_current_key()
         pipeline = self._pipeline(tenant, ctx)
-        state = self._load(pipeline)
+        state = self._load(pipeline, with_model=False)
         timers = ctx.timer_service()
         if ctx.time_domain() == TimeDomain.PROCESSING_TIME:
             yield from self._flush(pipeline, state)
@@ -143,8 +143,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
             yield [("config_updates", row)]
 
     def _hold(self, pipeline: TenantPipeline, state: PipelineState, rows: Rows, timers, flush: bool = False):
-        """Keep `rows` with the tenant's pending ones; send them all now if asked or if an alert is among them."""
-        pending: Rows = self.pending.value() or []
+        """Keep `rows` with the tenant's unsent ones; send them all now if asked or if an alert is among them."""
         now = timers.current_processing_time()
         tenant = pipeline.tenant
         if rows and self.flush_at.get(tenant, 0) <= now:  # none registered by this worker yet, or it has fired
@@ -153,31 +152,30 @@ class RunPipeline(KeyedBroadcastProcessFunction):
             if tenant not in self.flush_at_end:
                 timers.register_event_time_timer(END_OF_TIME)
                 self.flush_at_end.add(tenant)
-        pending += rows
-        self.pending.update(pending)
+        state.unsent += rows
         if flush or any(table == "alerts" for table, _ in rows):
             yield from self._flush(pipeline, state)
         else:
             self._store(state)
 
     def _flush(self, pipeline: TenantPipeline, state: PipelineState) -> Iterator[Rows]:
-        """Send the pending rows and the usage rows of the minutes counted since the last flush."""
-        rows: Rows = (self.pending.value() or []) + [("usage", row) for row in pipeline.usage(state, time.time_ns())]
+        """Send the unsent rows and the usage rows of the minutes counted since the last flush."""
+        rows: Rows = state.unsent + [("usage", row) for row in pipeline.usage(state, time.time_ns())]
         for minute, counters in pipeline.evict_minutes(state).items():
             self.minutes.put(minute, counters)
-        self.pending.update([])  # not clear(): a cleared state is read from the JVM again
+        state.unsent = []
         self._store(state)
         if rows:
             yield rows
 
-    def _load(self, pipeline: TenantPipeline) -> PipelineState:
-        """The tenant's state with its risk model, which has a ValueState of its own: it changes only with the
-        events it scores, so only then is it serialised (at the end of the bundle)."""
+    def _load(self, pipeline: TenantPipeline, with_model: bool) -> PipelineState:
+        """The tenant's state, with its risk model if asked. The model has a ValueState of its own: it changes only
+        with the events it scores, so only then is it read and serialised (at the end of the bundle)."""
         state: PipelineState | None = self.state.value()
         if state is None:
             state = pipeline.new_state()
             self.model.update(state.scoring.model)
-        else:
+        elif with_model:
             state.scoring.model = self.model.value()
         return state
 

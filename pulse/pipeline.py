@@ -42,6 +42,7 @@ class PipelineState:
     scoring: TenantState
     metrics: TenantMetrics | None
     usage: UsageState = field(default_factory=UsageState)
+    unsent: Rows = field(default_factory=list)  # rows the job's operator holds until its next flush
 
 
 class TenantPipeline:
