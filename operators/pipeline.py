@@ -71,6 +71,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         self.flush_ms = int(flush_s * 1000)
         self.configs: ConfigSet | None = None
         self.pipelines: dict[str, TenantPipeline] = {}
+        self.live: dict[str, PipelineState] = {}  # tenant → its state as last written (this worker)
         self.scheduled: dict[str, int] = {}  # tenant → the event-time timer registered last (this worker)
         self.flush_at: dict[str, int] = {}  # tenant → the processing-time flush registered last (this worker)
         self.flush_at_end: set[str] = set()  # tenants whose end-of-input flush this worker registered
@@ -171,12 +172,20 @@ class RunPipeline(KeyedBroadcastProcessFunction):
     def _load(self, pipeline: TenantPipeline, with_model: bool) -> PipelineState:
         """The tenant's state, with its risk model if asked. The model has a ValueState of its own: it changes only
         with the events it scores, so only then is it read and serialised (at the end of the bundle)."""
+        state = self.live.get(pipeline.tenant)
+        if state is None:
+            state = self.live[pipeline.tenant] = self._restore(pipeline)
+        if with_model:
+            state.scoring.model = self.model.value()
+        return state
+
+    def _restore(self, pipeline: TenantPipeline) -> PipelineState:
+        """The state of a tenant new to this worker: from Flink (after a restart or a rescale) or a new one."""
         state: PipelineState | None = self.state.value()
         if state is None:
             state = pipeline.new_state()
             self.model.update(state.scoring.model)
-        elif with_model:
-            state.scoring.model = self.model.value()
+            state.scoring.model = None
         return state
 
     def _store(self, state: PipelineState) -> None:
