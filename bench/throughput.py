@@ -19,6 +19,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from bench import latency  # first: it keeps the environment from before any Flink job
@@ -122,7 +123,7 @@ def standalone(events: list[dict], folder: Path, configs: str, dsn: str, paralle
     return {"rows": rows, "rate": rate, "checkpoint_ms": stats["end_to_end_duration"], "state": stats["state_size"]}
 
 
-def figures(values, spec: str = ",.0f") -> str:
+def figures(values: Iterable[float], spec: str = ",.0f") -> str:
     """The runs' figures of one measure, in run order."""
     return ", ".join(format(value, spec) for value in values)
 

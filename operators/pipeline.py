@@ -106,9 +106,9 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         yield from self._hold(pipeline, state, rows, timers)
 
     def on_timer(self, timestamp: int, ctx: KeyedBroadcastProcessFunction.OnTimerContext):
-        if self.state.value() is None:
-            return
         tenant = ctx.get_current_key()
+        if tenant not in self.live and self.state.value() is None:
+            return
         pipeline = self._pipeline(tenant, ctx)
         state = self._load(pipeline, with_model=False)
         timers = ctx.timer_service()
