@@ -13,6 +13,8 @@ from pyflink.datastream import StreamExecutionEnvironment
 
 FLINK_CONF = Path(__file__).resolve().parent.parent / "flink-conf" / "config.yaml"
 WORKER_MODE = "_python_worker_execution_mode"  # PyFlink: "process" or "loopback" (its default for local jobs)
+TASKMANAGER_JVM_OPTS = "env.java.opts.taskmanager"
+SLOTS = "taskmanager.numberOfTaskSlots"
 # The standalone cluster's fixed ports; a local mini-cluster picks free ones so runs never collide.
 CLUSTER_PORTS = {
     "jobmanager.rpc.port",
@@ -29,11 +31,15 @@ def flink_settings(path: Path = FLINK_CONF) -> dict[str, str]:
     return {str(k): str(v) for k, v in (yaml.safe_load(path.read_text()) or {}).items()}
 
 
-def local_settings(run_dir: Path) -> dict[str, str]:
-    """The mini-cluster's settings: the project's, without the cluster's ports, checkpointing to files in `run_dir`.
+def local_settings(run_dir: Path, parallelism: int | None = None) -> dict[str, str]:
+    """The mini-cluster's settings: the project's, without the cluster's ports, checkpointing to files in `run_dir`,
+    with two slots per subtask of the job's `parallelism` (default: the project's), as the keyed step runs in
+    slots of its own.
 
     Checkpoints never go to the JobManager's memory, whose 5 MB limit a tenant's state can exceed."""
     settings = {key: value for key, value in flink_settings().items() if key not in CLUSTER_PORTS}
+    if parallelism:
+        settings[SLOTS] = str(2 * parallelism)
     settings["execution.checkpointing.storage"] = "filesystem"
     settings["execution.checkpointing.dir"] = (run_dir / "checkpoints").resolve().as_uri()
     settings["execution.checkpointing.savepoint-dir"] = (run_dir / "savepoints").resolve().as_uri()
@@ -51,11 +57,22 @@ def local_environment(parallelism: int | None = None, run_dir: Path | None = Non
     The switch is PyFlink's environment variable, read when the job is submitted; set it to "loopback" to
     debug a job in this process."""
     os.environ.setdefault(WORKER_MODE, "process")
+    _give_gateway_taskmanager_jvm_options()
     config = Configuration()
     folder = run_dir if run_dir is not None else Path(tempfile.mkdtemp(prefix="pulse-run-"))
-    for key, value in local_settings(folder).items():
+    for key, value in local_settings(folder, parallelism).items():
         config.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(config)
     if parallelism:
         env.set_parallelism(parallelism)
     return env
+
+
+def _give_gateway_taskmanager_jvm_options() -> None:
+    """The mini-cluster's TaskManager runs in PyFlink's gateway JVM: give that JVM the cluster TaskManager's options.
+
+    PyFlink adds $JVM_ARGS to the java command when it starts the gateway, at the first use of the Java side in
+    this process; a gateway already running keeps its options."""
+    present = os.environ.get("JVM_ARGS", "").split()
+    wanted = flink_settings().get(TASKMANAGER_JVM_OPTS, "").split()
+    os.environ["JVM_ARGS"] = " ".join(present + [option for option in wanted if option not in present])

@@ -25,7 +25,7 @@ from pulse.usage_report import accepted_before
 
 DISCARD = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
 ALLOWED_LATENESS_S = 60  # events later than this behind the newest are scored but flagged is_late
-WATCH_INTERVAL = Duration.of_seconds(1)
+WATCH_INTERVAL_S = 1  # a plain number: importing this module must not start the JVM (jobs/environment.py)
 
 
 def source(env: StreamExecutionEnvironment, args: argparse.Namespace) -> DataStream:
@@ -64,7 +64,7 @@ def file_records(
     with `.` or `_` are ignored, so write a file under such a name and rename it when complete)."""
     builder = FileSource.for_record_stream_format(StreamFormat.text_line_format(), path)
     if follow:
-        builder = builder.monitor_continuously(WATCH_INTERVAL)
+        builder = builder.monitor_continuously(Duration.of_seconds(WATCH_INTERVAL_S))
     stream = env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), name)
     return stream.uid(name).set_parallelism(1)
 
@@ -90,7 +90,8 @@ def build(
     by_tenant = parsed.key_by(lambda pair: pair[1]["tenant_id"], key_type=Types.STRING())
     pipeline = RunPipeline(configs_dir, run_id, allowed_lateness_s * 1000, usage_before)
     updates = (updates or rule_updates(env)).broadcast(UPDATED_CONFIGS)
-    batches = by_tenant.connect(updates).process(pipeline).name("score").uid("score")
+    # The keyed step in slots of its own: its Python worker does not share its interpreter with parse and the writer.
+    batches = by_tenant.connect(updates).process(pipeline).name("score").uid("score").slot_sharing_group("score")
     to_writer = batches.key_by(lambda _: 0, key_type=Types.INT())
     written = to_writer.process(WriteToClickHouse(dsn)).name("clickhouse").uid("clickhouse").set_parallelism(1)
     written.sink_to(Sink(DISCARD)).set_parallelism(1)

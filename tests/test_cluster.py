@@ -21,6 +21,7 @@ from ingest_support import kafka_bootstrap, unique_topic
 from kafka import KafkaProducer
 from usage_support import disagreements
 
+from jobs.environment import SLOTS, TASKMANAGER_JVM_OPTS, flink_settings
 from pulse.clickhouse import open_store, store
 from pulse.cluster import Cluster
 from pulse.config import load_config_dir
@@ -157,6 +158,10 @@ def scenario(tmp_path_factory) -> Scenario:
     )
     cluster = Cluster(home=folder / "flink")
     cluster.up()
+    result.observed["taskmanager"] = {
+        "jvm": Path(f"/proc/{cluster.pids('taskexecutor')[0]}/cmdline").read_bytes().decode().split("\0"),
+        "slots": [tm["slotsNumber"] for tm in cluster.rest("/taskmanagers")["taskmanagers"]],
+    }
     source = ["--kafka", bootstrap, "--topic", topic, "--group", f"pulse-{topic}"]
     job_args = [*source, "--configs", str(configs), "--clickhouse", dsn]
     try:
@@ -248,6 +253,14 @@ def assert_exactly_once(seen: dict, expected: dict) -> None:
     assert seen["alert_ids"] <= expected["alerts"] | expected["window_alerts"]
     assert seen["alerts_final"] == len(seen["alert_ids"])
     assert seen["rejected"] == expected["rejected"]
+
+
+def test_the_taskmanager_runs_with_the_projects_jvm_options_and_slots(scenario):
+    settings = flink_settings()
+    assert settings[TASKMANAGER_JVM_OPTS].split() and set(settings[TASKMANAGER_JVM_OPTS].split()) <= set(
+        scenario.observed["taskmanager"]["jvm"]
+    )
+    assert scenario.observed["taskmanager"]["slots"] == [int(settings[SLOTS])]
 
 
 def test_taskmanager_killed_mid_stream_every_event_once(scenario):

@@ -1,5 +1,9 @@
 """`pulse run` options and the local mini-cluster's settings, without starting Flink."""
 
+import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -74,6 +78,38 @@ def test_local_runs_checkpoint_to_files_of_the_run(tmp_path):
     assert settings["execution.checkpointing.dir"] == (tmp_path / "run" / "checkpoints").as_uri()
     assert settings["execution.checkpointing.savepoint-dir"] == (tmp_path / "run" / "savepoints").as_uri()
     assert not CLUSTER_PORTS & set(settings)
+
+
+def test_local_runs_have_two_slots_per_subtask(tmp_path):
+    """The keyed step runs in slots of its own: a job of parallelism p needs p slots for it and p for the rest."""
+    from jobs.environment import SLOTS, flink_settings, local_settings
+
+    assert local_settings(tmp_path, 3)[SLOTS] == "6"
+    assert (
+        local_settings(tmp_path)[SLOTS]
+        == flink_settings()[SLOTS]
+        == str(2 * int(flink_settings()["parallelism.default"]))
+    )
+
+
+def test_the_mini_clusters_jvm_gets_the_taskmanagers_options_and_keeps_its_own():
+    """A real gateway JVM, started by local_environment in a fresh interpreter after the job's modules were
+    imported (as `pulse run` does: none of them may start the JVM first): its input arguments."""
+    from jobs.environment import TASKMANAGER_JVM_OPTS, flink_settings
+
+    code = (
+        "import jobs.scoring, bench.models, bench.throughput; "
+        "from jobs.environment import local_environment; local_environment(1); "
+        "from pyflink.java_gateway import get_gateway; "
+        "print(list(get_gateway().jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()))"
+    )
+    env = {**os.environ, "JVM_ARGS": "-Dpulse.test=kept"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
+    arguments = ast.literal_eval(out.stdout.strip().splitlines()[-1])
+    assert "-Dpulse.test=kept" in arguments
+    assert flink_settings()[TASKMANAGER_JVM_OPTS].split() and set(
+        flink_settings()[TASKMANAGER_JVM_OPTS].split()
+    ) <= set(arguments)
 
 
 def test_the_cluster_checkpoints_to_its_absolute_folder(tmp_path):
