@@ -257,9 +257,8 @@ def assert_exactly_once(seen: dict, expected: dict) -> None:
 
 def test_the_taskmanager_runs_with_the_projects_jvm_options_and_slots(scenario):
     settings = flink_settings()
-    assert settings[TASKMANAGER_JVM_OPTS].split() and set(settings[TASKMANAGER_JVM_OPTS].split()) <= set(
-        scenario.observed["taskmanager"]["jvm"]
-    )
+    wanted = settings[TASKMANAGER_JVM_OPTS].split()
+    assert wanted and set(wanted) <= set(scenario.observed["taskmanager"]["jvm"])
     assert scenario.observed["taskmanager"]["slots"] == [int(settings[SLOTS])]
 
 

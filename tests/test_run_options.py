@@ -1,4 +1,4 @@
-"""`pulse run` options and the local mini-cluster's settings, without starting Flink."""
+"""`pulse run` options and the local mini-cluster's settings, without running a Flink job."""
 
 import ast
 import os
@@ -106,10 +106,9 @@ def test_the_mini_clusters_jvm_gets_the_taskmanagers_options_and_keeps_its_own()
     env = {**os.environ, "JVM_ARGS": "-Dpulse.test=kept"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
     arguments = ast.literal_eval(out.stdout.strip().splitlines()[-1])
+    wanted = flink_settings()[TASKMANAGER_JVM_OPTS].split()
     assert "-Dpulse.test=kept" in arguments
-    assert flink_settings()[TASKMANAGER_JVM_OPTS].split() and set(
-        flink_settings()[TASKMANAGER_JVM_OPTS].split()
-    ) <= set(arguments)
+    assert wanted and set(wanted) <= set(arguments)
 
 
 def test_the_cluster_checkpoints_to_its_absolute_folder(tmp_path):
