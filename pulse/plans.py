@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 log = logging.getLogger(__name__)
 DEFAULT_BURST_SECONDS = 2.0
+MAX_RETENTION_DAYS = 3650  # ClickHouse's DateTime ends in 2106: an expiry must stay before it
 
 
 class Plan(BaseModel):
@@ -29,13 +30,22 @@ class Plan(BaseModel):
     max_rules: Annotated[int, Field(ge=0)] | None = None
     max_models: Annotated[int, Field(ge=0)] | None = None
     max_webhooks: Annotated[int, Field(ge=0)] | None = None
-    retention_days: Annotated[int, Field(ge=1)] | None = None
+    retention_days: Annotated[int, Field(ge=1, le=MAX_RETENTION_DAYS)] | None = None
     overage: Literal["flag", "store_unscored"] = "flag"
 
     @property
     def burst(self) -> int:
         """The API's token bucket size: `burst_events`, or 2 s of `events_per_second` when left out."""
         return self.burst_events or max(1, math.ceil(self.events_per_second * DEFAULT_BURST_SECONDS))
+
+    @property
+    def kept_days(self) -> int:
+        """The `retention_days` column of a raw row: days kept after arrival, 0 for kept until deleted.
+
+        >>> Plan(events_per_second=1, retention_days=30).kept_days, Plan(events_per_second=1).kept_days
+        (30, 0)
+        """
+        return self.retention_days or 0
 
 
 def plans_file_for(configs_dir: str | Path) -> Path:

@@ -13,7 +13,6 @@ from typing import Any
 
 from models.risk import RiskModel, RiskScore
 from pulse.config import ConditionRule, TenantConfig
-from pulse.retention import retention_days
 from pulse.ruleengine.engine import EngineState, RuleEngine
 from pulse.ruleengine.runners import Alert
 from pulse.rules import RuleSet
@@ -100,7 +99,6 @@ class TenantScorer:
         row["rule_hits"] = [rule.id for rule in hits]
         row["run_id"] = run_id
         row["ingested_at"] = now
-        row["retention_days"] = retention_days(self.config.plan)
         return row
 
     def _rule_alert(self, event: dict[str, Any], rule: ConditionRule, run_id: str, now: datetime) -> dict[str, Any]:

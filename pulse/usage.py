@@ -87,9 +87,11 @@ def meter(
     stored: Stored = nothing_stored,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Count one output row; return the rows to write instead (the row, possibly changed, and any quota alerts).
-    `stored(minute)` gives the counters of a minute flushed before, or None."""
+    Raw rows (scored and rejected events) get the plan's retention. `stored(minute)` gives the counters of a
+    minute flushed before, or None."""
     count = _counter(state, stored, run_id)
     if table == "scored_events":
+        row["retention_days"] = plan.kept_days
         return _scored(state, count, tenant, plan_name, plan, row, run_id)
     if table == "alerts":
         if row["event_id"] == state.unscored_event and row["kind"] != "usage":
@@ -97,6 +99,7 @@ def meter(
             return []
         count(row["ts"], "alerts")
     elif table == "rejected_events":
+        row["retention_days"] = plan.kept_days
         count(row["rejected_at"], "rejected")
     return [(table, row)]
 

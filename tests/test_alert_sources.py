@@ -1,4 +1,4 @@
-"""The ClickHouse alert source (real chDB) and retention by plan (real TTL)."""
+"""The ClickHouse alert source (real chDB)."""
 
 import threading
 from datetime import UTC, datetime, timedelta
@@ -7,7 +7,6 @@ import pytest
 
 from pulse.alert_sources import Watermark, clickhouse_alerts
 from pulse.clickhouse import store
-from pulse.retention import retention_days
 from pulse.sink import BatchWriter
 
 NOW = datetime.now(UTC)
@@ -49,16 +48,3 @@ def test_polling_yields_each_alert_once_with_its_event_and_picks_up_late_batches
     writer.insert("alerts", [alert("a0", NOW - timedelta(seconds=30)), alert("a2", NOW + timedelta(seconds=1))])
     assert [a["alert_id"] for a in until_watermark(items)] == ["a0", "a2"]  # a0 was written late; a1 not again
     assert until_watermark(items) == []
-
-
-def test_retention_follows_the_plan_and_ttl_drops_expired_rows(db, tmp_path):
-    plans = tmp_path / "plans.yaml"
-    plans.write_text("plans:\n  free: {retention_days: 7}\n  growth: {price: 10}\n")
-    assert retention_days("free", plans) == 7 and retention_days("growth", plans) == 180
-    assert retention_days("enterprise", None) == 730
-    old = datetime.now(UTC) - timedelta(days=10)
-    rows = [{"tenant_id": t, "event_id": t, "event_type": "page_view", "ts": old, "run_id": "r", "ingested_at": NOW,
-             "retention_days": days} for t, days in (("free", 7), ("growth", 180))]  # fmt: skip
-    BatchWriter(db).insert("scored_events", rows)
-    db.client.command("OPTIMIZE TABLE scored_events FINAL")  # TTL is applied when parts merge
-    assert db.query("SELECT tenant_id FROM scored_events")[1] == [("growth",)]

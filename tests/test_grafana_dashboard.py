@@ -3,9 +3,11 @@ for one tenant, after the substitutions Grafana makes (the tenant variable and t
 
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
+from conftest import STREAM_START
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "grafana" / "dashboards" / "pulse-tenant.json"
@@ -14,7 +16,8 @@ DASHBOARD = ROOT / "grafana" / "dashboards" / "pulse-tenant.json"
 def grafana_sql(sql: str, tenant: str) -> str:
     """The SQL Grafana sends: `${tenant}` filled in, `$__timeFilter(col)` as the plugin expands it (whole data day)."""
     sql = sql.replace("${tenant}", tenant)
-    start, end = "toDateTime('2026-11-01 00:00:00', 'UTC')", "toDateTime('2026-11-03 00:00:00', 'UTC')"
+    day = STREAM_START.date()
+    start, end = f"toDateTime('{day} 00:00:00', 'UTC')", f"toDateTime('{day + timedelta(days=1)} 00:00:00', 'UTC')"
     return re.sub(r"\$__timeFilter\((\w+)\)", lambda m: f"{m[1]} >= {start} AND {m[1]} <= {end}", sql)
 
 

@@ -1,8 +1,11 @@
 """End to end on Flink's mini-cluster: files in, chDB rows out, nothing lost."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from pulse.cli import PROJECT_CONFIGS
+from pulse.clickhouse import store
 from pulse.config import load_config_dir
 from pulse.events import parse_record
 from pulse.generate import BROKEN_KINDS
@@ -25,6 +28,21 @@ def test_every_record_is_scored_or_rejected(job_run):
     assert 0.02 * read < rejected < 0.04 * read
     assert scored + rejected == read
     assert f"read {read} records -> {scored} scored, {rejected} rejected" in job_run.stdout
+
+
+def test_a_backfill_dated_more_than_a_year_ago_keeps_every_row_of_a_free_plan_tenant(job_run):
+    with store(job_run.dsn) as s:
+        s.client.command("OPTIMIZE TABLE scored_events FINAL")  # applies the TTL now
+    ((oldest, rows, days),) = job_run.query(
+        "SELECT min(ts), count(), any(retention_days) FROM scored_events FINAL "
+        "WHERE run_id = {run:String} AND tenant_id = 'initech'"
+    )
+    accepted = job_run.query(
+        "SELECT sum(accepted) FROM usage FINAL WHERE run_id = {run:String} AND tenant_id = 'initech'"
+    )
+    assert load_config_dir(PROJECT_CONFIGS).for_tenant("initech").plan == "free" and days == 30
+    assert datetime.now(UTC) - oldest.replace(tzinfo=UTC) > timedelta(days=365)
+    assert rows == accepted[0][0] > 1000
 
 
 def test_rejected_records_keep_raw_text_reason_and_position(job_run):
