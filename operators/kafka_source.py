@@ -2,8 +2,10 @@
 
 Read with Flink's Kafka connector (its KafkaSource) through a table, because only the table connector
 exposes the key, partition and offset to Python. Each record becomes the same RawRecord envelope the
-file source produces: tenant = key, source = "topic:partition", index = offset. A record without a key
-gets the tenant "" and is then rejected (tenant_mismatch or invalid tenant_id), never trusted.
+file source produces: tenant = key, source = "topic:partition", index = offset, received = the record's
+timestamp (the broker's append time on the topics PulseEcom creates, see pulse.topics), and the API's refusal
+from the `pulse-refused` header. A record without a key gets the tenant "" and is then rejected
+(tenant_mismatch or invalid tenant_id), never trusted.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
 from pulse.inputs import RawRecord
+from pulse.topics import REFUSED_HEADER, refusal
 
 
 def kafka_raw_records(
@@ -38,7 +41,8 @@ def kafka_raw_records(
     t_env = StreamTableEnvironment.create(env)
     t_env.execute_sql(
         f"CREATE TEMPORARY TABLE kafka_{table} (tenant STRING, payload STRING, "
-        "`topic` STRING METADATA VIRTUAL, `partition` INT METADATA VIRTUAL, `offset` BIGINT METADATA VIRTUAL) "
+        "`topic` STRING METADATA VIRTUAL, `partition` INT METADATA VIRTUAL, `offset` BIGINT METADATA VIRTUAL, "
+        "`timestamp` TIMESTAMP_LTZ(3) METADATA VIRTUAL, `headers` MAP<STRING, BYTES> METADATA VIRTUAL) "
         f"WITH ({with_clause})"
     )
     rows = t_env.to_data_stream(t_env.from_path(f"kafka_{table}"))
@@ -46,9 +50,16 @@ def kafka_raw_records(
 
 
 def to_envelope(row: Row) -> str:
-    """One Kafka record (tenant, payload, topic, partition, offset) as a RawRecord envelope line."""
-    tenant, payload, topic, partition, offset = row[0], row[1], row[2], row[3], row[4]
-    return RawRecord(source=f"{topic}:{partition}", index=offset, payload=payload or "", tenant=tenant or "").to_json()
+    """One Kafka record (tenant, payload, topic, partition, offset, timestamp, headers) as a RawRecord envelope."""
+    tenant, payload, topic, partition, offset, timestamp, headers = (row[i] for i in range(7))
+    return RawRecord(
+        source=f"{topic}:{partition}",
+        index=offset,
+        payload=payload or "",
+        tenant=tenant or "",
+        received=None if timestamp is None else timestamp.to_epoch_milli(),
+        refused=refusal((headers or {}).get(REFUSED_HEADER)),
+    ).to_json()
 
 
 def _quote(text: str) -> str:

@@ -1,31 +1,42 @@
-"""Parse and validate raw records: ("event", event) for a valid one, ("rejected", row) with the reason otherwise."""
+"""Parse and validate raw records: ("event", event, origin) for a valid one, ("rejected", row) with the reason
+otherwise. A record the API refused arrives marked as such and is stored with the API's reason."""
 
 from __future__ import annotations
 
+import time
+
 from pyflink.datastream import ProcessFunction
 
+from pulse.duplicates import Origin
 from pulse.events import parse_record
 from pulse.inputs import RawRecord
 from pulse.scoring import rejected_row
 
 
 class ParseRecords(ProcessFunction):
-    """Raw record (JSON envelope text) in; ("event", event) or ("rejected", `rejected_events` row) out."""
+    """Raw record (JSON envelope text) in; ("event", event, origin) or ("rejected", `rejected_events` row) out."""
 
     def __init__(self, run_id: str):
         self.run_id = run_id
 
     def process_element(self, value: str, ctx: ProcessFunction.Context):
         record = RawRecord.from_json(value)
-        parsed = parse_record(record.payload, source=record.source, index=record.index, tenant=record.tenant)
-        if parsed.ok:
-            yield "event", parsed.event
-            return
-        tenant = record.tenant or _claimed_tenant(record.payload)
-        row = rejected_row(
-            tenant, record.source, record.index, parsed.reason, parsed.detail, record.payload, self.run_id
+        # An envelope without a receive time (written by hand or by an older version) is received now.
+        received = record.received if record.received is not None else time.time_ns() // 1_000_000
+        if record.refused is not None:  # the tenant is the key the API wrote, never one the payload names
+            reason, detail = record.refused["reason"], record.refused["detail"]
+            tenant = record.tenant
+        else:
+            parsed = parse_record(record.payload, source=record.source, index=record.index, tenant=record.tenant)
+            if parsed.ok:
+                yield "event", parsed.event, Origin(record.source, record.index, received)
+                return
+            reason, detail = parsed.reason, parsed.detail
+            tenant = record.tenant or _claimed_tenant(record.payload)
+        yield (
+            "rejected",
+            rejected_row(tenant, record.source, record.index, reason, detail, record.payload, self.run_id, received),
         )
-        yield "rejected", row
 
 
 def _claimed_tenant(payload: object) -> str:

@@ -1,6 +1,6 @@
 """The keyed operator of the scoring job: per tenant, the whole per-record logic (pulse/pipeline.py) in Flink state.
 
-Input: ("event", event) and ("rejected", row) pairs keyed by tenant, and rule updates on a broadcast input.
+Input: ("event", event, origin) and ("rejected", row) keyed by tenant, and rule updates on a broadcast input.
 Output: lists of (table, row) pairs for the ClickHouse writer. An event crosses the JVM/Python boundary once:
 its rows wait in keyed state (so a checkpoint holds them) and leave in one list per tenant, at most `flush_s`
 seconds later, at once when an alert is among them, and when a bounded input ends.
@@ -9,6 +9,8 @@ Timers, per tenant: an event-time timer by the next moment the pipeline has work
 deadline, a minute end), registered only when none registered is due earlier; a processing-time timer for the flush
 (on the next whole `flush_s`, registered again by the first rows after it fired, and by a restored worker);
 and an event-time timer at the end of time, which fires only when a bounded input ends.
+Repeated event ids (pulse.duplicates): per tenant, the recent ids live in this worker's memory and, for restarts,
+in a MapState of chunks of ids, of which only the chunks an event changed are written (at the end of the bundle).
 Rule updates (pulse.ruleupdates): a valid one replaces the tenant's config in broadcast state (checkpointed,
 so it survives a restart) on every subtask; rules it did not change keep their state.
 """
@@ -25,6 +27,7 @@ from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueSt
 
 from pulse import gc_tuning
 from pulse.config import ConfigInvalid, ConfigSet, TenantConfig, load_config_dir
+from pulse.duplicates import HORIZON_MS, SeenIds
 from pulse.pipeline import END_OF_TIME, PipelineState, Rows, TenantPipeline
 from pulse.plans import PlanWatcher, load_plans, plans_file_for
 from pulse.ruleupdates import RuleUpdate, update_row, validate_update
@@ -34,14 +37,16 @@ log = logging.getLogger(__name__)
 UPDATED_CONFIGS = MapStateDescriptor("updated-configs", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
 END_OF_INPUT = 2**62  # the watermark jumps to Long.MAX_VALUE when a bounded input ends
 MINUTES_KEPT_DAYS = 40
+SEEN_KEPT_MS = 2 * HORIZON_MS
 
 
-def minutes_ttl() -> StateTtlConfig:
-    """40 days after the last write. PyFlink caches a MapState's writes (one call into the JVM per bundle) only when
+def kept_after_write(ms: int) -> StateTtlConfig:
+    """`ms` after the last write. PyFlink caches a MapState's writes (one call into the JVM per bundle) only when
     its TTL may return an expired entry not yet cleaned up; with the default visibility every put is a blocking
-    call (1.2 ms). A counter kept a little past 40 days is harmless: it is only read for rows of its minute."""
+    call (1.2 ms). A usage counter kept a little past 40 days is harmless: it is only read for rows of its minute;
+    so is a chunk of event ids, which the pipeline drops itself at its horizon."""
     return (
-        StateTtlConfig.new_builder(Time.days(MINUTES_KEPT_DAYS))
+        StateTtlConfig.new_builder(Time.milliseconds(ms))
         .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
         .set_state_visibility(StateTtlConfig.StateVisibility.ReturnExpiredIfNotCleanedUp)
         .build()
@@ -75,6 +80,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         self.scheduled: dict[str, int] = {}  # tenant → the event-time timer registered last (this worker)
         self.flush_at: dict[str, int] = {}  # tenant → the processing-time flush registered last (this worker)
         self.flush_at_end: set[str] = set()  # tenants whose end-of-input flush this worker registered
+        self.seen: dict[str, SeenIds] = {}  # tenant → its recent event ids (this worker)
 
     def open(self, runtime_context: RuntimeContext):
         gc_tuning.tune()  # for the whole worker process
@@ -85,21 +91,31 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         self.state = runtime_context.get_state(ValueStateDescriptor("tenant", Types.PICKLED_BYTE_ARRAY()))
         self.model = runtime_context.get_state(ValueStateDescriptor("model", Types.PICKLED_BYTE_ARRAY()))
         minutes = MapStateDescriptor("usage-minutes", Types.LONG(), Types.PICKLED_BYTE_ARRAY())
-        minutes.enable_time_to_live(minutes_ttl())
+        minutes.enable_time_to_live(kept_after_write(MINUTES_KEPT_DAYS * 86_400_000))
         self.minutes = runtime_context.get_map_state(minutes)
+        # Chunks of recent event ids; dropped by the pipeline past the horizon, by Flink if a tenant falls silent.
+        seen = MapStateDescriptor("seen-ids", Types.LONG(), Types.PICKLED_BYTE_ARRAY())
+        seen.enable_time_to_live(kept_after_write(SEEN_KEPT_MS))
+        self.seen_chunks = runtime_context.get_map_state(seen)
         self.reports_updates = runtime_context.get_index_of_this_subtask() == 0
 
-    def process_element(self, value: tuple[str, dict], ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
-        kind, item = value
+    def process_element(self, value: tuple, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
+        kind, item = value[0], value[1]
         tenant = ctx.get_current_key()
         pipeline = self._pipeline(tenant, ctx)
         scored = kind == "event" and pipeline.scorer.wants_model(item)
         state = self._load(pipeline, with_model=scored)
         timers = ctx.timer_service()
         if kind == "event":
-            rows = pipeline.event(item, state, timers.current_watermark(), self.minutes.get)
+            seen = self._seen(tenant)
+            rows = pipeline.event(item, state, timers.current_watermark(), self.minutes.get, value[2], seen)
             if scored:
                 self.model.update(state.scoring.model)
+            changed, dropped = seen.changes()
+            for number, chunk in changed.items():
+                self.seen_chunks.put(number, chunk)
+            for number in dropped:
+                self.seen_chunks.remove(number)
         else:
             rows = pipeline.rejected(item, state, self.minutes.get)
         self._schedule(tenant, pipeline, state, timers)
@@ -187,6 +203,14 @@ class RunPipeline(KeyedBroadcastProcessFunction):
             self.model.update(state.scoring.model)
             state.scoring.model = None
         return state
+
+    def _seen(self, tenant: str) -> SeenIds:
+        """The tenant's recent event ids: in this worker's memory, or restored from Flink state."""
+        seen = self.seen.get(tenant)
+        if seen is None:
+            seen = self.seen[tenant] = SeenIds()
+            seen.restore(self.seen_chunks.items())
+        return seen
 
     def _store(self, state: PipelineState) -> None:
         state.scoring.model = None  # kept in its own state

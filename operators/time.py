@@ -13,7 +13,7 @@ NO_TIME = -(2**63)
 
 class EventTimestamp(TimestampAssigner):
     def extract_timestamp(self, value: tuple[str, dict], record_timestamp: int) -> int:
-        kind, item = value
+        kind, item = value[0], value[1]  # an event also carries its origin
         return item["ts"] if kind == "event" else NO_TIME
 
 

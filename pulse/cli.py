@@ -8,6 +8,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -15,6 +16,9 @@ from rich.table import Table
 
 from pulse.clickhouse import default_dsn, describe, store
 from pulse.config import METRIC_NAMES, ConfigInvalid, ConfigSet, load_config_dir
+
+if TYPE_CHECKING:
+    from pulse.localrun import RunReport
 
 PROJECT_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 SCENARIO_NAMES = ("drop", "spike", "slow_degradation", "bot_burst", "card_testing", "seasonal_quiet")
@@ -110,17 +114,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         parallelism=args.parallelism,
         allowed_lateness_s=lateness_ms // 1000,
     )
-    console.print(
-        f"run {run_id}: read {report.read} records -> {report.scored} scored, "
-        f"{report.rejected} rejected, {report.alerts} alerts ({time.monotonic() - started:.1f} s)"
-    )
+    console.print(f"run {run_id}: {report.counts()} ({time.monotonic() - started:.1f} s)", markup=False)
     _print_summaries(report.summaries[1])
-    if report.rejected:
-        _print_table("Rejected records by reason", *report.rejections)
-    if not report.conserved:
-        errors.print(f"count mismatch: read {report.read} != scored {report.scored} + rejected {report.rejected}")
-        return 1
-    return 0
+    if report.rejected or report.duplicates:
+        _print_table("Records not scored, by reason", *report.rejections)
+    return _conserved(report, run_id)
+
+
+def _conserved(report: RunReport, run_id: str) -> int:
+    """0 if every record read is scored, rejected or a duplicate; else say what does not add up and return 1."""
+    if report.conserved:
+        return 0
+    errors.print(report.mismatch(run_id), markup=False, soft_wrap=True)
+    return 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -311,15 +317,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
     )
     if report is None:
         return 0
-    console.print(
-        f"run {run_id}: read {report.read} records -> {report.scored} scored, "
-        f"{report.rejected} rejected, {report.alerts} alerts",
-        markup=False,
-    )
-    if not report.conserved:
-        errors.print(f"count mismatch: read {report.read} != scored {report.scored} + rejected {report.rejected}")
-        return 1
-    return 0
+    console.print(f"run {run_id}: {report.counts()}", markup=False)
+    return _conserved(report, run_id)
 
 
 def _bootstrap(args: argparse.Namespace) -> str:

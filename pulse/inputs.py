@@ -23,20 +23,35 @@ FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv
 
 @dataclass(frozen=True, slots=True)
 class RawRecord:
-    """One input record before validation: raw JSON text or a dict read from a columnar file."""
+    """One input record before validation: raw JSON text or a dict read from a columnar file.
+
+    `received`: when PulseEcom received it (epoch ms; Kafka's record timestamp, or when `pulse run` staged the
+    file), the same whenever the record is read again, so a reject replayed after a failure is counted once.
+    `refused`: the reason and detail of a record the API refused before writing it to Kafka (`pulse.topics`).
+
+    >>> RawRecord.from_json('{"s": "f.jsonl", "i": 0, "p": "{}", "t": null}').received is None  # an older envelope
+    True
+    """
 
     source: str
     index: int
     payload: str | dict[str, Any]
     tenant: str | None = None
+    received: int | None = None
+    refused: dict[str, str] | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"s": self.source, "i": self.index, "p": self.payload, "t": self.tenant})
+        envelope = {"s": self.source, "i": self.index, "p": self.payload, "t": self.tenant}
+        if self.received is not None:
+            envelope["r"] = self.received
+        if self.refused is not None:
+            envelope["x"] = self.refused
+        return json.dumps(envelope)
 
     @staticmethod
     def from_json(line: str) -> RawRecord:
         data = json.loads(line)
-        return RawRecord(source=data["s"], index=data["i"], payload=data["p"], tenant=data["t"])
+        return RawRecord(data["s"], data["i"], data["p"], data["t"], data.get("r"), data.get("x"))
 
 
 def file_format(path: Path) -> str:
@@ -47,8 +62,11 @@ def file_format(path: Path) -> str:
         raise ValueError(f"{path}: unknown input format {path.suffix!r}; use one of {', '.join(FORMATS)}") from None
 
 
-def read_records(path: Path, tenant: str | None = None, batch_rows: int = 10_000) -> Iterator[RawRecord]:
-    """Yield every record of one file; blank lines of a JSON Lines file are not records."""
+def read_records(
+    path: Path, tenant: str | None = None, batch_rows: int = 10_000, received: int | None = None
+) -> Iterator[RawRecord]:
+    """Yield every record of one file (`received`: when it was received); blank lines of a JSON Lines file are
+    not records."""
     fmt = file_format(path)
     source = path.name
     if fmt == "jsonl":
@@ -56,13 +74,13 @@ def read_records(path: Path, tenant: str | None = None, batch_rows: int = 10_000
             index = 0
             for line in lines:
                 if line.strip():
-                    yield RawRecord(source, index, line.rstrip("\r\n"), tenant)
+                    yield RawRecord(source, index, line.rstrip("\r\n"), tenant, received)
                     index += 1
         return
     index = 0
     for batch in _batches(path, fmt, batch_rows):
         for row in batch.to_pylist():
-            yield RawRecord(source, index, _clean(row), tenant)
+            yield RawRecord(source, index, _clean(row), tenant, received)
             index += 1
 
 

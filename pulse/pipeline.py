@@ -26,9 +26,10 @@ from typing import Any
 from models.business_metrics import TenantMetrics
 from models.detectors import MINUTE
 from pulse.config import ConfigSet, TenantConfig
+from pulse.duplicates import DUPLICATE, Origin, Repeat, SeenIds
 from pulse.metric_alerts import MetricRows
 from pulse.plans import PlanWatcher
-from pulse.scoring import TenantScorer, TenantState
+from pulse.scoring import TenantScorer, TenantState, rejected_row
 from pulse.usage import Stored, UsageState, evict_flushed, meter, nothing_stored, usage_rows
 
 Rows = list[tuple[str, dict[str, Any]]]
@@ -73,9 +74,19 @@ class TenantPipeline:
         return PipelineState(self.scorer.new_state(), TenantMetrics(metrics) if metrics.enabled else None, usage)
 
     def event(
-        self, event: dict[str, Any], state: PipelineState, watermark: int | None, stored: Stored = nothing_stored
+        self,
+        event: dict[str, Any],
+        state: PipelineState,
+        watermark: int | None,
+        stored: Stored = nothing_stored,
+        origin: Origin | None = None,
+        seen: SeenIds | None = None,
     ) -> Rows:
-        """The metered rows of one valid event: its scored row and the alerts it raises or that are now due."""
+        """The metered rows of one valid event: its scored row and the alerts it raises or that are now due; or,
+        when `seen` (the tenant's recent ids) already holds its event id, the `rejected_events` row saying so."""
+        repeat = seen.check(event, origin) if seen is not None and origin is not None else None
+        if repeat is not None:
+            return self.rejected(self._repeat_row(event, origin, repeat), state, stored)
         row, alerts = self.scorer.score(event, state.scoring, self.run_id, watermark)
         if state.metrics is not None:
             state.metrics.add(event)
@@ -116,6 +127,21 @@ class TenantPipeline:
         """The usage counters of older flushed minutes, dropped from the state, to be stored (`stored`)."""
         return evict_flushed(state.usage)
 
+    def _repeat_row(self, event: dict[str, Any], origin: Origin, repeat: Repeat) -> dict[str, Any]:
+        """The `rejected_events` row of a repeated event id; `raw` is the event as read (JSON)."""
+        where = f"record {origin.index} of {origin.source}"
+        first = f"record {repeat.index} of {repeat.source}"
+        if repeat.reason == DUPLICATE:
+            detail = f"{where} repeats {first} (event_id {event['event_id']!r}, the same event): counted once"
+        else:
+            detail = (
+                f"{where}: event_id {event['event_id']!r} was already used by {first} for a different event, "
+                "which is kept: give every event an event_id of its own"
+            )
+        return rejected_row(
+            self.tenant, origin.source, origin.index, repeat.reason, detail, event, self.run_id, origin.received
+        )
+
     def _meter(self, state: PipelineState, rows: Rows, stored: Stored) -> Rows:
         plan = self.plans.plan(self.config.plan)
         out: Rows = []
@@ -135,18 +161,20 @@ class PlainRun:
         self.lateness = allowed_lateness_ms
         self.pipelines: dict[str, TenantPipeline] = {}
         self.states: dict[str, PipelineState] = {}
+        self.seen: dict[str, SeenIds] = {}
         self.timers: list[tuple[int, str]] = []
         self.scheduled: dict[str, int] = {}
         self.watermark = -(2**63)
 
-    def record(self, kind: str, item: dict[str, Any]) -> Rows:
-        """The rows of one parsed record, ("event", event) or ("rejected", row), and of the timers now due."""
+    def record(self, kind: str, item: dict[str, Any], origin: Origin | None = None) -> Rows:
+        """The rows of one parsed record, ("event", event, origin) or ("rejected", row), and of the timers now due.
+        Repeated event ids are found only among events given with their origin."""
         tenant = item["tenant_id"]
         pipeline, state = self._tenant(tenant)
         if kind != "event":
             return pipeline.rejected(item, state)
         self.watermark = max(self.watermark, item["ts"] - self.lateness - 1)
-        rows = pipeline.event(item, state, self.watermark)
+        rows = pipeline.event(item, state, self.watermark, origin=origin, seen=self.seen.setdefault(tenant, SeenIds()))
         self._schedule(tenant)
         while self.timers and self.timers[0][0] <= self.watermark:
             due, name = heapq.heappop(self.timers)

@@ -176,11 +176,12 @@ def alert_id(tenant: str, cause: str, event_id: str) -> str:
 
 
 def rejected_row(
-    tenant: str | None, source: str, index: int, reason: str, detail: str, raw: Any, run_id: str
+    tenant: str | None, source: str, index: int, reason: str, detail: str, raw: Any, run_id: str, received: int
 ) -> dict[str, Any]:
-    """The `rejected_events` row for a record that failed validation, keeping the record as sent."""
+    """The `rejected_events` row for a record that failed validation, keeping the record as sent; `rejected_at` is
+    when the record was received (epoch ms), so the row is the same whenever the record is read again."""
     text = raw if isinstance(raw, str) else _json(raw)
-    values = (tenant or "", source, index, reason, detail, text, run_id, datetime.now(UTC))
+    values = (tenant or "", source, index, reason, detail, text, run_id, _datetime(received))
     return dict(zip(REJECTED_COLUMNS, values, strict=True))
 
 

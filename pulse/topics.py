@@ -1,12 +1,20 @@
 """Kafka for PulseEcom: the broker address, the topics, and writing tenant-keyed records durably.
 
 Every record is keyed by its (authenticated) tenant, so a tenant's events stay in one partition, in order.
+A record the API refused goes to the same topic, marked by a `pulse-refused` header with its reason and detail, so
+that the scoring job stores it in `rejected_events` (the job stays the one writer of the tables). The topics
+PulseEcom creates stamp every record with the broker's append time: the receive time the job keeps.
+
+>>> refusal(Refused(b"{", "malformed_json", "record 0 of request is not valid JSON").headers()[0][1])
+{'reason': 'malformed_json', 'detail': 'record 0 of request is not valid JSON'}
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
@@ -16,6 +24,28 @@ EVENTS_TOPIC = "pulse.events"
 ALERTS_TOPIC = "pulse.alerts"
 RULES_TOPIC = "pulse.rules"
 EVENTS_PARTITIONS = 4
+REFUSED_HEADER = "pulse-refused"
+TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}  # a record's timestamp: when the broker stored it
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A record the API refused, written with its reason so that the job stores it as a reject."""
+
+    value: bytes
+    reason: str
+    detail: str
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [(REFUSED_HEADER, json.dumps({"reason": self.reason, "detail": self.detail}).encode())]
+
+
+def refusal(header: bytes | None) -> dict[str, str] | None:
+    """The reason and detail of a `pulse-refused` header; None without one."""
+    if header is None:
+        return None
+    refused = json.loads(header)
+    return {"reason": str(refused["reason"]), "detail": str(refused["detail"])}
 
 
 class KafkaUnavailable(RuntimeError):
@@ -35,13 +65,13 @@ def default_bootstrap() -> str:
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int = EVENTS_PARTITIONS, timeout_s: float = 10) -> None:
-    """Create `topic` if it does not exist yet."""
+    """Create `topic` if it does not exist yet, its records stamped with the broker's append time."""
     try:
         admin = _admin(bootstrap, timeout_s)
     except KafkaError as exc:
         raise KafkaUnavailable(f"Kafka at {bootstrap} is not reachable: {exc}") from None
     try:
-        admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+        admin.create_topics([NewTopic(topic, partitions, replication_factor=1, topic_configs=TOPIC_CONFIG)])
     except TopicAlreadyExistsError:
         pass
     finally:
@@ -83,11 +113,17 @@ class RecordWriter:
         except KafkaError as exc:
             raise KafkaUnavailable(f"Kafka at {bootstrap} is not reachable: {exc}") from None
 
-    def write(self, tenant: str, values: Sequence[bytes]) -> None:
-        """Send every value and wait for Kafka's confirmation; raise KafkaUnavailable if any is missing."""
+    def write(self, tenant: str, values: Sequence[bytes | Refused]) -> None:
+        """Send every value (a refused one with its header) and wait for Kafka's confirmation; raise
+        KafkaUnavailable if any is missing."""
         key = tenant.encode()
         try:
-            futures = [self.producer.send(self.topic, key=key, value=value) for value in values]
+            futures = [
+                self.producer.send(self.topic, key=key, value=value.value, headers=value.headers())
+                if isinstance(value, Refused)
+                else self.producer.send(self.topic, key=key, value=value)
+                for value in values
+            ]
             self.producer.flush(timeout=self.timeout_s)
         except KafkaError as exc:
             raise KafkaUnavailable(f"Kafka did not take the records: {exc}") from None

@@ -7,7 +7,8 @@ before the ClickHouse sink), so the counts are, by construction, the row counts 
 - scored:     `scored_events` rows with a risk_score
 - over_quota: `scored_events` rows marked over_quota
 - alerts:     `alerts` rows, usage alerts included      (minute of the alert's `ts`, event time)
-- rejected:   `rejected_events` rows                    (minute of `rejected_at`: rejects may have no valid time)
+- rejected:   `rejected_events` rows but duplicates     (minute of `rejected_at`, when the record was received)
+- duplicates: `rejected_events` rows of reason `duplicate_event_id` (a repeat of an event, see pulse/duplicates.py)
 - alerts_suppressed: rule/model alerts not written because their event was stored unscored (over quota)
 
 The monthly quota counts accepted events by the calendar month (UTC) of their event time. At 80% and 100%
@@ -38,9 +39,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pulse.duplicates import DUPLICATE
 from pulse.plans import Plan
 
-COUNTERS = ("accepted", "rejected", "scored", "alerts", "over_quota", "alerts_suppressed")
+COUNTERS = ("accepted", "rejected", "duplicates", "scored", "alerts", "over_quota", "alerts_suppressed")
 THRESHOLDS = ((80, "quota_80", "medium"), (100, "quota_100", "high"))
 RECENT_MINUTES = 5  # flushed minutes whose counters the state keeps
 
@@ -100,7 +102,7 @@ def meter(
         count(row["ts"], "alerts")
     elif table == "rejected_events":
         row["retention_days"] = plan.kept_days
-        count(row["rejected_at"], "rejected")
+        count(row["rejected_at"], "duplicates" if row["reason"] == DUPLICATE else "rejected")
     return [(table, row)]
 
 
@@ -200,7 +202,7 @@ def _counter(state: UsageState, stored: Stored, run_id: str) -> Callable[[dateti
             if before is None or before.get("run_id", run_id) != run_id:
                 before = dict.fromkeys(COUNTERS, 0)
             counters = state.minutes[minute] = {**before, "run_id": run_id}
-        counters[counter] += 1
+        counters[counter] = counters.get(counter, 0) + 1  # counters saved by an older version may lack one
 
     return count
 
@@ -213,7 +215,7 @@ def usage_rows(state: UsageState, tenant: str, run_id: str, version: int) -> lis
     rows = []
     for minute, counters in [*state.earlier_runs, *sorted(state.minutes.items())]:
         moment = datetime.fromtimestamp(minute * 60, tz=UTC)
-        counts = {c: counters[c] for c in COUNTERS}
+        counts = {c: counters.get(c, 0) for c in COUNTERS}
         rows.append({"tenant_id": tenant, "minute": moment, "run_id": counters.get("run_id", run_id), **counts,
                      "version": version})  # fmt: skip
     state.newest_flushed = max([state.newest_flushed, *state.minutes, *(m for m, _ in state.earlier_runs)])

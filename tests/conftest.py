@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pulse.clickhouse import store
+from pulse.events import parse_record
 from pulse.generate import Generator, write
 
 # The shared job run's stream is history dated long before any day the tests run: a backfill, which must keep every
@@ -25,24 +26,48 @@ class JobRun:
     inputs: list[Path]
     truth: list[dict]
     stdout: str
+    repeats: dict[str, int]  # the repeated event ids put into the input: "duplicates" and "conflicts"
 
     def query(self, sql: str, **params) -> list[tuple]:
         with store(self.dsn) as s:
             return s.query(sql, {"run": self.run_id, **params})[1]
 
 
+def add_repeats(path: Path, every: int = 400, later: int = 50) -> dict[str, int]:
+    """Repeat event ids within the stream: the valid record of every `every`th line comes again `later` lines on,
+    as it was (a producer's retry), or, one time in four, with another amount under the same id (a conflict)."""
+    lines = path.read_text().splitlines()
+    out, pending, counts = [], {}, {"duplicates": 0, "conflicts": 0}
+    for number, line in enumerate(lines):
+        out.append(line)
+        out += pending.pop(number, [])
+        if number % every == 0 and parse_record(line, source=path.name, index=number).ok:
+            record = json.loads(line)
+            conflict = number // every % 4 == 3
+            again = {**record, "amount": (record.get("amount") or 0) + 1} if conflict else record
+            pending.setdefault(number + later, []).append(json.dumps(again))
+            counts["conflicts" if conflict else "duplicates"] += 1
+    out += [line for rest in pending.values() for line in rest]
+    path.write_text("\n".join(out) + "\n")
+    return counts
+
+
 @pytest.fixture(scope="session")
 def job_run(tmp_path_factory) -> JobRun:
-    """Generate a stream with broken records in three formats and run the real job on the mini-cluster."""
+    """Generate a stream with broken records and repeated event ids in three formats, with the parquet tail sent
+    again as JSON Lines, and run the real job on the mini-cluster."""
     folder = tmp_path_factory.mktemp("job")
     events, incidents = Generator(seed=11, start=STREAM_START).run()
     main = folder / "events.jsonl"
     write(events[:-200], incidents, main, broken_rate=0.03, seed=11)
+    repeats = add_repeats(main)
     write(events[-200:-100], [], folder / "tail.csv")
     write(events[-100:], [], folder / "tail.parquet")
+    write(events[-100:], [], folder / "again.jsonl")  # the same events in another format: 100 duplicates
+    repeats["duplicates"] += 100
     with (folder / "tail.csv").open("a") as f:
         f.write('"bad-1","acme","order_placed","not a time",10.0,,,,,,,,,,,"{}"\n')
-    inputs = [main, folder / "tail.csv", folder / "tail.parquet"]
+    inputs = [main, folder / "tail.csv", folder / "tail.parquet", folder / "again.jsonl"]
     dsn = f"chdb://{folder / 'clickhouse'}"
     result = subprocess.run(
         [sys.executable, "-m", "pulse", "run", "--input", *map(str, inputs), "--clickhouse", dsn, "--run-id", "e2e"],
@@ -53,7 +78,7 @@ def job_run(tmp_path_factory) -> JobRun:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     truth = json.loads((folder / "events.jsonl.truth.json").read_text())
-    return JobRun(dsn, "e2e", inputs, truth, result.stdout)
+    return JobRun(dsn, "e2e", inputs, truth, result.stdout, repeats)
 
 
 @dataclass

@@ -81,7 +81,7 @@ def test_a_store_of_the_previous_schema_keeps_its_rows_by_arrival_after_migratin
         )
         assert kept(s, "scored_events", "event_id") == ["recent", "stale"]  # the old TTL counted from event time
 
-        assert s.migrate() == [ARRIVAL_MIGRATION]
+        assert s.migrate()[0] == ARRIVAL_MIGRATION
         assert kept(s, "scored_events", "event_id") == ["recent"]  # stored rows now expire by their arrival
         writer.insert("scored_events", [scored("backfill", YEARS_AGO, NOW, 30)])
         alert = {"tenant_id": "initech", "alert_id": "a", "ts": YEARS_AGO, "kind": "rule", "cause": "c",

@@ -1,5 +1,7 @@
 """End to end on Flink's mini-cluster: files in, chDB rows out, nothing lost."""
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -7,6 +9,7 @@ import pytest
 from pulse.cli import PROJECT_CONFIGS
 from pulse.clickhouse import store
 from pulse.config import load_config_dir
+from pulse.duplicates import CONFLICT, DUPLICATE, Origin
 from pulse.events import parse_record
 from pulse.generate import BROKEN_KINDS
 from pulse.inputs import read_records
@@ -20,14 +23,44 @@ def records_read(run) -> int:
     return sum(1 for path in run.inputs for _ in read_records(path))
 
 
-def test_every_record_is_scored_or_rejected(job_run):
+def test_every_record_is_scored_rejected_or_a_duplicate_also_with_repeated_event_ids(job_run):
     read = records_read(job_run)
     scored = job_run.query("SELECT count() FROM scored_events FINAL WHERE run_id = {run:String}")[0][0]
-    rejected = job_run.query("SELECT count() FROM rejected_events FINAL WHERE run_id = {run:String}")[0][0]
-    assert read > 19000
+    reasons = dict(job_run.query("SELECT reason, count() FROM rejected_events FINAL WHERE run_id = {run:String} "
+                                 "GROUP BY reason"))  # fmt: skip
+    duplicates, conflicts = reasons.pop(DUPLICATE), reasons[CONFLICT]
+    rejected = sum(reasons.values())
+    assert read > 19000 and job_run.repeats["duplicates"] > 100 and job_run.repeats["conflicts"] > 5
+    assert (duplicates, conflicts) == (job_run.repeats["duplicates"], job_run.repeats["conflicts"])
     assert 0.02 * read < rejected < 0.04 * read
-    assert scored + rejected == read
-    assert f"read {read} records -> {scored} scored, {rejected} rejected" in job_run.stdout
+    assert scored + rejected + duplicates == read
+    distinct = job_run.query(
+        "SELECT count(DISTINCT tenant_id, event_id) FROM scored_events WHERE run_id = {run:String}"
+    )
+    assert distinct[0][0] == scored  # each event id scored once
+    assert f"read {read} records -> {scored} scored, {rejected} rejected, {duplicates} duplicates" in job_run.stdout
+
+
+def test_a_repeated_event_id_is_kept_visible_with_its_reason_and_its_first_record(job_run):
+    records = {(r.source, r.index): r.payload for path in job_run.inputs for r in read_records(path)}
+
+    def event(source: str, index: int) -> dict:
+        return parse_record(records[source, index], source=source, index=index).event
+
+    rows = job_run.query(
+        "SELECT reason, source, record_index, detail, raw FROM rejected_events FINAL "
+        "WHERE run_id = {run:String} AND reason IN ({duplicate:String}, {conflict:String})",
+        duplicate=DUPLICATE,
+        conflict=CONFLICT,
+    )
+    scored = {e for (e,) in job_run.query("SELECT event_id FROM scored_events FINAL WHERE run_id = {run:String}")}
+    for reason, source, index, detail, raw in rows:
+        (_, own), (first_index, first_source) = re.findall(r"record (\d+) of ([\w.-]+)", detail)
+        repeat, first = event(source, index), event(first_source, int(first_index))
+        assert own == source and json.loads(raw) == repeat  # the event as read
+        assert repeat["event_id"] == first["event_id"] in scored  # the first one is scored
+        assert (repeat == first) == (reason == DUPLICATE), detail
+    assert {source for _, source, *_ in rows} == {"events.jsonl", "again.jsonl"}  # again.jsonl: the parquet tail
 
 
 def test_a_backfill_dated_more_than_a_year_ago_keeps_every_row_of_a_free_plan_tenant(job_run):
@@ -50,8 +83,10 @@ def test_rejected_records_keep_raw_text_reason_and_position(job_run):
     assert set(BROKEN_KINDS) <= reasons
     lines = job_run.inputs[0].read_text().splitlines()
     rows = job_run.query(
-        "SELECT source, record_index, raw, detail FROM rejected_events FINAL "
-        "WHERE run_id = {run:String} AND source = 'events.jsonl' LIMIT 50"
+        "SELECT source, record_index, raw, detail FROM rejected_events FINAL WHERE run_id = {run:String} "
+        "AND source = 'events.jsonl' AND reason NOT IN ({duplicate:String}, {conflict:String}) LIMIT 50",
+        duplicate=DUPLICATE,
+        conflict=CONFLICT,
     )
     for source, index, raw, detail in rows:
         assert raw == lines[index]
@@ -112,7 +147,7 @@ def test_no_false_alarm_flood_and_every_alert_has_a_summary(job_run):
 
 
 def test_csv_and_parquet_rows_are_scored(job_run):
-    for path in job_run.inputs[1:]:
+    for path in job_run.inputs[1:3]:
         ids = [r.payload["event_id"] for r in read_records(path) if r.payload["event_id"] != "bad-1"]
         found = job_run.query("SELECT count() FROM scored_events FINAL WHERE event_id IN {ids:Array(String)}", ids=ids)
         assert len(ids) == 100 and found[0][0] == len(ids), path.name
@@ -196,7 +231,7 @@ def test_the_job_raises_the_alerts_of_its_logic_run_without_flink(job_run):
         for record in read_records(path):
             parsed = parse_record(record.payload, source=record.source, index=record.index, tenant=record.tenant)
             if parsed.ok:
-                rows += plain.record("event", parsed.event)
+                rows += plain.record("event", parsed.event, Origin(record.source, record.index, 0))
     rows += plain.finish()
     expected = {(row["cause"], row["alert_id"]) for table, row in rows if table == "alerts"}
     seen = set(job_run.query("SELECT cause, alert_id FROM alerts FINAL WHERE run_id = {run:String}"))

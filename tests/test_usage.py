@@ -37,23 +37,35 @@ def run(state: UsageState, plan: Plan, rows: list[tuple[str, dict]], stored=None
 
 def test_counts_every_row_per_minute_and_emits_cumulative_rows_once_per_change():
     state, plan = UsageState(), Plan(events_per_second=1)
-    rejected = {"tenant_id": "t", "rejected_at": T0}
+    rejected = {"tenant_id": "t", "rejected_at": T0, "reason": "malformed_json"}
+    repeat = {"tenant_id": "t", "rejected_at": T0, "reason": "duplicate_event_id"}
     out = run(state, plan, [("scored_events", scored(1)), ("alerts", alert(1)), ("scored_events", scored(2, 1, None)),
-                            ("rejected_events", rejected)])  # fmt: skip
-    assert [table for table, _ in out] == ["scored_events", "alerts", "scored_events", "rejected_events"]
+                            ("rejected_events", rejected), ("rejected_events", repeat)])  # fmt: skip
+    assert [table for table, _ in out] == ["scored_events", "alerts", "scored_events", "rejected_events"] + [
+        "rejected_events"
+    ]
     assert all(row["over_quota"] is False for table, row in out if table == "scored_events")
     flushed = {}  # what the operator keeps in MapState
     flushed.update(state.minutes)
     first = usage_rows(state, "t", "r1", 1)
-    assert [(r["minute"].minute, r["accepted"], r["scored"], r["alerts"], r["rejected"]) for r in first] == [
-        (58, 1, 1, 1, 1),
-        (59, 1, 0, 0, 0),
+    minutes = [
+        (r["minute"].minute, r["accepted"], r["scored"], r["alerts"], r["rejected"], r["duplicates"]) for r in first
     ]
+    assert minutes == [(58, 1, 1, 1, 1, 1), (59, 1, 0, 0, 0, 0)]
     assert usage_rows(state, "t", "r1", 2) == []  # nothing changed since
     run(state, plan, [("scored_events", scored(3, 1))], flushed)
     again = usage_rows(state, "t", "r1", 3)
     assert [(r["minute"].minute, r["accepted"], r["scored"]) for r in again] == [(59, 2, 1)]
     assert again[0]["version"] == 3  # the newer row replaces the older in ReplacingMergeTree
+
+
+def test_counters_saved_by_a_version_without_duplicates_count_on():
+    older = {c: 1 for c in COUNTERS if c != "duplicates"} | {"run_id": "r1"}  # a minute restored from older state
+    state = UsageState(minutes={int(T0.timestamp() // 60): dict(older)})
+    repeat = {"tenant_id": "t", "rejected_at": T0, "reason": "duplicate_event_id"}
+    run(state, Plan(events_per_second=1), [("rejected_events", repeat), ("rejected_events", repeat)])
+    (row,) = usage_rows(state, "t", "r1", 1)
+    assert (row["rejected"], row["duplicates"], row["accepted"]) == (1, 2, 1)
 
 
 def test_soft_and_hard_limit_alerts_fire_once_each_at_80_and_100_percent():
