@@ -1,8 +1,8 @@
 """The ingestion API (`pulse serve`): tenants POST events or files; records reach Kafka before the answer.
 
 The tenant of every record is the one the API key belongs to. A 202 means every record it lists as
-accepted is stored in Kafka (acks=all); if Kafka does not confirm, the answer is 503 and nothing is
-reported accepted.
+accepted is stored in Kafka (acks=all), and so is every record it lists as rejected, marked refused, for the job
+to store in `rejected_events`; if Kafka does not confirm, the answer is 503 and nothing is reported accepted.
 """
 
 import json
@@ -26,11 +26,11 @@ from pulse.clickhouse import Store, StoreBusy, open_store, store
 from pulse.config import ConfigSet, load_config_dir
 from pulse.dashboard import dashboard_router, mount_static, session_secret
 from pulse.dedup import RecentIds
-from pulse.events import json_schema, parse_record
+from pulse.events import MAX_RECORD_BYTES, json_schema, parse_record
 from pulse.incidents_api import incidents_router
 from pulse.plans import Plan, PlanWatcher
 from pulse.ratelimit import RateLimiter, retry_after_header
-from pulse.topics import EVENTS_TOPIC, KafkaUnavailable, RecordWriter, ensure_topic, reachable
+from pulse.topics import EVENTS_TOPIC, KafkaUnavailable, RecordWriter, Refused, ensure_topic, reachable
 from pulse.upload import UploadStopped, upload
 from pulse.usage_api import usage_router
 
@@ -179,15 +179,18 @@ class Ingestion:
                 self._writer = None
 
     def ingest(self, tenant: str, records: list[Any]) -> IngestResult:
-        """Validate each record as `tenant`'s, write the new valid ones to Kafka, and say what became of each."""
+        """Validate each record as `tenant`'s, write the new valid ones and the refused ones (marked, for
+        `rejected_events`) to Kafka, and say what became of each."""
         results: list[RecordResult] = []
-        values: list[bytes] = []
-        ids: list[str] = []
+        values: list[bytes | Refused] = []
+        ids: list[str | None] = []  # per value: the accepted event's id, None for a refused record
         in_request: set[str] = set()
         for index, record in enumerate(records):
             parsed = parse_record(record, source=SOURCE, index=index, tenant=tenant)
             if not parsed.ok:
                 results.append(RecordResult(index=index, status="rejected", reason=parsed.reason, detail=parsed.detail))
+                values.append(Refused(_value(record)[:MAX_RECORD_BYTES], parsed.reason, parsed.detail))
+                ids.append(None)
                 continue
             event_id = parsed.event["event_id"]
             if event_id in in_request or self.recent.contains(tenant, event_id):
@@ -195,16 +198,17 @@ class Ingestion:
                 continue
             in_request.add(event_id)
             ids.append(event_id)
-            values.append(record.encode() if isinstance(record, str) else json.dumps(record).encode())
+            values.append(_value(record))
             results.append(RecordResult(index=index, status="accepted", event_id=event_id))
         if values:
             try:
                 self.writer().write(tenant, values)
             except KafkaUnavailable as exc:
-                self.recent.remember(tenant, [i for i, stored in zip(ids, exc.stored, strict=False) if stored])
+                stored = [i for i, done in zip(ids, exc.stored, strict=False) if done and i is not None]
+                self.recent.remember(tenant, stored)
                 self.drop_writer()
                 raise _kafka_down(exc) from None
-            self.recent.remember(tenant, ids)
+            self.recent.remember(tenant, [i for i in ids if i is not None])
         counts = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "rejected")}
         return IngestResult(
             accepted=counts["accepted"], duplicates=counts["duplicate"], rejected=counts["rejected"], results=results
@@ -371,6 +375,11 @@ def _check_declared_length(request: Request, limit: int) -> None:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"body of {declared} bytes is over the limit of {limit}")
+
+
+def _value(record: Any) -> bytes:
+    """The Kafka value of a record: its text as sent (an NDJSON line), or the JSON value it was in the body."""
+    return record.encode() if isinstance(record, str) else json.dumps(record).encode()
 
 
 def _split_records(body: bytes) -> list[Any]:

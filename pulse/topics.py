@@ -14,16 +14,18 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 EVENTS_TOPIC = "pulse.events"
 ALERTS_TOPIC = "pulse.alerts"
 RULES_TOPIC = "pulse.rules"
 EVENTS_PARTITIONS = 4
+FLUSH_MARGIN_S = 2.0
 REFUSED_HEADER = "pulse-refused"
 TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}  # a record's timestamp: when the broker stored it
 
@@ -124,7 +126,8 @@ class RecordWriter:
                 else self.producer.send(self.topic, key=key, value=value)
                 for value in values
             ]
-            self.producer.flush(timeout=self.timeout_s)
+            # Past the delivery timeout every record is confirmed or failed: waiting a little longer tells which.
+            self.producer.flush(timeout=self.timeout_s + FLUSH_MARGIN_S)
         except KafkaError as exc:
             raise KafkaUnavailable(f"Kafka did not take the records: {exc}") from None
         stored = [future.succeeded() for future in futures]
@@ -135,7 +138,8 @@ class RecordWriter:
 
     def close(self, timeout_s: float | None = None) -> None:
         """Close, waiting up to `timeout_s` (default: the write timeout) for unsent records; 0 drops them."""
-        self.producer.close(timeout=self.timeout_s if timeout_s is None else timeout_s)
+        with suppress(KafkaTimeoutError):  # kafka-python's close flushes first, and raises when records are left
+            self.producer.close(timeout=self.timeout_s if timeout_s is None else timeout_s)
 
 
 def _admin(bootstrap: str, timeout_s: float) -> KafkaAdminClient:

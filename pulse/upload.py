@@ -2,7 +2,7 @@
 
 Rows are read in batches (pulse.inputs) and sent in batches, so memory does not grow with the file.
 Rejected rows go to a rejects file (JSON Lines): 1-based row number (the CSV header is not a row),
-reason, detail and the row as read.
+reason, detail and the row as read; and to Kafka, marked refused, for the job to store in `rejected_events`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from pulse.events import parse_record
+from pulse.events import MAX_RECORD_BYTES, parse_record
 from pulse.inputs import read_records
-from pulse.topics import KafkaUnavailable, RecordWriter
+from pulse.topics import KafkaUnavailable, RecordWriter, Refused
 
 SEND_BATCH = 5000
 KEPT_REJECTS = 100
@@ -72,7 +72,7 @@ def _upload(
     progress: Callable[[int], None] | None,
     report: UploadReport,
 ) -> None:
-    batch: list[bytes] = []
+    batch: list[bytes | Refused] = []
     with rejects_path.open("w", encoding="utf-8") as rejects:
         for record in read_records(path, tenant=tenant):
             report.rows += 1
@@ -82,6 +82,7 @@ def _upload(
             else:
                 reject = {"row": record.index + 1, "reason": parsed.reason, "detail": parsed.detail}
                 rejects.write(json.dumps({**reject, "raw": record.payload}, default=str) + "\n")
+                batch.append(Refused(_value(record.payload)[:MAX_RECORD_BYTES], parsed.reason, parsed.detail))
                 report.rejected += 1
                 if len(report.first_rejects) < KEPT_REJECTS:
                     report.first_rejects.append(reject)
@@ -103,9 +104,10 @@ def _value(payload: str | dict[str, Any]) -> bytes:
     )
 
 
-def _send(writer: RecordWriter, tenant: str, batch: list[bytes]) -> int:
-    sent = len(batch)
-    if sent:
+def _send(writer: RecordWriter, tenant: str, batch: list[bytes | Refused]) -> int:
+    """Write the batch; return how many valid rows it held."""
+    valid = sum(not isinstance(value, Refused) for value in batch)
+    if batch:
         writer.write(tenant, batch)
         batch.clear()
-    return sent
+    return valid

@@ -19,7 +19,7 @@ import requests
 from kafka import KafkaConsumer, TopicPartition
 
 from pulse.apikeys import key_hash, new_key
-from pulse.topics import EVENTS_PARTITIONS, default_bootstrap, ensure_topic, reachable
+from pulse.topics import EVENTS_PARTITIONS, REFUSED_HEADER, default_bootstrap, ensure_topic, reachable, refusal
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_DIR = Path(os.environ.get("PULSE_KAFKA_DIR", ROOT / ".data" / "kafka"))
@@ -101,7 +101,17 @@ def start_api(folder: Path, port: int, bootstrap: str, topic: str, *extra: str, 
 
 
 def read_topic(bootstrap: str, topic: str, partitions: int = EVENTS_PARTITIONS) -> list[tuple[str | None, dict | str]]:
-    """Every record of `topic` as (key, value parsed as JSON if it is JSON), up to the current end."""
+    """Every record of `topic` but those the API wrote as refused, as (key, value parsed as JSON if it is JSON),
+    up to the current end."""
+    return [(key, value) for key, value, refused in _records(bootstrap, topic, partitions) if refused is None]
+
+
+def read_refusals(bootstrap: str, topic: str) -> list[tuple[str | None, dict, str]]:
+    """(key, reason and detail, value) of every record the API wrote to `topic` as refused."""
+    return [(key, refused, value) for key, value, refused in _records(bootstrap, topic) if refused is not None]
+
+
+def _records(bootstrap: str, topic: str, partitions: int = EVENTS_PARTITIONS) -> list[tuple]:
     ensure_topic(bootstrap, topic, partitions)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=5000)
     try:
@@ -113,7 +123,9 @@ def read_topic(bootstrap: str, topic: str, partitions: int = EVENTS_PARTITIONS) 
         while any(consumer.position(tp) < ends[tp] for tp in partitions):
             for batch in consumer.poll(timeout_ms=2000).values():
                 for message in batch:
-                    records.append((message.key.decode() if message.key else None, _json(message.value)))
+                    key = message.key.decode() if message.key else None
+                    refused = refusal(dict(message.headers or []).get(REFUSED_HEADER))
+                    records.append((key, _json(message.value), refused))
         return records
     finally:
         consumer.close()

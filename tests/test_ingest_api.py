@@ -12,7 +12,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ingest_support import TEST_PLANS, ApiServer, kafka_bootstrap, read_topic, start_api, unique_topic
+from ingest_support import TEST_PLANS, ApiServer, kafka_bootstrap, read_refusals, read_topic, start_api, unique_topic
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 pytestmark = pytest.mark.kafka
@@ -95,6 +95,10 @@ def test_a_record_for_another_tenant_is_refused_not_rerouted(api):
     assert result["results"][2]["reason"] == "malformed_json"
     ids = {value.get("event_id") for _, value in read_topic(api.bootstrap, api.topic) if isinstance(value, dict)}
     assert "own-1" in ids and "theirs-1" not in ids
+    # both refused records are in the topic too, keyed by the sender and marked with the answer's reason and detail
+    refusals = [(key, why, value) for key, why, value in read_refusals(api.bootstrap, api.topic)]
+    assert ("acme", {"reason": "tenant_mismatch", "detail": refused["detail"]}, event("theirs-1", "globex")) in refusals
+    assert ("acme", {"reason": "malformed_json", "detail": result["results"][2]["detail"]}, '{"broken') in refusals
 
 
 def test_a_retried_event_is_accepted_once(api):

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
-from ingest_support import ApiServer, broker_pid, kafka_bootstrap, read_topic, restart_broker, start_api, unique_topic
+from ingest_support import (
+    ApiServer,
+    broker_pid,
+    kafka_bootstrap,
+    read_refusals,
+    read_topic,
+    restart_broker,
+    start_api,
+    unique_topic,
+)
 from kafka import KafkaProducer
 from usage_support import disagreements
 
@@ -35,6 +44,7 @@ class Ledger:
     duplicates: Counter = field(default_factory=Counter)
     rejected: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
+    refusals: Counter = field(default_factory=Counter)  # (tenant, reason, detail) of every record answered rejected
     refused_during_outage: int = 0
     retries_after_503: int = 0
 
@@ -49,6 +59,7 @@ class Ledger:
             else:
                 self.rejected[tenant] += 1
                 self.reasons[result["reason"]] += 1
+                self.refusals[tenant, result["reason"], result["detail"]] += 1
 
 
 @dataclass
@@ -175,7 +186,10 @@ def test_every_accepted_event_is_scored_into_clickhouse(ingested, streamed):
     with store(dsn) as s:
         scored = dict(s.query("SELECT tenant_id, count() FROM scored_events FINAL GROUP BY tenant_id")[1])
         distinct = s.query("SELECT count(DISTINCT tenant_id, event_id) FROM scored_events")[1][0][0]
-        rejected = s.query("SELECT tenant_id, reason, detail FROM rejected_events FINAL ORDER BY tenant_id")[1]
+        rejected = s.query(
+            "SELECT tenant_id, reason, detail FROM rejected_events FINAL WHERE detail NOT LIKE '% of request%' "
+            "ORDER BY tenant_id"
+        )[1]
     accepted = {tenant: len(ids) for tenant, ids in ingested.ledger.accepted.items()}
     assert scored == accepted
     assert distinct == sum(accepted.values())
@@ -186,7 +200,27 @@ def test_every_accepted_event_is_scored_into_clickhouse(ingested, streamed):
         ("acme", "tenant_mismatch"),
     ]
     assert "sent by tenant ''" in rejected[0][2] and "names tenant_id 'globex'" in rejected[1][2]
-    assert f"read {sum(accepted.values()) + 2} records" in stdout
+    refused = len(read_refusals(ingested.api.bootstrap, ingested.api.topic))
+    assert f"read {sum(accepted.values()) + refused + 2} records" in stdout
+
+
+def test_every_record_the_api_refused_is_in_rejected_events_under_the_senders_tenant(ingested, streamed):
+    dsn, _ = streamed
+    with store(dsn) as s:
+        rows = s.query(
+            "SELECT tenant_id, reason, detail, source, record_index FROM rejected_events FINAL "
+            "WHERE detail LIKE '% of request%'"
+        )[1]
+    stored = Counter((tenant, reason, detail) for tenant, reason, detail, _, _ in rows)
+    refusals = read_refusals(ingested.api.bootstrap, ingested.api.topic)
+    written = Counter((key, why["reason"], why["detail"]) for key, why, _ in refusals)
+    assert stored == written  # the job stores every refused record the API wrote, where it is in the topic
+    assert all(source.startswith(f"{ingested.api.topic}:") for _, _, _, source, _ in rows)
+    # every refusal the API answered is stored (a request answered 503 may have written some before, stored too)
+    assert stored - ingested.ledger.refusals == Counter() or ingested.ledger.retries_after_503
+    assert ingested.ledger.refusals - stored == Counter()
+    assert {tenant for tenant, *_ in rows} == {"acme", "globex"}  # refused records of another tenant: the sender's
+    assert sum(ingested.ledger.rejected.values()) > 1000
 
 
 def test_alerts_are_written_to_kafka_as_json_rows(ingested, streamed):

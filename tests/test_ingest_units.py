@@ -8,8 +8,9 @@ from fastapi import HTTPException
 from pulse.api import ApiSettings, Ingestion, _split_records
 from pulse.apikeys import KeyRing, key_hash, new_key
 from pulse.config import ConfigInvalid, parse_tenant_config
-from pulse.events import parse_record
+from pulse.events import MAX_RECORD_BYTES, parse_record
 from pulse.plans import load_plans
+from pulse.topics import refusal
 from pulse.upload import UploadStopped, upload
 
 
@@ -74,32 +75,44 @@ def test_bodies_split_into_records():
     assert exc.value.status_code == 400
 
 
-class RefusingWriter:
-    """Stands in for Kafka only where these tests never reach it (a file with no valid rows)."""
+class ListWriter:
+    """Keeps what an upload writes, as the Kafka writer would send it."""
+
+    def __init__(self):
+        self.values = []
 
     def write(self, tenant, values):
-        raise AssertionError("no valid row, nothing to write")
+        self.values += [(tenant, value) for value in values]
 
 
-def test_upload_lists_every_bad_row_by_number(tmp_path):
+def test_upload_lists_every_bad_row_by_number_and_writes_it_refused(tmp_path):
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"event_id": "x"}\nnot json\n\n[1]\n')
-    report = upload(path, "acme", RefusingWriter(), tmp_path / "rejects.jsonl")
+    path.write_text('{"event_id": "x"}\nnot json\n\n[1]\n' + json.dumps({"event_id": "y" * 70_000}) + "\n")
+    writer = ListWriter()
+    report = upload(path, "acme", writer, tmp_path / "rejects.jsonl")
     rejects = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
-    assert (report.rows, report.accepted, report.rejected) == (3, 0, 3)
+    assert (report.rows, report.accepted, report.rejected) == (4, 0, 4)
     assert [(r["row"], r["reason"]) for r in rejects] == [
         (1, "missing_field"),
         (2, "malformed_json"),
         (3, "not_an_object"),
+        (4, "oversized"),
     ]
     assert rejects[1]["raw"] == "not json"
+    # every refused row also goes to Kafka, marked with its reason, for the job's rejected_events
+    assert [(tenant, type(value).__name__, value.reason) for tenant, value in writer.values] == [
+        ("acme", "Refused", reason) for reason in ("missing_field", "malformed_json", "not_an_object", "oversized")
+    ]
+    assert writer.values[1][1].value == b"not json"
+    assert len(writer.values[3][1].value) == MAX_RECORD_BYTES  # the head of an oversized row
+    assert refusal(writer.values[3][1].headers()[0][1])["detail"] == rejects[3]["detail"]
 
 
 def test_an_unreadable_file_stops_the_upload_with_the_row_reached(tmp_path):
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"PAR1 not really")
     with pytest.raises(UploadStopped) as exc:
-        upload(path, "acme", RefusingWriter(), tmp_path / "rejects.jsonl")
+        upload(path, "acme", ListWriter(), tmp_path / "rejects.jsonl")
     assert "broken.parquet could not be read after row 0" in str(exc.value)
     assert not exc.value.kafka_down
 
