@@ -27,6 +27,7 @@ from pulse import gc_tuning
 from pulse.clickhouse import store
 from pulse.cluster import PROJECT, Cluster
 from pulse.config import load_config_dir
+from pulse.duplicates import Origin
 from pulse.events import parse_record
 from pulse.generate import Generator
 from pulse.inputs import RawRecord
@@ -66,7 +67,8 @@ def ceiling(events: list[dict], configs: str, dsn: str) -> float:
         for line in lines:
             record = RawRecord.from_json(line)
             parsed = parse_record(record.payload, source=record.source, index=record.index, tenant=record.tenant)
-            for table, row in plain.record("event", parsed.event):
+            origin = Origin(record.source, record.index, record.received or 0)
+            for table, row in plain.record("event", parsed.event, origin):
                 writer.add(table, row)
         for table, row in plain.finish():
             writer.add(table, row)

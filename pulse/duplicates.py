@@ -61,7 +61,7 @@ class Repeat:
 
 def digest(event: dict[str, Any]) -> int:
     """A 64-bit fingerprint of the event's content, equal for equal events in any process."""
-    text = json.dumps(event, sort_keys=True, separators=(",", ":"), default=str)
+    text = json.dumps(event, sort_keys=True, separators=(",", ":"))  # a validated event holds JSON values only
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
