@@ -95,11 +95,13 @@ def oracle(chunks: list[list[dict]], configs_before: Path, configs_after: Path, 
 
 
 def drop(folder: Path, name: str, events: list[dict]) -> None:
-    """Land a file of raw-record envelopes atomically (written under a hidden name, then renamed)."""
+    """Land a file of raw-record envelopes atomically (written under a hidden name, then renamed), stamped with the
+    time they were received, as `pulse run` stages files: a reject replayed after the restart keeps its minute."""
     hidden = folder / f".{name}"
+    received = time.time_ns() // 1_000_000
     with hidden.open("w") as out:
         for index, event in enumerate(events):
-            out.write(RawRecord(name, index, json.dumps(event)).to_json() + "\n")
+            out.write(RawRecord(name, index, json.dumps(event), received=received).to_json() + "\n")
     hidden.rename(folder / name)
 
 
