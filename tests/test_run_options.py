@@ -28,7 +28,7 @@ def run_cli(monkeypatch, tmp_path: Path, *options: str) -> tuple[int, dict]:
 
     def fake_run_local(inputs, configs_dir, dsn, run_id, **kwargs):
         seen.update(kwargs)
-        return localrun.RunReport(1, 1, 0, 0, ([], []), ([], []))
+        return localrun.RunReport(1, 1, 0, 0, 0, ([], []), ([], []))
 
     monkeypatch.setattr(localrun, "run_local", fake_run_local)
     events = tmp_path / "events.jsonl"
@@ -59,6 +59,7 @@ def test_run_local_hands_the_lateness_to_the_job(monkeypatch, tmp_path):
     built: dict = {}
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(localrun, "accepted_before", lambda dsn, run_id: {})
+    monkeypatch.setattr(localrun, "received_earlier", lambda dsn, run_id: None)
     monkeypatch.setattr(localrun, "report", lambda dsn, run_id, read: read)
     env = SimpleNamespace(execute=lambda name: None)
     monkeypatch.setattr(jobs.environment, "local_environment", lambda p, run_dir: built.update(run_dir=run_dir) or env)
