@@ -42,11 +42,13 @@ NEW_RULE = """
     when: event_type == "order_placed"
 """
 
-# Chunk 2 (index 1, cut by the kill) carries no broken record: a reject replayed after the restore gets a new
-# rejected_at (processing time), which may fall in another minute than the usage row written before the kill
-# (a known limit, see README "Usage and plans").
-BROKEN_IN_CHUNKS = (0, 2, 3)
+# Every chunk carries broken records, chunk 2 (index 1) too, which the kill cuts: a reject replayed after the
+# restore keeps its receive time (the record's Kafka timestamp), so its usage minute.
+BROKEN_IN_CHUNKS = (0, 1, 2, 3)
 BROKEN_PER_CHUNK = 7
+# Events of chunk 1 sent again in every later chunk: before the kill, after the restore from its checkpoint and after
+# the savepoint restart, each is found a duplicate by the state restored.
+REPEATS = 5
 
 
 def broken_records(chunk: int) -> list[dict]:
@@ -72,8 +74,10 @@ class Scenario:
 
 
 def oracle(chunks: list[list[dict]], configs_before: Path, configs_after: Path, changed_from: int) -> dict:
-    """Scored rows and alerts from TenantScorer without Flink; chunks from `changed_from` use the new configs."""
+    """Scored rows and alerts from TenantScorer without Flink; chunks from `changed_from` use the new configs.
+    An event id seen before (an exact repeat here) is a duplicate, not scored."""
     states: dict[str, object] = {}
+    duplicates = 0
     rows: dict[str, dict] = {}
     alerts: set[str] = set()  # raised by an event (rules, risk model)
     window_alerts: set[str] = set()  # raised when event time passes a window end or an absence deadline
@@ -84,6 +88,9 @@ def oracle(chunks: list[list[dict]], configs_before: Path, configs_after: Path, 
             event = parse_record(json.dumps(payload), source=f"chunk{number}", index=index).event
             if event is None:  # a broken record: rejected
                 continue
+            if event["event_id"] in rows:
+                duplicates += 1
+                continue
             scorer = scorers[event["tenant_id"]]
             state = states.setdefault(event["tenant_id"], scorer.new_state())
             row, raised = scorer.score(event, state, "oracle")
@@ -91,7 +98,8 @@ def oracle(chunks: list[list[dict]], configs_before: Path, configs_after: Path, 
             alerts.update(a["alert_id"] for a in raised if a["event_id"])
             window_alerts.update(a["alert_id"] for a in raised if not a["event_id"])
     rejected = sum(1 for chunk in chunks for e in chunk if e["event_id"].startswith("broken-"))
-    return {"rows": rows, "alerts": alerts, "window_alerts": window_alerts, "rejected": rejected}
+    return {"rows": rows, "alerts": alerts, "window_alerts": window_alerts, "rejected": rejected,
+            "duplicates": duplicates}  # fmt: skip
 
 
 def drop(folder: Path, name: str, events: list[dict]) -> None:
@@ -147,6 +155,8 @@ def scenario(tmp_path_factory) -> Scenario:
     chunks = [events[a:b] for a, b in zip(cut, cut[1:], strict=False)]
     for number in BROKEN_IN_CHUNKS:
         chunks[number][100:100] = broken_records(number)
+    for chunk in chunks[1:]:
+        chunk[50:50] = [dict(e) for e in chunks[0][200 : 200 + REPEATS]]
     acme = configs / "tenants" / "acme.yaml"
     changed = acme.read_text().replace("\nmodels:", NEW_RULE + "\nmodels:")
     after = folder / "configs-after"
@@ -233,10 +243,11 @@ def snapshot(scenario: Scenario) -> dict:
         "metric_minutes": dict(q(LAST_METRIC_MINUTE_SQL)),
         "warmed_up_again": q(WARMED_UP_AGAIN_SQL),
         "warm_detectors": q("SELECT count(DISTINCT tenant_id, metric) FROM metric_values WHERE NOT warming_up")[0][0],
-        "rejected": q("SELECT count() FROM rejected_events FINAL")[0][0],
+        "rejected": q("SELECT count() FROM rejected_events FINAL WHERE reason != 'duplicate_event_id'")[0][0],
+        "duplicates": q("SELECT count() FROM rejected_events FINAL WHERE reason = 'duplicate_event_id'")[0][0],
         "usage": {run: usage_against_tables(q, run) for run in [None, *runs]},
         "usage_runs": runs,
-        "usage_totals": q("SELECT sum(accepted), sum(alerts), sum(rejected) FROM usage FINAL")[0],
+        "usage_totals": q("SELECT sum(accepted), sum(alerts), sum(rejected), sum(duplicates) FROM usage FINAL")[0],
         "alerts_all": q("SELECT count() FROM alerts FINAL")[0][0],
     }
 
@@ -255,6 +266,7 @@ def assert_exactly_once(seen: dict, expected: dict) -> None:
     assert seen["alert_ids"] <= expected["alerts"] | expected["window_alerts"]
     assert seen["alerts_final"] == len(seen["alert_ids"])
     assert seen["rejected"] == expected["rejected"]
+    assert seen["duplicates"] == expected["duplicates"] > 0
 
 
 def test_the_taskmanager_runs_with_the_projects_jvm_options_and_slots(scenario):
@@ -321,11 +333,12 @@ def test_clickhouse_outage_waited_out_then_catch_up(scenario):
 
 
 def test_usage_equals_the_tables_after_the_kill_and_the_savepoint_restart(scenario):
-    """Per tenant and minute the usage table's counts (accepted, scored, over_quota, alerts, rejected) equal the
-    row counts of scored_events, alerts and rejected_events: per run id and summed over both runs."""
+    """Per tenant and minute the usage table's counts (accepted, scored, over_quota, alerts, rejected, duplicates)
+    equal the row counts of scored_events, alerts and rejected_events: per run id and summed over both runs."""
     before, after = scenario.observed["before"], scenario.observed["after"]
     assert before["usage_runs"] == ["first"] and after["usage_runs"] == ["first", "second"]
     assert before["usage"] == {None: [], "first": []}
     assert after["usage"] == {None: [], "first": [], "second": []}
-    assert after["usage_totals"] == (after["final"], after["alerts_all"], after["rejected"])
+    assert after["usage_totals"] == (after["final"], after["alerts_all"], after["rejected"], after["duplicates"])
     assert after["rejected"] == len(BROKEN_IN_CHUNKS) * BROKEN_PER_CHUNK
+    assert after["duplicates"] == 3 * REPEATS
