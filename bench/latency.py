@@ -52,13 +52,14 @@ import numpy as np
 import yaml
 
 from pulse.apikeys import key_hash, new_key
+from pulse.config import secret_prefix
 from pulse.generate import Generator
 
 PROJECT = Path(__file__).resolve().parent.parent
 PULSE = str(Path(sys.executable).with_name("pulse"))
 PROBE_RULE = "bench-probe"
 PROBE_AMOUNT = 2_000_000.0
-SECRET_ENV = "PULSE_BENCH_HOOK_SECRET"
+HOOK_SECRET = secrets.token_hex(32)  # every bench tenant's signing secret (each in a variable of its own)
 # This process's environment before any Flink job ran in it: a local job runs its Python workers inside the
 # client process and leaves their settings in os.environ (a loopback server address, a disabled gateway),
 # which would break the jobs this module starts (`make bench` runs local jobs first).
@@ -257,11 +258,13 @@ def tenant_configs(folder: Path, tenants: int, hook_url: str) -> dict[str, str]:
     """A copy of configs/ plus one enterprise-plan bench tenant per key; returns tenant → API key (never saved)."""
     shutil.copytree(PROJECT / "configs", folder)
     keys = {f"bench{i:02d}": new_key() for i in range(tenants)}
+    plans = yaml.safe_load((folder / "plans.yaml").read_text())
+    plans["tenants"] |= {tenant: "enterprise" for tenant in keys}
+    (folder / "plans.yaml").write_text(yaml.safe_dump(plans, sort_keys=False))
     for tenant, key in keys.items():
         config = {
             "tenant": tenant,
             "display_name": f"Bench {tenant}",
-            "plan": "enterprise",
             "currency": "USD",
             "rules": [
                 {
@@ -279,11 +282,16 @@ def tenant_configs(folder: Path, tenants: int, hook_url: str) -> dict[str, str]:
             ],  # fmt: skip
             "models": {"risk": {"enabled": True}},
             "incidents": {"max_notices_per_hour": 10000},
-            "webhooks": [{"url": f"{hook_url}/{tenant}", "format": "json", "secrets": [SECRET_ENV]}],
+            "webhooks": [{"url": f"{hook_url}/{tenant}", "format": "json", "secrets": [hook_secret_env(tenant)]}],
             "api_keys": [key_hash(key)],
         }
         (folder / "tenants" / f"{tenant}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return keys
+
+
+def hook_secret_env(tenant: str) -> str:
+    """The environment variable of a bench tenant's signing secret (a tenant may only name its own)."""
+    return f"{secret_prefix(tenant)}HOOK_SECRET"
 
 
 def background_events(tenants: int) -> list[dict]:
@@ -330,7 +338,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     (folder / "logs").mkdir()
     port = ENVIRONMENT.get("PULSE_KAFKA_PORT", "19592")
     bootstrap = f"127.0.0.1:{port}"
-    env = {**ENVIRONMENT, "PULSE_KAFKA": bootstrap, "PULSE_KAFKA_PORT": port, SECRET_ENV: secrets.token_hex(32)}
+    env = {**ENVIRONMENT, "PULSE_KAFKA": bootstrap, "PULSE_KAFKA_PORT": port}
+    env |= {hook_secret_env(f"bench{i:02d}"): HOOK_SECRET for i in range(args.tenants)}
     env.setdefault("PULSE_KAFKA_DIR", str(folder / "kafka"))
     processes = Processes(folder / "logs")
     receiver = Receiver()

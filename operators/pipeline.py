@@ -86,8 +86,6 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         gc_tuning.tune()  # for the whole worker process
         self.configs = load_config_dir(self.configs_dir)
         self.plans = PlanWatcher(plans_file_for(self.configs_dir), self.plans_check_s)
-        for config in [self.configs.default, *self.configs.tenants.values()]:
-            self.plans.plan(config.plan)  # refuse to start on a plan the plans file does not have
         self.state = runtime_context.get_state(ValueStateDescriptor("tenant", Types.PICKLED_BYTE_ARRAY()))
         self.model = runtime_context.get_state(ValueStateDescriptor("model", Types.PICKLED_BYTE_ARRAY()))
         minutes = MapStateDescriptor("usage-minutes", Types.LONG(), Types.PICKLED_BYTE_ARRAY())
@@ -144,7 +142,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         update = RuleUpdate.from_envelope(envelope)
         plans_file = plans_file_for(self.configs_dir)
         try:
-            config = validate_update(update, load_plans(plans_file), str(plans_file))
+            config = validate_update(update, load_plans(plans_file), str(plans_file), tenants=self.configs.tenants)
         except (ConfigInvalid, ValueError, OSError) as exc:
             log.error("rule update %s for tenant %r refused, the previous rules stay active:\n%s",
                       update.version, update.tenant, exc)  # fmt: skip

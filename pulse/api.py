@@ -6,6 +6,7 @@ to store in `rejected_events`; if Kafka does not confirm, the answer is 503 and 
 """
 
 import json
+import logging
 import shutil
 import tempfile
 import threading
@@ -23,17 +24,18 @@ from pydantic import BaseModel
 
 from pulse.apikeys import KeyRing
 from pulse.clickhouse import Store, StoreBusy, open_store, store
-from pulse.config import ConfigSet, load_config_dir
+from pulse.config import load_config_dir
 from pulse.dashboard import dashboard_router, mount_static, session_secret
 from pulse.dedup import RecentIds
 from pulse.events import MAX_RECORD_BYTES, json_schema, parse_record
 from pulse.incidents_api import incidents_router
-from pulse.plans import Plan, PlanWatcher
+from pulse.plans import PlanWatcher
 from pulse.ratelimit import RateLimiter, retry_after_header
 from pulse.topics import EVENTS_TOPIC, KafkaUnavailable, RecordWriter, Refused, ensure_topic, reachable
 from pulse.upload import UploadStopped, upload
 from pulse.usage_api import usage_router
 
+log = logging.getLogger(__name__)
 SOURCE = "request"
 KAFKA_RETRY_AFTER_S = 5
 
@@ -134,11 +136,18 @@ class Ingestion:
 
     def __init__(self, settings: ApiSettings):
         self.settings = settings
-        configs = load_config_dir(settings.configs_dir)
+        configs = load_config_dir(settings.configs_dir, skip_invalid=True)
+        for tenant, problems in configs.refused.items():
+            log.error(
+                "tenant %s is not served: its config is invalid, so its API keys are refused until it is fixed "
+                "(the other tenants are served):\n%s",
+                tenant,
+                "\n".join(map(str, problems)),
+            )
         if configs.default.api_keys:
             raise ValueError(f"{settings.configs_dir}/default.yaml: api_keys belong in a tenant's own file")
         self.keys = KeyRing.from_configs(configs)
-        self.plans = TenantPlans(configs, settings.plans_path, settings.plans_check_s)
+        self.plans = TenantPlans(settings.plans_path, settings.plans_check_s)
         self.limiter = RateLimiter()
         self.recent = RecentIds(settings.dedup_ttl_s, settings.dedup_max_per_tenant)
         self._writer: RecordWriter | None = None
@@ -302,25 +311,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
     return app
 
 
-class TenantPlans:
-    """Each tenant's plan for the whole API (rate limits, usage, dashboard): the plan's name from the tenant's
-    config (read at start), its limits from the plans file, re-read when it changes (PlanWatcher)."""
-
-    def __init__(self, configs: ConfigSet, plans_path: str, check_every_s: float = 10.0):
-        self.configs = configs
-        self.watcher = PlanWatcher(plans_path, check_every_s)
-        for tenant, config in [("(default)", configs.default), *configs.tenants.items()]:
-            if config.plan not in self.watcher.plans:
-                known = ", ".join(sorted(self.watcher.plans))
-                raise ValueError(
-                    f"tenant {tenant}: plan {config.plan!r} is not in {plans_path} (it has {known}); "
-                    f"add the plan there or change the tenant's plan"
-                )
-
-    def of(self, tenant: str) -> tuple[str, Plan]:
-        """The tenant's plan name and its current limits."""
-        name = self.configs.for_tenant(tenant).plan
-        return name, self.watcher.plan(name)
+class TenantPlans(PlanWatcher):
+    """Each tenant's plan for the whole API (rate limits, usage, dashboard): the operator's plans file, re-read
+    when it changes, gives both which plan a tenant is on and its limits."""
 
     def label(self, tenant: str) -> str:
         """The plan as the dashboard shows it, e.g. `free (50 events/s)`."""

@@ -133,9 +133,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pulse.report import parse_since, render_report, write_report
 
     hours = parse_since(args.since)
-    config = load_config_dir(args.configs).for_tenant(args.tenant)
+    from pulse.plans import load_plans, plans_file_for
+
+    plan = load_plans(plans_file_for(args.configs)).name_of(args.tenant)
     with store(args.clickhouse, wait_s=args.wait) as s:
-        html = render_report(s, args.tenant, hours, config.plan)
+        html = render_report(s, args.tenant, hours, plan)
     out = Path(args.out)
     write_report(html, out)
     console.print(f"report for {args.tenant}, last {args.since} of data: {out} ({len(html):,} bytes)", markup=False)
@@ -177,8 +179,9 @@ def cmd_rules_publish(args: argparse.Namespace) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     update = RuleUpdate(args.tenant, f"{path.name}@{stamp}", 0, path.read_text())
     plans_file = plans_file_for(args.configs)
+    tenants = [p.stem for p in (Path(args.configs) / "tenants").glob("*.y*ml")]
     try:
-        validate_update(update, load_plans(plans_file), str(plans_file), file=str(path))
+        validate_update(update, load_plans(plans_file), str(plans_file), file=str(path), tenants=tenants)
     except ConfigInvalid as exc:
         errors.print(f"{exc}\nnot published: fix the file and publish again", markup=False, highlight=False)
         return 1
@@ -199,11 +202,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
     from pulse.usage_report import current_month, usage_report
 
     plans_file = args.plans or str(plans_file_for(args.configs))
-    plan_name = load_config_dir(args.configs).for_tenant(args.tenant).plan
-    plan = load_plans(plans_file).get(plan_name)
-    if plan is None:
-        errors.print(f"tenant {args.tenant}: plan {plan_name!r} is not in {plans_file}", markup=False)
-        return 1
+    plan_name, plan = load_plans(plans_file).of(args.tenant)
     with store(args.clickhouse) as s:
         report = usage_report(s, args.tenant, args.month or current_month(), plan_name, plan)
     totals, quota = report["totals"], plan.events_per_month

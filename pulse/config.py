@@ -7,14 +7,25 @@ A config folder holds `default.yaml` (applied to any tenant without a file of it
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from pulse.events import EVENT_TYPES
+from pulse.limits import MAX_TABLE_ENTRIES, MAX_TABLE_TEXT_CHARS, MAX_TABLES_ENTRIES
 from pulse.ruleengine import expressions
 from pulse.ruleengine.durations import Duration
 from pulse.ruleengine.language import (
@@ -174,12 +185,48 @@ class IncidentsConfig(Strict):
     max_notices_per_hour: Annotated[int, Field(ge=1, le=10000)] = 30
 
 
+def secret_prefix(tenant: str) -> str:
+    """The start every signing-secret variable of `tenant` must have: its id in capitals, `-` as `_`.
+
+    >>> secret_prefix("acme-eu")
+    'ACME_EU_'
+    """
+    return tenant.upper().replace("-", "_") + "_"
+
+
+def secret_owner(name: str, tenants: Iterable[str]) -> str | None:
+    """The tenant a secret variable belongs to: the one with the longest prefix it starts with.
+
+    >>> secret_owner("ACME_EU_HOOK_SECRET", ["acme", "acme-eu"]), secret_owner("OTHER", ["acme"])
+    ('acme-eu', None)
+    """
+    owners = [t for t in tenants if name.startswith(secret_prefix(t))]
+    return max(owners, key=lambda t: len(secret_prefix(t)), default=None)
+
+
+def _check_tables(tables: dict[str, list[str] | dict[str, str]]) -> dict[str, list[str] | dict[str, str]]:
+    """Refuse tables over the size limits: every rule evaluation that reads a table costs its size."""
+    total = 0
+    for name, table in tables.items():
+        texts = [*table.items()] if isinstance(table, dict) else [(v,) for v in table]
+        if len(texts) > MAX_TABLE_ENTRIES:
+            raise ValueError(f"table {name!r} has {len(texts):,} entries; the limit is {MAX_TABLE_ENTRIES:,} per table")
+        longest = max((len(t) for entry in texts for t in entry), default=0)
+        if longest > MAX_TABLE_TEXT_CHARS:
+            raise ValueError(
+                f"table {name!r} has an entry of {longest:,} characters; the limit is {MAX_TABLE_TEXT_CHARS}"
+            )
+        total += len(texts)
+    if total > MAX_TABLES_ENTRIES:
+        raise ValueError(f"the tables have {total:,} entries in all; the limit is {MAX_TABLES_ENTRIES:,}")
+    return tables
+
+
 class TenantConfig(Strict):
-    """One tenant's configuration file."""
+    """One tenant's configuration file. Its plan is not in it: the operator assigns plans (pulse.plans)."""
 
     tenant: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")] | None = None
     display_name: str | None = None
-    plan: str = "free"
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     rules: list[Rule] = Field(default_factory=list)
     # Small lookup tables for rules, e.g. `tables.high_risk_countries` (a list) or `tables.vip_customers` (a map).
@@ -191,6 +238,11 @@ class TenantConfig(Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     # Hashes of the tenant's ingestion API keys (`pulse keys new --tenant T` prints one), never the keys.
     api_keys: list[Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]] = Field(default_factory=list)
+
+    @field_validator("tables")
+    @classmethod
+    def _small_tables(cls, tables: dict[str, list[str] | dict[str, str]]) -> dict[str, list[str] | dict[str, str]]:
+        return _check_tables(tables)
 
 
 @dataclass(frozen=True)
@@ -217,17 +269,26 @@ class ConfigInvalid(Exception):
 
 @dataclass(frozen=True)
 class ConfigSet:
-    """All tenant configs of a folder, and the default for tenants without one."""
+    """All tenant configs of a folder, and the default for tenants without one; `refused` holds the errors of
+    the tenant files that could not be used (only when loaded with `skip_invalid`)."""
 
     default: TenantConfig
     tenants: dict[str, TenantConfig]
+    refused: dict[str, list[ConfigError]] = field(default_factory=dict)
 
     def for_tenant(self, tenant: str) -> TenantConfig:
         return self.tenants.get(tenant, self.default)
 
 
-def parse_tenant_config(text: str, file: str) -> TenantConfig:
-    """Validate one config file's text; raise ConfigInvalid with located errors."""
+PLAN_IS_THE_OPERATORS = (
+    "a tenant's plan is set by the operator, not in the tenant's config: remove this line "
+    "(the operator assigns plans under `tenants:` in plans.yaml)"
+)
+
+
+def parse_tenant_config(text: str, file: str, tenants: Iterable[str] = ()) -> TenantConfig:
+    """Validate one config file's text (`tenants`: the other tenants there are, whose signing secrets it may not
+    name); raise ConfigInvalid with located errors."""
     try:
         data, lines = load_yaml(text)
     except yaml.YAMLError as exc:
@@ -236,13 +297,17 @@ def parse_tenant_config(text: str, file: str) -> TenantConfig:
         raise ConfigInvalid([ConfigError(file, line, "", f"not valid YAML: {exc}")]) from None
     if not isinstance(data, dict):
         raise ConfigInvalid([ConfigError(file, 1, "", "a tenant config must be a YAML mapping (key: value)")])
+    errors = []
+    if "plan" in data:
+        errors.append(ConfigError(file, line_of(lines, ("plan",)), "plan", PLAN_IS_THE_OPERATORS))
+        data = {k: v for k, v in data.items() if k != "plan"}
     try:
         config = TenantConfig.model_validate(data, context={"fields": derived_fields(data)})
     except ValidationError as exc:
-        raise ConfigInvalid([_locate(err, file, lines) for err in exc.errors(include_url=False)]) from None
-    duplicates = _duplicate_rule_ids(config, file, lines)
-    if duplicates:
-        raise ConfigInvalid(duplicates)
+        raise ConfigInvalid([*errors, *(_locate(err, file, lines) for err in exc.errors(include_url=False))]) from None
+    errors += _duplicate_rule_ids(config, file, lines) + _foreign_secrets(config, file, lines, tenants)
+    if errors:
+        raise ConfigInvalid(errors)
     return config
 
 
@@ -257,33 +322,60 @@ def _duplicate_rule_ids(config: TenantConfig, file: str, lines: dict) -> list[Co
     return errors
 
 
-def load_config_dir(folder: str | Path) -> ConfigSet:
-    """Load `default.yaml` and `tenants/*.yaml`; collect every error of every file before raising."""
+def _foreign_secrets(config: TenantConfig, file: str, lines: dict, tenants: Iterable[str]) -> list[ConfigError]:
+    """Signing secrets are the tenant's own `<TENANT>_...` variables: one naming another tenant's secret would
+    sign this tenant's notices as that tenant."""
+    if config.tenant is None:
+        where = line_of(lines, ("webhooks",))
+        message = "webhooks belong in a tenant's own file (tenants/<tenant>.yaml), not in the default"
+        return [ConfigError(file, where, "webhooks", message)] if config.webhooks else []
+    tenants = {*tenants, config.tenant}
+    prefix = secret_prefix(config.tenant)
+    errors = []
+    for i, hook in enumerate(config.webhooks):
+        for j, name in enumerate(hook.secrets):
+            owner = secret_owner(name, tenants)
+            if owner != config.tenant:
+                whose = f"it belongs to tenant {owner}" if owner else f"it does not start with {prefix}"
+                message = (
+                    f"{name} cannot sign {config.tenant}'s notices ({whose}); name an environment variable "
+                    f"of this tenant's, e.g. {prefix}HOOK_SECRET"
+                )
+                path = ("webhooks", i, "secrets", j)
+                errors.append(ConfigError(file, line_of(lines, path), f"webhooks[{i}].secrets[{j}]", message))
+    return errors
+
+
+def load_config_dir(folder: str | Path, skip_invalid: bool = False) -> ConfigSet:
+    """Load `default.yaml` and `tenants/*.yaml`; collect every error of every file before raising. With
+    `skip_invalid`, an invalid tenant file is left out and its errors kept in `refused` (the default's still raise)."""
     folder = Path(folder)
+    files = sorted((folder / "tenants").glob("*.y*ml"))
+    names = [path.stem for path in files]
     errors: list[ConfigError] = []
     default = TenantConfig()
     default_file = folder / "default.yaml"
     if default_file.exists():
         try:
-            default = parse_tenant_config(default_file.read_text(), str(default_file))
+            default = parse_tenant_config(default_file.read_text(), str(default_file), names)
         except ConfigInvalid as exc:
             errors.extend(exc.errors)
     tenants: dict[str, TenantConfig] = {}
-    for path in sorted((folder / "tenants").glob("*.y*ml")):
+    refused: dict[str, list[ConfigError]] = {}
+    for path in files:
         try:
-            config = parse_tenant_config(path.read_text(), str(path))
+            config = parse_tenant_config(path.read_text(), str(path), names)
         except ConfigInvalid as exc:
-            errors.extend(exc.errors)
+            refused[path.stem] = exc.errors
             continue
         if config.tenant != path.stem:
-            errors.append(
-                ConfigError(str(path), 1, "tenant", f"must be {path.stem!r}, the file's name (found {config.tenant!r})")
-            )
+            message = f"must be {path.stem!r}, the file's name (found {config.tenant!r})"
+            refused[path.stem] = [ConfigError(str(path), 1, "tenant", message)]
             continue
         tenants[config.tenant] = config
-    if errors:
-        raise ConfigInvalid(errors)
-    return ConfigSet(default=default, tenants=tenants)
+    if errors or (refused and not skip_invalid):
+        raise ConfigInvalid(errors + [e for problems in refused.values() for e in problems])
+    return ConfigSet(default=default, tenants=tenants, refused=refused)
 
 
 def _locate(err: dict[str, Any], file: str, lines: dict) -> ConfigError:

@@ -29,6 +29,7 @@ from pulse.config import ConfigSet, TenantConfig
 from pulse.duplicates import DUPLICATE, Origin, Repeat, SeenIds
 from pulse.metric_alerts import MetricRows
 from pulse.plans import PlanWatcher
+from pulse.ruleupdates import suspension_row
 from pulse.scoring import TenantScorer, TenantState, rejected_row
 from pulse.usage import Stored, UsageState, evict_flushed, meter, nothing_stored, usage_rows
 
@@ -90,7 +91,8 @@ class TenantPipeline:
         row, alerts = self.scorer.score(event, state.scoring, self.run_id, watermark)
         if state.metrics is not None:
             state.metrics.add(event)
-        return self._meter(state, [("scored_events", row), *(("alerts", alert) for alert in alerts)], stored)
+        rows = [("scored_events", row), *(("alerts", alert) for alert in alerts), *self._suspensions()]
+        return self._meter(state, rows, stored)
 
     def rejected(self, row: dict[str, Any], state: PipelineState, stored: Stored = nothing_stored) -> Rows:
         """The metered `rejected_events` row of a record that failed validation."""
@@ -106,6 +108,7 @@ class TenantPipeline:
         due = self.scorer.next_timer(state.scoring)
         if due is not None and due <= event_time:
             rows += [("alerts", alert) for alert in self.scorer.advance(state.scoring, event_time, self.run_id)]
+            rows += self._suspensions()
         if state.metrics is not None:
             until = max(state.metrics.open, default=-MINUTE) + MINUTE if end_of_input else event_time
             for point in state.metrics.close(until):
@@ -142,11 +145,16 @@ class TenantPipeline:
             self.tenant, origin.source, origin.index, repeat.reason, detail, event, self.run_id, origin.received
         )
 
+    def _suspensions(self) -> Rows:
+        """A `config_updates` row for each rule suspended since the last call (too slow), for the tenant to see."""
+        suspended = self.scorer.engine.scope.take_suspensions()
+        return [("config_updates", suspension_row(self.tenant, rule, why, self.run_id)) for rule, why in suspended]
+
     def _meter(self, state: PipelineState, rows: Rows, stored: Stored) -> Rows:
-        plan = self.plans.plan(self.config.plan)
+        name, plan = self.plans.of(self.tenant)
         out: Rows = []
         for table, row in rows:
-            out += meter(state.usage, self.tenant, self.config.plan, plan, table, row, self.run_id, stored)
+            out += meter(state.usage, self.tenant, name, plan, table, row, self.run_id, stored)
         return out
 
 

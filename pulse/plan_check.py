@@ -1,12 +1,12 @@
 """Checking tenant configs against their plans: a config may not declare more rules, models or webhooks
-than its plan allows, nor name a plan that does not exist. Errors name the file, line and field."""
+than the plan the operator put its tenant on allows. Errors name the file, line and field."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from pulse.config import ConfigError, TenantConfig
-from pulse.plans import Plan
+from pulse.plans import PlanBook
 from pulse.yaml_lines import line_of, load_yaml
 
 
@@ -16,29 +16,31 @@ def enabled_models(config: TenantConfig) -> int:
 
 
 def check_against_plan(
-    config: TenantConfig, file: str, plans: dict[str, Plan], plans_file: str, text: str | None = None
+    config: TenantConfig, file: str, plans: PlanBook, plans_file: str, text: str | None = None
 ) -> list[ConfigError]:
-    """Every way `config` (read from `file`, whose `text` is read from disk unless given) exceeds its plan;
-    empty when it fits."""
-    if text is None and Path(file).is_file():
-        text = Path(file).read_text()
-    _, lines = load_yaml(text) if text is not None else (None, {})
-    plan = plans.get(config.plan)
-    if plan is None:
-        known = ", ".join(sorted(plans))
-        message = f"plan {config.plan!r} is not in {plans_file} (plans there: {known})"
-        return [ConfigError(file, line_of(lines, ("plan",)), "plan", message)]
+    """Every way `config` (read from `file`, whose `text` is read from disk unless given) exceeds the plan of its
+    tenant (the default plan for the default config); empty when it fits."""
+    name = plans.name_of(config.tenant) if config.tenant else plans.default
+    plan = plans.plans[name]
     used = {
         "rules": (len(config.rules), plan.max_rules, "rules"),
         "models": (enabled_models(config), plan.max_models, "enabled models"),
         "webhooks": (len(config.webhooks), plan.max_webhooks, "webhook endpoints"),
     }
     errors = []
+    lines = _lines(file, text)
     for field, (count, limit, what) in used.items():
         if limit is not None and count > limit:
             message = (
-                f"{count} {what}, but plan {config.plan!r} allows {limit}; remove {count - limit} "
+                f"{count} {what}, but plan {name!r} allows {limit}; remove {count - limit} "
                 f"or move the tenant to a larger plan in {plans_file}"
             )
             errors.append(ConfigError(file, line_of(lines, (field,)), field, message))
     return errors
+
+
+def _lines(file: str, text: str | None) -> dict:
+    """The lines of `file`'s fields (its `text` is read from disk unless given)."""
+    if text is None and Path(file).is_file():
+        text = Path(file).read_text()
+    return load_yaml(text)[1] if text is not None else {}

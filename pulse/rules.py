@@ -10,24 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import cel
-
 from pulse.config import ConditionRule
+from pulse.ruleengine.expressions import Expression, Scope
 
 
 class RuleSet:
-    """The enabled condition rules of one tenant, compiled once."""
+    """The enabled condition rules of one tenant, compiled once; `scope`: the tenant's tables (pulse.ruleengine)."""
 
-    def __init__(self, rules: list[ConditionRule]):
-        self.rules = [(rule, cel.compile(rule.when)) for rule in rules if rule.enabled]
+    def __init__(self, rules: list[ConditionRule], scope: Scope | None = None):
+        scope = scope or Scope()
+        self.rules = [(rule, Expression(rule.when, scope, rule.id)) for rule in rules if rule.enabled]
 
     def matches(self, event: dict[str, Any]) -> list[ConditionRule]:
         """The rules whose condition is true for `event`; a condition that errors (a missing field) is false."""
-        hits = []
-        for rule, program in self.rules:
-            try:
-                if program.execute(event) is True:
-                    hits.append(rule)
-            except (TypeError, RuntimeError, ValueError):
-                continue
-        return hits
+        return [rule for rule, expression in self.rules if expression.true(event)]

@@ -6,11 +6,13 @@ The job checks it as `pulse validate` does (schema, expressions, plan limits): a
 tenant's active config, and the rules it did not change keep their state (`RuleEngine.sync`); an invalid
 one is refused and the previous version stays active. Either way one `config_updates` row says so.
 
->>> update = RuleUpdate("acme", "acme.yaml", 0, "tenant: acme\\nplan: growth\\nrules: []\\n")
->>> validate_update(update, {"growth": Plan(events_per_second=100, max_rules=20)}, "plans.yaml").plan
-'growth'
+>>> update = RuleUpdate("acme", "acme.yaml", 0, "tenant: acme\\nrules: []\\n")
+>>> from pulse.plans import Plan
+>>> plans = PlanBook({"free": Plan(events_per_second=100, max_rules=20)})
+>>> validate_update(update, plans, "plans.yaml").tenant
+'acme'
 >>> try:
-...     validate_update(RuleUpdate("globex", "acme.yaml", 1, update.text), {}, "plans.yaml")
+...     validate_update(RuleUpdate("globex", "acme.yaml", 1, update.text), plans, "plans.yaml")
 ... except ConfigInvalid as refused:
 ...     print(refused)
 acme.yaml#1:1: tenant: must be 'globex', the tenant the update was published for (found 'acme')
@@ -19,6 +21,7 @@ acme.yaml#1:1: tenant: must be 'globex', the tenant the update was published for
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +30,7 @@ from typing import Any
 from pulse.config import ConfigError, ConfigInvalid, TenantConfig, parse_tenant_config
 from pulse.inputs import RawRecord
 from pulse.plan_check import check_against_plan
-from pulse.plans import Plan
+from pulse.plans import PlanBook
 from pulse.topics import RULES_TOPIC, RecordWriter, ensure_topic
 
 
@@ -55,12 +58,12 @@ class RuleUpdate:
 
 
 def validate_update(
-    update: RuleUpdate, plans: dict[str, Plan], plans_file: str, file: str | None = None
+    update: RuleUpdate, plans: PlanBook, plans_file: str, file: str | None = None, tenants: Iterable[str] = ()
 ) -> TenantConfig:
     """The update's config; ConfigInvalid with every error, located in `file` (default: the update's version),
-    if it is invalid or exceeds its plan."""
+    if it is invalid or exceeds its tenant's plan. `tenants`: the other tenants (whose secrets it may not name)."""
     file = file or update.version
-    config = parse_tenant_config(update.text, file)
+    config = parse_tenant_config(update.text, file, tenants)
     if config.tenant != update.tenant:
         found = f"found {config.tenant!r}" if config.tenant else "the file names no tenant"
         message = f"must be {update.tenant!r}, the tenant the update was published for ({found})"
@@ -79,6 +82,19 @@ def update_row(update: RuleUpdate, config: TenantConfig | None, error: str, run_
         "accepted": config is not None,
         "error": error,
         "rules": len(config.rules) if config else 0,
+        "run_id": run_id,
+        "received_at": datetime.now(UTC),
+    }
+
+
+def suspension_row(tenant: str, rule_id: str, why: str, run_id: str) -> dict[str, Any]:
+    """The `config_updates` row saying the job suspended rule `rule_id` of `tenant` (its expression was too slow)."""
+    return {
+        "tenant_id": tenant,
+        "version": f"rule {rule_id} suspended",
+        "accepted": False,
+        "error": why,
+        "rules": 0,
         "run_id": run_id,
         "received_at": datetime.now(UTC),
     }

@@ -36,8 +36,8 @@ class TenantScorer:
     def __init__(self, tenant: str, config: TenantConfig, allowed_lateness_ms: int = 60_000):
         self.tenant = tenant
         self.config = config
-        self.rules = RuleSet([rule for rule in config.rules if rule.type == "condition"])
         self.engine = RuleEngine(config.rules, config.tables, allowed_lateness_ms)
+        self.rules = RuleSet([rule for rule in config.rules if rule.type == "condition"], self.engine.scope)
         self.derived = [name for rule in config.rules if rule.type == "enrichment" for name in rule.derive]
         self.name = config.display_name or tenant
         self.rule_template = config.templates.get("rule_alert") or default_template("rule_alert")

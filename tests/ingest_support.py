@@ -23,12 +23,13 @@ from pulse.topics import EVENTS_PARTITIONS, REFUSED_HEADER, default_bootstrap, e
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_DIR = Path(os.environ.get("PULSE_KAFKA_DIR", ROOT / ".data" / "kafka"))
+TENANTS = {"acme": "growth", "globex": "growth", "tinyshop": "free"}
 TEST_PLANS = """plans:
   free: {events_per_second: 5}
   growth: {events_per_second: 100000}
   enterprise: {events_per_second: 100000}
-"""
-TENANTS = {"acme": "growth", "globex": "growth", "tinyshop": "free"}
+tenants:
+""" + "".join(f"  {tenant}: {plan}\n" for tenant, plan in TENANTS.items())
 
 
 def kafka_bootstrap() -> str:
@@ -74,11 +75,10 @@ def start_api(folder: Path, port: int, bootstrap: str, topic: str, *extra: str, 
     configs = folder / "configs"
     shutil.copytree(ROOT / "configs", configs)
     keys = {}
-    for tenant, plan in TENANTS.items():
+    for tenant in TENANTS:
         keys[tenant] = new_key()
         path = configs / "tenants" / f"{tenant}.yaml"
-        text = path.read_text() if path.exists() else f"tenant: {tenant}\nplan: {plan}\n"
-        text = text.replace("plan: growth", f"plan: {plan}")
+        text = path.read_text() if path.exists() else f"tenant: {tenant}\n"
         path.write_text(text + f'\napi_keys:\n  - "{key_hash(keys[tenant])}"\n')
     (folder / "plans.yaml").write_text(plans)
     log = folder / "api.log"

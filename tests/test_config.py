@@ -12,7 +12,7 @@ PROJECT_CONFIGS = Path(__file__).parent.parent / "configs"
 
 VALID = """\
 tenant: shop
-plan: growth
+display_name: Shop
 rules:
   - id: big-order
     description: Big order

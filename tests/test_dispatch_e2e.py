@@ -27,10 +27,11 @@ def dispatched(job_run, tmp_path_factory):
     for tenant, fmt in (("acme", "json"), ("globex", "alertmanager")):
         with (configs / "tenants" / f"{tenant}.yaml").open("a") as f:
             f.write(f"\nwebhooks:\n  - url: {receiver.url('/' + tenant)}\n    format: {fmt}\n"
-                    "    secrets: [E2E_HOOK_SECRET]\nplaybooks:\n  default: escalate to the risk desk.\n")  # fmt: skip
+                    f"    secrets: [{tenant.upper()}_HOOK_SECRET]\n"
+                    "playbooks:\n  default: escalate to the risk desk.\n")  # fmt: skip
     command = [sys.executable, "-m", "pulse", "dispatch", "--once", "--allow-private", "--configs", str(configs),
                "--clickhouse", job_run.dsn]  # fmt: skip
-    env = {**os.environ, "E2E_HOOK_SECRET": SECRET}
+    env = {**os.environ, "ACME_HOOK_SECRET": SECRET, "GLOBEX_HOOK_SECRET": SECRET}
     first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     sent = list(receiver.requests)
     second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)

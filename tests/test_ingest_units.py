@@ -50,17 +50,17 @@ def test_project_plans_cover_every_tenant_plan():
 
 
 def test_a_tenant_on_a_plan_the_plans_file_lacks_stops_the_api(tmp_path):
-    (tmp_path / "plans.yaml").write_text("plans:\n  free: {events_per_second: 5}\n")
+    (tmp_path / "plans.yaml").write_text("tenants: {acme: growth}\nplans:\n  free: {events_per_second: 5}\n")
     settings = ApiSettings(bootstrap="127.0.0.1:1", configs_dir="configs", plans_path=str(tmp_path / "plans.yaml"))
-    with pytest.raises(ValueError, match=r"tenant acme: plan 'growth' is not in .*plans.yaml \(it has free\)"):
+    with pytest.raises(ValueError, match=r"plans.yaml: tenant acme: plan 'growth' is not defined .*plans there: free"):
         Ingestion(settings)
 
 
 def test_burst_defaults_to_two_seconds_of_the_rate(tmp_path):
     (tmp_path / "plans.yaml").write_text(
-        "plans:\n  a: {events_per_second: 2.5}\n  b: {events_per_second: 5, burst_events: 7}\n"
+        "default_plan: a\nplans:\n  a: {events_per_second: 2.5}\n  b: {events_per_second: 5, burst_events: 7}\n"
     )
-    plans = load_plans(tmp_path / "plans.yaml")
+    plans = load_plans(tmp_path / "plans.yaml").plans
     assert (plans["a"].burst, plans["b"].burst) == (5, 7)
 
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.cluster
 
 T0 = 1793613600000  # 2026-11-02 10:00 UTC
 CARD_TESTING = """tenant: acme
-plan: growth
+display_name: ACME
 rules:
   - id: card-testing
     type: threshold

@@ -5,8 +5,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from pulse.config import load_config_dir
 from pulse.plan_check import check_against_plan
 from pulse.plans import Plan, PlanWatcher, load_plans
@@ -109,7 +107,7 @@ def test_store_unscored_strips_scores_and_suppresses_alerts_of_events_over_quota
 
 
 def write_plans(path: Path, quota: int) -> None:
-    path.write_text(f"plans:\n  small:\n    events_per_second: 5\n    events_per_month: {quota}\n")
+    path.write_text(f"default_plan: small\nplans:\n  small:\n    events_per_second: 5\n    events_per_month: {quota}\n")
 
 
 def test_a_plan_change_takes_effect_without_a_restart(tmp_path):
@@ -136,7 +134,7 @@ def test_a_plan_change_takes_effect_without_a_restart(tmp_path):
 
 
 def test_plans_file_keeps_the_keys_other_loaders_read():
-    plans = load_plans(Path("configs/plans.yaml"))
+    plans = load_plans(Path("configs/plans.yaml")).plans
     assert {name: (p.events_per_second, p.retention_days) for name, p in plans.items()} == {
         "free": (50, 30),
         "growth": (2000, 180),
@@ -151,12 +149,12 @@ def test_validate_refuses_a_config_that_exceeds_its_plan_with_file_line_and_fiel
         "plans:\n  free:\n    events_per_second: 5\n    max_rules: 1\n    max_webhooks: 0\n    max_models: 0\n"
     )
     (tmp_path / "default.yaml").write_text(
-        "plan: free\nmodels:\n  risk:\n    enabled: false\n  metrics:\n    enabled: false\n"
+        "currency: USD\nmodels:\n  risk:\n    enabled: false\n  metrics:\n    enabled: false\n"
     )
     rules = "".join(f"  - id: r{i}\n    description: d\n    when: amount > {i}.0\n" for i in range(3))
-    hooks = "webhooks:\n  - url: https://example.com/h\n    secrets: [HOOK_SECRET]\n"
+    hooks = "webhooks:\n  - url: https://example.com/h\n    secrets: [SHOP_HOOK_SECRET]\n"
     models = "models:\n  risk:\n    enabled: true\n"
-    (tmp_path / "tenants" / "shop.yaml").write_text(f"tenant: shop\nplan: free\nrules:\n{rules}{models}{hooks}")
+    (tmp_path / "tenants" / "shop.yaml").write_text(f"tenant: shop\ncurrency: USD\nrules:\n{rules}{models}{hooks}")
     configs = load_config_dir(tmp_path)
     file = str(tmp_path / "tenants" / "shop.yaml")
     errors = check_against_plan(configs.tenants["shop"], file, load_plans(tmp_path / "plans.yaml"), "plans.yaml")
@@ -168,13 +166,39 @@ def test_validate_refuses_a_config_that_exceeds_its_plan_with_file_line_and_fiel
     assert "3 config(s) exceed their plan" in result.stderr
 
 
-@pytest.mark.parametrize("plan", ["gold"])
-def test_validate_refuses_a_plan_the_plans_file_does_not_have(tmp_path, plan):
-    (tmp_path / "plans.yaml").write_text("plans:\n  free:\n    events_per_second: 5\n")
-    (tmp_path / "default.yaml").write_text(f"currency: USD\nplan: {plan}\n")
+def test_validate_refuses_a_tenant_assigned_to_a_plan_the_plans_file_does_not_have(tmp_path):
+    (tmp_path / "plans.yaml").write_text("tenants:\n  shop: gold\nplans:\n  free:\n    events_per_second: 5\n")
+    (tmp_path / "default.yaml").write_text("currency: USD\n")
     result = subprocess.run([sys.executable, "-m", "pulse", "validate", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 1
-    assert f"default.yaml:2: plan: plan 'gold' is not in {tmp_path / 'plans.yaml'} (plans there: free)" in result.stderr
+    plans = tmp_path / "plans.yaml"
+    assert f"{plans}: tenant shop: plan 'gold' is not defined under plans: (plans there: free)" in result.stderr
+
+
+def test_a_tenant_cannot_choose_its_plan_in_its_own_config(tmp_path):
+    (tmp_path / "tenants").mkdir()
+    (tmp_path / "tenants" / "shop.yaml").write_text("tenant: shop\nplan: enterprise\n")
+    result = subprocess.run([sys.executable, "-m", "pulse", "validate", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"{tmp_path / 'tenants' / 'shop.yaml'}:2: plan: a tenant's plan is set by the operator" in result.stderr
+    publish = [sys.executable, "-m", "pulse", "rules", "publish", str(tmp_path / "tenants" / "shop.yaml"),
+               "--tenant", "shop", "--configs", str(tmp_path), "--folder", str(tmp_path)]  # fmt: skip
+    published = subprocess.run(publish, capture_output=True, text=True)
+    assert published.returncode == 1 and "shop.yaml:2: plan: a tenant's plan is set by the operator" in published.stderr
+    assert "not published" in published.stderr and not list(tmp_path.glob("*.ndjson"))
+
+
+def test_the_operator_moves_a_tenant_to_another_plan_without_a_restart(tmp_path):
+    clock = [0.0]
+    path = tmp_path / "plans.yaml"
+    plans = "plans:\n  free: {events_per_second: 5}\n  growth: {events_per_second: 50}\n"
+    path.write_text(plans)
+    watcher = PlanWatcher(path, check_every_s=10, clock=lambda: clock[0])
+    assert watcher.of("shop")[0] == "free" and watcher.of("shop")[1].events_per_second == 5
+    path.write_text(plans + "tenants:\n  shop: growth\n")
+    clock[0] = 10.0
+    assert watcher.of("shop")[0] == "growth" and watcher.of("shop")[1].events_per_second == 50
+    assert watcher.of("other")[0] == "free"
 
 
 def test_a_new_job_starts_the_month_from_earlier_runs_and_does_not_repeat_their_alerts():

@@ -177,7 +177,6 @@ def test_pulse_usage_prints_usage_against_the_plan(tiny_run):
 def test_get_usage_answers_for_the_tenant_of_the_api_key_only(tiny_run):
     plans = load_plans(tiny_run.configs / "plans.yaml")
     keys = {"key-acme": "acme", "key-globex": "globex"}
-    tenant_plan = {"acme": "growth", "globex": "enterprise"}
 
     def tenant_of(authorization: Annotated[str, Header()] = "") -> str:
         tenant = keys.get(authorization.removeprefix("Bearer "))
@@ -194,7 +193,7 @@ def test_get_usage_answers_for_the_tenant_of_the_api_key_only(tiny_run):
             yield db
 
     app = FastAPI()
-    app.include_router(usage_router(tenant_of, one_store, lambda t: (tenant_plan[t], plans[tenant_plan[t]])))
+    app.include_router(usage_router(tenant_of, one_store, plans.of))
     with closing(db), serving(app) as api:
         url = f"{api}/v1/usage"
         body = httpx.get(url, params={"month": "2026-11"}, headers={"authorization": "Bearer key-acme"}).json()

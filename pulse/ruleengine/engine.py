@@ -17,8 +17,8 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
-from pulse.ruleengine.expressions import Expression
-from pulse.ruleengine.language import EnrichmentRule
+from pulse.ruleengine.expressions import Expression, Scope
+from pulse.ruleengine.language import BASE_FIELDS, EnrichmentRule
 from pulse.ruleengine.runners import RUNNERS, Alert, Runner
 
 NO_WATERMARK = -(2**63)
@@ -47,10 +47,10 @@ class EngineState:
 class Enrichment:
     """A compiled enrichment rule: derived fields and tags, set in order."""
 
-    def __init__(self, rule: EnrichmentRule):
-        self.filter = Expression(rule.filter) if rule.filter else None
-        self.derive = {name: Expression(source) for name, source in rule.derive.items()}
-        self.tags = {tag: Expression(source) for tag, source in rule.tags.items()}
+    def __init__(self, rule: EnrichmentRule, scope: Scope):
+        self.filter = Expression(rule.filter, scope, rule.id) if rule.filter else None
+        self.derive = {name: Expression(source, scope, rule.id) for name, source in rule.derive.items()}
+        self.tags = {tag: Expression(source, scope, rule.id) for tag, source in rule.tags.items()}
 
     def apply(self, event: dict[str, Any]) -> None:
         if self.filter is not None and not self.filter.true(event):
@@ -61,20 +61,21 @@ class Enrichment:
 
 
 class RuleEngine:
-    """The compiled stateful rules of one tenant config."""
+    """The compiled stateful rules of one tenant config; `scope` holds its tables (for every expression of it)."""
 
     def __init__(self, rules: list, tables: dict[str, Any], allowed_lateness_ms: int = 60_000):
         enabled = [rule for rule in rules if rule.enabled]
-        self.enrichments = [Enrichment(rule) for rule in enabled if rule.type == "enrichment"]
-        self.runners: dict[str, Runner] = {r.id: RUNNERS[r.type](r) for r in enabled if r.type in RUNNERS}
+        derived = [name for rule in enabled if rule.type == "enrichment" for name in rule.derive]
+        self.scope = Scope(tables, [f for f in (*BASE_FIELDS, *derived) if f != "tables"])
+        self.enrichments = [Enrichment(rule, self.scope) for rule in enabled if rule.type == "enrichment"]
+        self.runners: dict[str, Runner] = {r.id: RUNNERS[r.type](r, self.scope) for r in enabled if r.type in RUNNERS}
         self.fingerprints = {rid: _fingerprint(runner.rule) for rid, runner in self.runners.items()}
         self.cooldowns = {r.id: r.cooldown for r in enabled if r.type == "condition" and r.cooldown}
-        self.tables = tables
         self.lateness = allowed_lateness_ms
 
     def enrich(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The event as rules see it: its fields, the lookup `tables`, derived fields and `tags`."""
-        view = {**event, "tables": self.tables, "tags": []}
+        """The event as rules see it: its fields, derived fields and `tags` (the lookup tables are in the scope)."""
+        view = {**event, "tags": []}
         for enrichment in self.enrichments:
             enrichment.apply(view)
         return view
@@ -93,8 +94,7 @@ class RuleEngine:
         late = ts <= max(state.watermark, self._watermark(state), NO_WATERMARK if watermark is None else watermark)
         if not late and self.runners:
             state.arrivals += 1
-            kept = {k: v for k, v in view.items() if k != "tables"}  # the tables are added back on release
-            heapq.heappush(state.pending, (ts, str(view.get("event_id", "")), state.arrivals, kept))
+            heapq.heappush(state.pending, (ts, str(view.get("event_id", "")), state.arrivals, dict(view)))
         state.newest = max(state.newest, ts)
         return late, self.advance(state, max(self._watermark(state), NO_WATERMARK if watermark is None else watermark))
 
@@ -110,7 +110,7 @@ class RuleEngine:
         while True:  # events and rule deadlines in time order, even when the watermark jumps far ahead
             due = self._next_deadline(state)
             if state.pending and state.pending[0][0] <= min(watermark, NO_DEADLINE if due is None else due):
-                view = {**heapq.heappop(state.pending)[3], "tables": self.tables}
+                view = heapq.heappop(state.pending)[3]
                 for rule_id, runner in self.runners.items():
                     alerts += runner.on_event(view, state.rules[rule_id].data)
                 continue

@@ -1,5 +1,17 @@
-"""Checking and running CEL rule expressions (never Python eval).
+"""Checking and running CEL rule expressions (never Python eval), within limits one tenant cannot exceed.
 
+At validation: size, bracket nesting and comprehension macros are limited (pulse.limits) before the
+expression is even parsed, so no expression can make the parser recurse without end or build work that
+multiplies (a comprehension inside another). In the job: the tenant's lookup tables are converted into CEL
+values once per tenant, not per evaluation, and an expression whose evaluations keep taking longer than
+MAX_EVALUATION_MS is suspended (it counts as false) and reported.
+
+>>> check_limits("[1, 2].exists(a, tags.exists(b, a == b))")
+Traceback (most recent call last):
+ValueError: a comprehension (exists) inside another (exists) multiplies the work per event; write it without nesting
+>>> check_limits('tags.exists(t, t in ["vip", "staff"])')
+Traceback (most recent call last):
+ValueError: a list or map literal inside a comprehension (exists) is evaluated again for every element, which multiplies the work per event; compare with == and || instead
 >>> check_expression('country in tables.high_risk && amount > 10.0', ("country", "amount", "tables"))
 >>> check_expression('amount > "10"', ("amount",))
 Traceback (most recent call last):
@@ -12,12 +24,24 @@ ValueError: type mismatch in `amount == "5"`: compare a field with a value of it
 
 from __future__ import annotations
 
+import logging
 import re
+import time
+from collections.abc import Iterable
 from typing import Any
 
 import cel
 
 from pulse.events import Event
+from pulse.limits import (
+    MAX_COMPREHENSIONS,
+    MAX_EVALUATION_MS,
+    MAX_EXPRESSION_CHARS,
+    MAX_EXPRESSION_NESTING,
+    SLOW_EVALUATIONS,
+)
+
+log = logging.getLogger(__name__)
 
 NUMBER_FIELDS = {"amount": 1.5, "ts": 1}
 TEXT_FIELDS = tuple(f for f in Event.model_fields if f not in NUMBER_FIELDS and f != "attributes")
@@ -31,10 +55,97 @@ _EQUALITY = re.compile(
 )
 
 
-def check_expression(expression: str, fields: tuple[str, ...]) -> None:
-    """Raise ValueError if `expression` does not parse, names an unknown field, or mixes types."""
+# A string literal (skipped), a comprehension macro, or a bracket.
+_TOKENS = re.compile(
+    r'"""[\s\S]*?"""'
+    "|"
+    r"'''[\s\S]*?'''"
+    "|"
+    r'"(?:[^"\\\n]|\\.)*"'
+    "|"
+    r"'(?:[^'\\\n]|\\.)*'"
+    r"|\.\s*(?P<macro>all|exists_one|exists|map|filter)\s*\(|(?P<open>[(\[{])|(?P<close>[)\]}])|(?P<tables>\btables\b)"
+)
+IN_COMPREHENSION = (
+    "inside a comprehension ({macro}) is evaluated again for every element, which multiplies the work per event; {fix}"
+)
+
+
+def check_limits(expression: str) -> None:
+    """Raise ValueError if `expression` is longer or more deeply nested than the limits allow, has too many
+    comprehensions, or one whose work per element is not small: another comprehension, a list or map literal or a
+    lookup table inside it. Lexical, so it runs before the parser sees the expression. With these limits an
+    expression's cost per event is bounded by the size of the lists it ranges over (tables: MAX_TABLE_ENTRIES).
+
+    >>> check_limits("tags.exists(t, t == 'vip') && amount > 10.0")
+    >>> check_limits("(" * 30 + "1" + ")" * 30)
+    Traceback (most recent call last):
+    ValueError: brackets nested 30 deep; the limit is 24
+    """
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise ValueError(f"expression has {len(expression):,} characters; the limit is {MAX_EXPRESSION_CHARS:,}")
+    stack: list[str | None] = []  # per open bracket: the macro it opens, or None
+    macros = 0
+    for match in _TOKENS.finditer(expression):
+        macro = match["macro"]
+        inside = next((m for m in reversed(stack) if m), None)
+        if inside and macro:
+            raise ValueError(f"a comprehension ({macro}) inside another ({inside}) multiplies the work per event; "
+                             "write it without nesting")  # fmt: skip
+        if inside and match["tables"]:
+            fix = "test membership outside it (`x in tables.name`)"
+            raise ValueError("a lookup table " + IN_COMPREHENSION.format(macro=inside, fix=fix))
+        if inside and match["open"] in ("[", "{") and _is_literal(expression, match.start()):
+            fix = "compare with == and || instead"
+            raise ValueError("a list or map literal " + IN_COMPREHENSION.format(macro=inside, fix=fix))
+        if macro:
+            macros += 1
+            if macros > MAX_COMPREHENSIONS:
+                raise ValueError(
+                    f"more than {MAX_COMPREHENSIONS} comprehensions (all, exists, map, ...) in one expression"
+                )
+        if macro or match["open"]:
+            stack.append(macro)
+            if len(stack) > MAX_EXPRESSION_NESTING:
+                raise ValueError(f"brackets nested {_depth(expression)} deep; the limit is {MAX_EXPRESSION_NESTING}")
+        elif match["close"] and stack:
+            stack.pop()
+
+
+def _is_literal(expression: str, at: int) -> bool:
+    """Whether the bracket at `at` opens a literal (`[1, 2]`) rather than an index (`attributes["k"]`)."""
+    before = expression[:at].rstrip()
+    return (
+        not before
+        or re.search(r"(^|[^\w.])in$", before) is not None
+        or not (before[-1].isalnum() or before[-1] in "_)]")
+    )
+
+
+def _depth(expression: str) -> int:
+    """The deepest bracket nesting of `expression` (string literals skipped)."""
+    depth = deepest = 0
+    for match in _TOKENS.finditer(expression):
+        depth += 1 if match["macro"] or match["open"] else -1 if match["close"] else 0
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _compile(expression: str) -> cel.Program:
+    """`cel.compile`, with a Rust panic (a BaseException) turned into the ValueError a bad expression gives."""
     try:
-        program = cel.compile(expression)
+        return cel.compile(expression)
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise ValueError(f"the CEL parser failed on it ({exc})") from None
+
+
+def check_expression(expression: str, fields: tuple[str, ...]) -> None:
+    """Raise ValueError if `expression` exceeds a limit, does not parse, names an unknown field, or mixes types."""
+    check_limits(expression)
+    try:
+        program = _compile(expression)
     except ValueError as exc:
         raise ValueError(f"expression does not parse: {exc}") from None
     unknown = sorted(set(program.variables()) - set(fields))
@@ -62,7 +173,8 @@ def _check_equality(part: str, fields: tuple[str, ...]) -> None:
 def _check_types(part: str, fields: tuple[str, ...]) -> None:
     """Evaluate `part` on an example event; CEL refuses to compare a text with a number, so that is a mismatch."""
     try:
-        program = cel.compile(part)
+        check_limits(part)
+        program = _compile(part)
     except ValueError:
         return
     try:
@@ -85,18 +197,70 @@ def example_event(fields: tuple[str, ...]) -> dict[str, Any]:
     return example
 
 
-class Expression:
-    """A compiled CEL expression; an evaluation error (a missing field, a null) counts as false / no value."""
+class Scope:
+    """What the expressions of one tenant see besides the event: its lookup `tables` (converted into CEL values
+    once, here) and null for every field an event lacks; and which of them were suspended for being slow."""
 
-    def __init__(self, source: str):
+    def __init__(self, tables: dict[str, Any] | None = None, fields: Iterable[str] = ()):
+        self.context = cel.Context()
+        for name in fields:
+            self.context.add_variable(name, None)
+        self.context.add_variable("tables", tables or {})
+        self.suspended: dict[str, str] = {}  # rule id → why
+        self.unreported: list[tuple[str, str]] = []
+
+    def suspend(self, rule_id: str, why: str) -> None:
+        if rule_id not in self.suspended:
+            self.suspended[rule_id] = why
+            self.unreported.append((rule_id, why))
+            log.error("rule %s suspended: %s", rule_id, why)
+
+    def take_suspensions(self) -> list[tuple[str, str]]:
+        """The suspensions since the last call (to report once each)."""
+        taken, self.unreported = self.unreported, []
+        return taken
+
+
+class Expression:
+    """A compiled CEL expression of rule `rule_id`; an evaluation error (a missing field, a null) counts as false /
+    no value. Evaluations over MAX_EVALUATION_MS are counted: after SLOW_EVALUATIONS of them the rule is suspended
+    and its expressions count as false until the tenant publishes a new config.
+
+    >>> in_table = Expression("country in tables.x", Scope({"x": ["NG"]}))
+    >>> Expression("amount > 10.0").true({"amount": 12.5}), in_table.true({"country": "NG"})
+    (True, True)
+    """
+
+    def __init__(self, source: str, scope: Scope | None = None, rule_id: str = ""):
         self.source = source
-        self.program = cel.compile(source)
+        self.program = _compile(source)
+        self.scope = scope or Scope()
+        self.rule_id = rule_id
+        self.slow = 0
 
     def value(self, activation: dict[str, Any]) -> Any:
+        if self.rule_id in self.scope.suspended:
+            return None
+        context = self.scope.context
+        context.set_variable_resolver(activation.get)  # None falls through to the scope's null
+        started = time.perf_counter()
         try:
-            return self.program.execute(activation)
+            return self.program.execute(context)
         except (TypeError, RuntimeError, ValueError, KeyError):
             return None
+        finally:
+            self._timed(time.perf_counter() - started)
 
     def true(self, activation: dict[str, Any]) -> bool:
         return self.value(activation) is True
+
+    def _timed(self, seconds: float) -> None:
+        if seconds * 1000 <= MAX_EVALUATION_MS:
+            return
+        self.slow += 1
+        if self.slow >= SLOW_EVALUATIONS:
+            why = (
+                f"`{self.source[:80]}` took {seconds * 1000:.0f} ms on one event, over the limit of "
+                f"{MAX_EVALUATION_MS} ms {self.slow} times; it counts as false until a cheaper version is published"
+            )
+            self.scope.suspend(self.rule_id, why)

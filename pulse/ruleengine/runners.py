@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pulse.ruleengine.durations import describe
-from pulse.ruleengine.expressions import Expression
+from pulse.ruleengine.expressions import Expression, Scope
 from pulse.ruleengine.language import (
     DAY_MS,
     AbsenceRule,
@@ -53,9 +53,9 @@ class WindowState:
 class Runner:
     """What every stateful rule does: filter, group, cool-down."""
 
-    def __init__(self, rule: StatefulRule):
+    def __init__(self, rule: StatefulRule, scope: Scope):
         self.rule = rule
-        self.filter = Expression(rule.filter) if rule.filter else None
+        self.filter = Expression(rule.filter, scope, rule.id) if rule.filter else None
 
     def new_state(self) -> Any:
         return WindowState()
@@ -359,9 +359,9 @@ class SequenceRunner(Runner):
 
     rule: SequenceRule
 
-    def __init__(self, rule: SequenceRule):
-        super().__init__(rule)
-        self.first, self.then = Expression(rule.first), Expression(rule.then)
+    def __init__(self, rule: SequenceRule, scope: Scope):
+        super().__init__(rule, scope)
+        self.first, self.then = Expression(rule.first, scope, rule.id), Expression(rule.then, scope, rule.id)
 
     def new_state(self) -> SequenceState:
         return SequenceState()
