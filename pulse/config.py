@@ -34,6 +34,7 @@ from pulse.ruleengine.language import (
     EnrichmentRule,
     NewValueRule,
     SequenceRule,
+    TemplateText,
     ThresholdRule,
     derived_fields,
     known_fields,
@@ -70,7 +71,7 @@ class ConditionRule(Strict):
     severity: Severity = "medium"
     when: Annotated[str, Field(min_length=1)]
     labels: dict[str, str] = Field(default_factory=dict)
-    summary: str | None = None
+    summary: TemplateText | None = None
     enabled: bool = True
     cooldown: Duration = 0
 
@@ -232,7 +233,9 @@ class TenantConfig(Strict):
     # Small lookup tables for rules, e.g. `tables.high_risk_countries` (a list) or `tables.vip_customers` (a map).
     tables: dict[str, list[str] | dict[str, str]] = Field(default_factory=dict)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
-    templates: dict[Literal["rule_alert", "risk_alert", "metric_alert", "incident"], str] = Field(default_factory=dict)
+    templates: dict[Literal["rule_alert", "risk_alert", "metric_alert", "incident"], TemplateText] = Field(
+        default_factory=dict
+    )
     playbooks: dict[str, str] = Field(default_factory=dict)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     webhooks: list[WebhookConfig] = Field(default_factory=list)

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from pulse.events import Event
+from pulse.limits import MAX_TEMPLATE_CHARS
 from pulse.ruleengine.durations import Duration
 from pulse.ruleengine.expressions import check_expression
 
@@ -20,6 +21,7 @@ Aggregate = Literal["count", "sum", "avg", "min", "max", "distinct_count"]
 Comparison = Literal[">", ">=", "<", "<="]
 BASE_FIELDS = (*Event.model_fields, "tags", "tables")
 DAY_MS = 86_400_000
+TemplateText = Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS)]  # a Jinja2 summary template
 
 
 def known_fields(info: ValidationInfo) -> tuple[str, ...]:
@@ -51,7 +53,7 @@ class StatefulRule(BaseModel):
     description: Annotated[str, Field(min_length=1)]
     severity: Severity = "medium"
     labels: dict[str, str] = Field(default_factory=dict)
-    summary: str | None = None
+    summary: TemplateText | None = None
     enabled: bool = True
     cooldown: Duration = 0
     filter: str | None = None
