@@ -16,12 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from typing import Any
 
 import httpx
 
 from pulse.config import WebhookConfig
-from pulse.webhooks import EndpointRefused, body, check_url, redact, sign_headers, webhook_id
+from pulse.webhooks import EndpointRefused, PinnedTransport, body, check_form, redact, sign_headers, webhook_id
 
 log = logging.getLogger(__name__)
 Record = Callable[[str, dict[str, Any]], None]
@@ -55,7 +56,8 @@ class Endpoint:
         self.name = redact(config.url)
         self.disabled: str | None = None
         self.queue: queue.Queue[dict | None] = queue.Queue()
-        self.client = httpx.Client(timeout=policy.timeout_s, follow_redirects=False)
+        transport = PinnedTransport(allow_private)
+        self.client = httpx.Client(timeout=policy.timeout_s, follow_redirects=False, transport=transport)
         self.thread = threading.Thread(target=self._run, name=f"webhook {tenant} {self.name}", daemon=True)
         self.thread.start()
 
@@ -78,12 +80,15 @@ class Endpoint:
         if self.disabled:
             return self._dead(incident, msg_id, payload, 0, f"endpoint disabled: {self.disabled}")
         try:
-            check_url(self.config.url, self.allow_private)
+            check_form(self.config.url)  # the address is checked when connecting (PinnedTransport)
             secrets = [_secret(name) for name in self.config.secrets]
         except (EndpointRefused, MissingSecret) as exc:
             return self._dead(incident, msg_id, payload, 0, str(exc))
         for attempt in range(1, self.policy.attempts + 1):
-            status, error, retry_after = self._attempt(msg_id, payload, secrets)
+            try:
+                status, error, retry_after = self._attempt(msg_id, payload, secrets)
+            except EndpointRefused as exc:  # the host resolved to a refused address when connecting
+                return self._dead(incident, msg_id, payload, attempt, str(exc))
             retryable = status is None or status == 429 or status >= 500
             last = attempt == self.policy.attempts or not retryable or (status is not None and status < 300)
             delay = 0.0 if last else self.policy.delay(attempt - 1, retry_after)
@@ -96,9 +101,9 @@ class Endpoint:
                                                  "reason": self.disabled, "disabled_at": _now()})  # fmt: skip
                 return self._dead(incident, msg_id, payload, attempt, self.disabled)
             if not retryable:
-                return self._dead(incident, msg_id, payload, attempt, f"HTTP {status}: not retried ({error})")
+                return self._dead(incident, msg_id, payload, attempt, f"{error}: not retried")
             if last:
-                reason = f"gave up after {attempt} attempts: " + (f"HTTP {status}" if status else error)
+                reason = f"gave up after {attempt} attempts: {error}"
                 return self._dead(incident, msg_id, payload, attempt, reason)
             time.sleep(delay)
 
@@ -108,8 +113,12 @@ class Endpoint:
         try:
             response = self.client.post(self.config.url, content=payload, headers=headers)
         except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:500], None
-        return response.status_code, response.text[:500], _retry_after(response.headers.get("retry-after"))
+            return None, f"no response ({type(exc).__name__})", None
+        return (
+            response.status_code,
+            status_text(response.status_code),
+            _retry_after(response.headers.get("retry-after")),
+        )
 
     def _delivery(self, incident: dict, msg_id: str) -> dict:
         """The columns that name one delivery in the attempts and dead-letter tables."""
@@ -198,6 +207,18 @@ def _secret(name: str) -> str:
     if not os.environ.get(name):
         raise MissingSecret(f"signing secret environment variable {name} is not set")
     return os.environ[name]
+
+
+def status_text(status: int) -> str:
+    """What is stored of a response (tenants' analysts read webhook_attempts): the status only, never the body.
+
+    >>> status_text(503), status_text(599)
+    ('HTTP 503 Service Unavailable', 'HTTP 599')
+    """
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -1,5 +1,15 @@
 """Outbound webhooks: Standard Webhooks signing, payload formats (own JSON, Alertmanager v4), URL checks.
 
+The address check and the connection use one resolution: `PinnedTransport` resolves the host when it
+connects, refuses private addresses (also IPv6 forms that embed a private IPv4 address), and connects
+to the address it checked, so a name that resolves to a public address for the check and to a private
+one a moment later (DNS rebinding) cannot reach the private one. TLS still verifies the certificate of
+the host name (and sends it as SNI).
+
+>>> refusal(ipaddress.ip_address("64:ff9b::7f00:1"))
+'64:ff9b::7f00:1 embeds the non-public IPv4 address 127.0.0.1'
+>>> refusal(ipaddress.ip_address("2002:808:808::1")) is None
+True
 >>> sign_headers("msg_1", 1700000000, b'{"a":1}', ["whsec_" + "c2VjcmV0"])["webhook-signature"]
 'v1,Q5nZ7DiOGwijBBqvBVAK6c0zDr2JLkXI7TaV4f+Q2vY='
 """
@@ -12,9 +22,13 @@ import hmac
 import ipaddress
 import json
 import socket
+import typing
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+import httpcore
+import httpx
 
 
 class EndpointRefused(ValueError):
@@ -111,25 +125,108 @@ def alertmanager_payload(incident: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def check_url(url: str, allow_private: bool = False) -> None:
-    """Refuse URLs that are not http(s) with a host, or that resolve to private, loopback or link-local
-    addresses (unless the operator allows them): a tenant must not make us call our own network."""
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries: IPv4-mapped, IPv4-compatible, NAT64, 6to4 or Teredo."""
+    if address.version == 4:
+        return None
+    last_32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.ipv4_mapped or address.sixtofour:
+        return address.ipv4_mapped or address.sixtofour
+    if address.teredo:
+        return address.teredo[1]
+    if address in NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):
+        return last_32
+    return None
+
+
+def refusal(address: Address) -> str | None:
+    """Why a webhook may not be sent to `address` (not public), or None."""
+    embedded = embedded_ipv4(address)
+    if embedded is not None and not embedded.is_global:
+        return f"{address} embeds the non-public IPv4 address {embedded}"
+    if address in NAT64_LOCAL or not address.is_global:
+        return f"non-public address {address}"
+    return None
+
+
+def resolve(host: str, port: int) -> list[Address]:
+    """The addresses `host` resolves to (the one resolution that both the check and the connection use)."""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise EndpointRefused(f"webhook host {host} does not resolve: {exc}") from None
+    return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
+
+
+def allowed_addresses(host: str, port: int, allow_private: bool = False) -> list[Address]:
+    """Resolve `host` once; refuse it if any address is not public (unless the operator allows them)."""
+    addresses = resolve(host, port)
+    for address in addresses:
+        why = None if allow_private else refusal(address)
+        if why:
+            raise EndpointRefused(
+                f"webhook host {host} resolves to {why}; an operator can allow private addresses with "
+                "`pulse dispatch --allow-private`"
+            )
+    return addresses
+
+
+def check_form(url: str) -> None:
+    """Refuse URLs that are not http(s) with a host, or that carry credentials."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise EndpointRefused(f"webhook URL {redact(url)} must be http(s)://host/...")
     if parts.username or parts.password:
         raise EndpointRefused(f"webhook URL {redact(url)} must not carry credentials; use the signing secret")
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise EndpointRefused(f"webhook host {parts.hostname} does not resolve: {exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not allow_private and not address.is_global:
-            raise EndpointRefused(
-                f"webhook URL {redact(url)} resolves to non-public address {address}; "
-                "an operator can allow private addresses with `pulse dispatch --allow-private`"
-            )
+
+
+def check_url(url: str, allow_private: bool = False) -> None:
+    """`check_form`, and refuse URLs whose host resolves to private, loopback or link-local addresses (unless the
+    operator allows them): a tenant must not make us call our own network. Delivery does not rely on this
+    answer: `PinnedTransport` checks the addresses of its own resolution and connects to one of them."""
+    check_form(url)
+    parts = urlsplit(url)
+    allowed_addresses(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), allow_private)
+
+
+class _PinnedBackend(httpcore.SyncBackend):
+    """Connects to an address `allowed_addresses` accepted for the host, resolved once per connection."""
+
+    def __init__(self, allow_private: bool):
+        self.allow_private = allow_private
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        failure: httpcore.ConnectError | None = None
+        for address in allowed_addresses(host, port, self.allow_private):
+            try:
+                return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                failure = exc
+        raise failure or httpcore.ConnectError(f"{host} has no address")
+
+
+class PinnedTransport(httpx.HTTPTransport):
+    """httpx's transport over `_PinnedBackend`; proxies from the environment are not used (a proxy would
+    resolve the name again). EndpointRefused comes out of a request whose host resolves to a refused address."""
+
+    def __init__(self, allow_private: bool = False):
+        super().__init__(trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=_PinnedBackend(allow_private)
+        )
 
 
 def redact(url: str) -> str:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,9 +67,17 @@ class ApiServer:
             self.process.wait()
 
 
-def start_api(folder: Path, port: int, bootstrap: str, topic: str, *extra: str, plans: str = TEST_PLANS) -> ApiServer:
+def start_api(
+    folder: Path,
+    port: int,
+    bootstrap: str,
+    topic: str,
+    *extra: str,
+    plans: str = TEST_PLANS,
+    edit: Callable[[Path], None] | None = None,
+) -> ApiServer:
     """Copy the project's configs with a fresh API key per test tenant and start `pulse serve` on `port`
-    with `plans` as its plans file (`folder/plans.yaml`)."""
+    with `plans` as its plans file (`folder/plans.yaml`); `edit` changes the configs folder before the start."""
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:
             pytest.fail(f"port {port} is already taken: stop whatever listens there")
@@ -81,6 +90,8 @@ def start_api(folder: Path, port: int, bootstrap: str, topic: str, *extra: str, 
         text = path.read_text() if path.exists() else f"tenant: {tenant}\n"
         path.write_text(text + f'\napi_keys:\n  - "{key_hash(keys[tenant])}"\n')
     (folder / "plans.yaml").write_text(plans)
+    if edit is not None:
+        edit(configs)
     log = folder / "api.log"
     command = [sys.executable, "-m", "pulse", "serve", "--port", str(port), "--kafka", bootstrap, "--topic", topic]
     command += ["--configs", str(configs), "--plans", str(folder / "plans.yaml"), *extra]

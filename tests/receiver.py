@@ -18,14 +18,17 @@ class Request:
 
 @dataclass
 class Receiver:
-    """`script[path]` is a list of (status, headers, delay_s) answers; the last one repeats."""
+    """`script[path]` is a list of (status, headers, delay_s) answers; the last one repeats. `bodies[path]`: what
+    it answers with (default `ok`). `host`: the address it listens on."""
 
     port: int
     script: dict[str, list[tuple[int, dict[str, str], float]]] = field(default_factory=dict)
+    bodies: dict[str, bytes] = field(default_factory=dict)
+    host: str = "127.0.0.1"
     requests: list[Request] = field(default_factory=list)
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def received(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path == path]
@@ -46,16 +49,17 @@ class Receiver:
                     self.send_response(status)
                     for k, v in headers.items():
                         self.send_header(k, v)
-                    self.send_header("content-length", "2")
+                    answer = receiver.bodies.get(self.path, b"ok")
+                    self.send_header("content-length", str(len(answer)))
                     self.end_headers()
-                    self.wfile.write(b"ok")
+                    self.wfile.write(answer)
                 except OSError:
                     pass  # the client gave up (timeout)
 
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = ThreadingHTTPServer((self.host, self.port), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

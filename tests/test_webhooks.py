@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import threading
 import time
@@ -15,7 +16,7 @@ from pulse.clickhouse import store
 from pulse.config import IncidentsConfig, WebhookConfig
 from pulse.dispatch import Dispatcher, RetryPolicy
 from pulse.incidents import IncidentTracker
-from pulse.webhooks import EndpointRefused, check_url, verify
+from pulse.webhooks import EndpointRefused, check_url, refusal, verify
 
 NEW, OLD = "whsec_" + base64.b64encode(b"new-secret-key").decode(), "old-secret-key"
 
@@ -132,7 +133,7 @@ def test_4xx_is_not_retried_and_dead_lettered(db, receiver):
     run(db, receiver, {"bad": [hook(receiver, "/bad")]}, [n], RetryPolicy(base_s=0.01)).close()
     assert len(receiver.received("/bad")) == 1
     [(reason, tries)] = dead(db, n["incident_id"])
-    assert reason.startswith("HTTP 400: not retried") and tries == 1
+    assert reason == "HTTP 400 Bad Request: not retried" and tries == 1
 
 
 def test_gives_up_after_the_last_attempt_into_the_dead_letter_table(db, receiver):
@@ -141,7 +142,7 @@ def test_gives_up_after_the_last_attempt_into_the_dead_letter_table(db, receiver
     run(db, receiver, {"down": [hook(receiver, "/down")]}, [n], RetryPolicy(attempts=3, base_s=0.01)).close()
     assert len(receiver.received("/down")) == 3
     [(reason, tries)] = dead(db, n["incident_id"])
-    assert reason == "gave up after 3 attempts: HTTP 500" and tries == 3
+    assert reason == "gave up after 3 attempts: HTTP 500 Internal Server Error" and tries == 3
 
 
 def test_410_disables_the_endpoint(db, receiver):
@@ -192,6 +193,38 @@ def test_loopback_and_private_urls_are_refused_unless_allowed(db, receiver):
     run(db, receiver, {"private": [hook(receiver, "/private")]}, [n], RetryPolicy(), allow_private=False).close()
     assert receiver.received("/private") == []
     assert "non-public address 127.0.0.1" in dead(db, n["incident_id"])[0][0]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a01:203",  # NAT64 of 10.1.2.3
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "::127.0.0.1",  # IPv4-compatible
+        "::ffff:10.1.2.3",  # IPv4-mapped
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+    ],
+)
+def test_ipv6_forms_of_private_ipv4_addresses_are_refused(address):
+    with pytest.raises(EndpointRefused, match="embeds the non-public IPv4 address"):
+        check_url(f"http://[{address}]:8080/hook")
+
+
+def test_nat64_and_6to4_forms_of_public_addresses_pass_the_check():
+    for address in ("64:ff9b::808:808", "2002:808:808::1"):
+        assert refusal(ipaddress.ip_address(address)) is None
+
+
+def test_stored_errors_say_the_status_and_never_the_receivers_body(db, receiver):
+    receiver.script["/leaky"] = [(500, {}, 0)]
+    receiver.bodies["/leaky"] = b"Traceback: password=hunter2 at db.internal:5432 " * 20_000  # about 1 MB
+    n = notice("leaky", "c1")
+    run(db, receiver, {"leaky": [hook(receiver, "/leaky")]}, [n], RetryPolicy(attempts=2, base_s=0.01)).close()
+    assert [row[4] for row in attempts(db, n["incident_id"], "/leaky")] == ["HTTP 500 Internal Server Error"] * 2
+    [(reason, tries)] = dead(db, n["incident_id"])
+    assert reason == "gave up after 2 attempts: HTTP 500 Internal Server Error" and tries == 2
 
 
 def test_missing_secret_is_reported_without_its_value(db, receiver, monkeypatch):
