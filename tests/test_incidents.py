@@ -1,12 +1,28 @@
 """Incidents from alerts (pure logic) and their plain-language summaries in the sandbox."""
 
+import threading
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pulse.config import IncidentsConfig
 from pulse.incidents import IncidentTracker
+from pulse.limits import MAX_RENDER_S, MAX_TEMPLATE_VALUE_CHARS
 from pulse.summaries import MAX_SUMMARY_CHARS, default_template, incident_summary, render
+
+GROWTH_BOMBS = [
+    "{% set a = 'x' * 10000 %}{{ ([a] * 10000) | join }}",  # 100 MB in one join
+    "{% set a = 'x' * 10000 %}{% set b = ([a] * 10) | join %}{% set c = ([b] * 10) | join %}{{ ([c] * 100) | join }}",
+    "{% set a = 'x' * 10000 %}{{ a | replace('x', a) }}",
+    "{% set a = 'x' * 10000 %}{{ a.replace('x', a) }}",
+    "{% set a = 'x' * 10000 %}{% set b = a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a %}{{ b ~ b ~ b }}",
+    "{% set a = 'x' * 10000 %}{% set b = a + a + a + a + a + a + a + a + a + a %}{{ b + b }}",
+    "{% set a = [1] * 10000 %}{{ a + a + a + a + a + a + a + a + a + a + a }}",
+    "{{ ('\\n' * 10000) | indent(10000) }}",
+    "{% for i in range(10000) %}{{ 'x' * 10000 }}{% endfor %}",  # 100 MB of output
+]
+SLOW_LOOP = "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}"
 
 T0 = datetime(2026, 11, 2, 10, tzinfo=UTC)
 
@@ -115,12 +131,34 @@ def test_model_incident_summary_compares_score_with_threshold_and_uses_the_defau
         "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}",
         "{{ range(10000000) | list }}",
         "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",  # recursion
+        *GROWTH_BOMBS,
     ],
 )
 def test_template_injection_is_contained(template):
     text = render(template, {"incident": {}, "headline": "fallback headline"})
     assert text.startswith("(summary template failed:") and text.endswith("fallback headline")
     assert "root:" not in text and "uid=" not in text and len(text) <= MAX_SUMMARY_CHARS
+
+
+@pytest.mark.parametrize("template", [*GROWTH_BOMBS, SLOW_LOOP])
+def test_templates_are_bounded_on_worker_threads_too(template):
+    """PyFlink runs operators on threads other than the main one, where no signal arrives: size and time still hold."""
+    result = {}
+
+    def render_on_a_thread():
+        tracemalloc.start()
+        result["text"] = render(template, {"incident": {}, "headline": "fallback headline"})
+        result["peak"] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+
+    worker = threading.Thread(target=render_on_a_thread)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert result["text"].startswith("(summary template failed: SecurityError:"), result["text"]
+    assert result["peak"] < 20 * MAX_TEMPLATE_VALUE_CHARS  # refused before building, not after
+    if template == SLOW_LOOP:
+        assert f"took longer than {MAX_RENDER_S} s" in result["text"]
 
 
 def test_ordinary_template_features_still_work():
