@@ -40,6 +40,11 @@ BIG_ORDER = """  - id: big-order
     when: event_type == "order_placed" && amount > 500.0
 """
 BROKEN = BIG_ORDER.replace("amount > 500.0", "amount_usd > 500.0")  # a field events do not have
+# Hostile updates: an alias bomb (9^9 strings once expanded) and parentheses deep enough to panic the CEL parser.
+ALIAS_BOMB = "tenant: acme\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)
+DEEP = BIG_ORDER.replace("amount > 500.0", "(" * 100_000 + "amount > 500.0" + ")" * 100_000)
 
 
 def event(name: str, seconds: int, event_type: str, **fields) -> dict:
@@ -84,6 +89,9 @@ def reload(tmp_path_factory) -> Reload:
         wait_checkpoints(cluster, job, 1)
         publish(RuleUpdate("acme", "acme.yaml@v1", 0, CARD_TESTING + BIG_ORDER), folder=str(rules))
         wait_checkpoints(cluster, job, 2)
+        publish(RuleUpdate("acme", "acme.yaml@v1-bomb", 0, ALIAS_BOMB), folder=str(rules))
+        publish(RuleUpdate("acme", "acme.yaml@v1-deep", 0, CARD_TESTING + DEEP), folder=str(rules))
+        wait_checkpoints(cluster, job, 2)
         # After it: two more failures (5 in 10 minutes only with the three from before) and a big order.
         drop(landing, "b.ndjson", [failed_payment("b1", 240), failed_payment("b2", 270), order("b-order", 280, 900.0)])
         wait_checkpoints(cluster, job, 1)
@@ -114,10 +122,19 @@ def test_an_unchanged_rule_keeps_its_window_across_the_update(reload):
 
 
 def test_an_invalid_update_is_refused_and_recorded_with_its_error(reload):
-    (v1, accepted_1, rules_1, error_1), (v2, accepted_2, rules_2, error_2) = reload.updates
+    (v1, accepted_1, rules_1, error_1), _, _, (v2, accepted_2, rules_2, error_2) = reload.updates
     assert (v1, accepted_1, rules_1, error_1) == ("acme.yaml@v1#0", True, 2, "")
     assert (v2, accepted_2, rules_2) == ("acme.yaml@v2#0", False, 0)
     assert "acme.yaml@v2#0:" in error_2 and "rules[1].when" in error_2 and "amount_usd" in error_2, error_2
+
+
+def test_hostile_updates_are_refused_and_the_job_keeps_running_the_rules_before(reload):
+    _, bomb, deep, _ = reload.updates
+    assert bomb[:3] == ("acme.yaml@v1-bomb#0", False, 0)
+    assert "acme.yaml@v1-bomb#0:3: not valid YAML: anchors and aliases (& and *) are not allowed" in bomb[3]
+    assert deep[:3] == ("acme.yaml@v1-deep#0", False, 0)
+    assert "acme.yaml@v1-deep#0:18: rules[1].when: expression has 200,046 characters; the limit is 500" in deep[3]
+    assert reload.states == ["RUNNING"]  # and big-order (v1) still fired on later events: see the first test
 
 
 def test_publish_refuses_an_invalid_file_before_it_reaches_the_job(tmp_path):
