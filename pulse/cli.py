@@ -352,7 +352,10 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     from pulse.dispatch import RetryPolicy
     from pulse.incident_pipeline import IncidentPipeline
 
-    configs = load_config_dir(args.configs)
+    configs = load_config_dir(args.configs, skip_invalid=True)
+    for tenant, problems in configs.refused.items():
+        errors.print(f"pulse dispatch: tenant {tenant} gets no notices until its config is fixed (the others do):",
+                     *map(str, problems), sep="\n", markup=False, highlight=False)  # fmt: skip
     policy = RetryPolicy(attempts=args.attempts, timeout_s=args.timeout)
     with store(args.clickhouse, wait_s=args.wait) as s:
         s.migrate()

@@ -11,8 +11,9 @@ MAX_CONFIG_BYTES = 1024 * 1024  # one tenant config file
 MAX_EXPRESSION_CHARS = 500
 MAX_EXPRESSION_NESTING = 24  # brackets ( [ { inside one another
 MAX_COMPREHENSIONS = 2  # macros all/exists/exists_one/map/filter in one expression; none inside another
-MAX_EVALUATION_MS = 50  # one evaluation of one expression in the job; a rule over it twice is suspended
-SLOW_EVALUATIONS = 2
+MAX_EVALUATION_MS = 50  # all expressions of a tenant on one event in the job; over it on SLOW_EVENTS of its
+SLOW_EVENTS = 2  # last SLOW_WINDOW events, its costliest rules are suspended until the rest fit
+SLOW_WINDOW = 100
 # Lookup tables (`tables:`)
 MAX_TABLE_ENTRIES = 500  # entries of one table
 MAX_TABLES_ENTRIES = 2000  # entries of all tables of a tenant

@@ -72,12 +72,15 @@ class TenantScorer:
         if risk is not None and risk.is_alert:
             alerts.append(self._risk_alert(event, risk, run_id, now))
         alerts += [self._window_alert(alert, run_id, now) for alert in due]
+        self.engine.scope.end_event()
         return row, alerts
 
     def advance(self, state: TenantState, watermark: int, run_id: str) -> list[dict]:
         """The alerts due when event time reaches `watermark` (window ends, absences); from a timer."""
         now = datetime.now(UTC)
-        return [self._window_alert(alert, run_id, now) for alert in self.engine.advance(state.rules, watermark)]
+        due = self.engine.advance(state.rules, watermark)
+        self.engine.scope.end_event()
+        return [self._window_alert(alert, run_id, now) for alert in due]
 
     def next_timer(self, state: TenantState) -> int | None:
         """The event time at which `advance` has work to do next."""

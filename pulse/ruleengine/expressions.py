@@ -3,8 +3,8 @@
 At validation: size, bracket nesting and comprehension macros are limited (pulse.limits) before the
 expression is even parsed, so no expression can make the parser recurse without end or build work that
 multiplies (a comprehension inside another). In the job: the tenant's lookup tables are converted into CEL
-values once per tenant, not per evaluation, and an expression whose evaluations keep taking longer than
-MAX_EVALUATION_MS is suspended (it counts as false) and reported.
+values once per tenant, not per evaluation, and a tenant whose rules keep taking longer than
+MAX_EVALUATION_MS per event has its costliest rules suspended (they count as false) and reported.
 
 >>> check_limits("[1, 2].exists(a, tags.exists(b, a == b))")
 Traceback (most recent call last):
@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,7 +36,8 @@ from pulse.limits import (
     MAX_EVALUATION_MS,
     MAX_EXPRESSION_CHARS,
     MAX_EXPRESSION_NESTING,
-    SLOW_EVALUATIONS,
+    SLOW_EVENTS,
+    SLOW_WINDOW,
 )
 
 log = logging.getLogger(__name__)
@@ -196,7 +198,10 @@ def example_event(fields: tuple[str, ...]) -> dict[str, Any]:
 
 class Scope:
     """What the expressions of one tenant see besides the event: its lookup `tables` (converted into CEL values
-    once, here) and null for every field an event lacks; and which of them were suspended for being slow."""
+    once, here) and null for every field an event lacks. It also meters them: the time each rule's expressions
+    take per event (or timer). When they take over MAX_EVALUATION_MS in all on SLOW_EVENTS of the tenant's last
+    SLOW_WINDOW events, its costliest rules of that event are suspended until the rest fit (a suspended rule
+    counts as false until the tenant publishes a new config)."""
 
     def __init__(self, tables: dict[str, Any] | None = None, fields: Iterable[str] = ()):
         self.context = cel.Context()
@@ -205,6 +210,37 @@ class Scope:
         self.context.add_variable("tables", tables or {})
         self.suspended: dict[str, str] = {}  # rule id → why
         self.unreported: list[tuple[str, str]] = []
+        self.spent: dict[str, float] = defaultdict(float)  # rule id → seconds in the current event
+        self.events = 0
+        self.over: deque[int] = deque()  # the numbers of the recent events over the budget
+
+    def charge(self, rule_id: str, seconds: float) -> None:
+        self.spent[rule_id] += seconds
+
+    def end_event(self) -> None:
+        """Close the current event's meter; suspend rules if the tenant keeps going over its budget."""
+        self.events += 1
+        spent, self.spent = self.spent, defaultdict(float)
+        total_ms = sum(spent.values()) * 1000
+        if total_ms <= MAX_EVALUATION_MS:
+            return
+        self.over.append(self.events)
+        while self.over[0] <= self.events - SLOW_WINDOW:
+            self.over.popleft()
+        if len(self.over) < SLOW_EVENTS:
+            return
+        left_ms = total_ms
+        for rule_id, seconds in sorted(spent.items(), key=lambda item: -item[1]):
+            if left_ms <= MAX_EVALUATION_MS:
+                break
+            why = (
+                f"its expressions took {seconds * 1000:.0f} ms of the {total_ms:.0f} ms the tenant's rules took on "
+                f"one event, over the limit of {MAX_EVALUATION_MS} ms on {len(self.over)} of its last {SLOW_WINDOW} "
+                "events; it counts as false until a cheaper version is published"
+            )
+            self.suspend(rule_id, why)
+            left_ms -= seconds * 1000
+        self.over.clear()
 
     def suspend(self, rule_id: str, why: str) -> None:
         if rule_id not in self.suspended:
@@ -220,8 +256,7 @@ class Scope:
 
 class Expression:
     """A compiled CEL expression of rule `rule_id`; an evaluation error (a missing field, a null) counts as false /
-    no value. Evaluations over MAX_EVALUATION_MS are counted: after SLOW_EVALUATIONS of them the rule is suspended
-    and its expressions count as false until the tenant publishes a new config.
+    no value. Its time is charged to the rule in the scope's meter; a suspended rule's expressions are not run.
 
     >>> in_table = Expression("country in tables.x", Scope({"x": ["NG"]}))
     >>> Expression("amount > 10.0").true({"amount": 12.5}), in_table.true({"country": "NG"})
@@ -233,7 +268,6 @@ class Expression:
         self.program = _compile(source)
         self.scope = scope or Scope()
         self.rule_id = rule_id
-        self.slow = 0
 
     def value(self, activation: dict[str, Any]) -> Any:
         if self.rule_id in self.scope.suspended:
@@ -246,18 +280,7 @@ class Expression:
         except (TypeError, RuntimeError, ValueError, KeyError):
             return None
         finally:
-            self._timed(time.perf_counter() - started)
+            self.scope.charge(self.rule_id, time.perf_counter() - started)
 
     def true(self, activation: dict[str, Any]) -> bool:
         return self.value(activation) is True
-
-    def _timed(self, seconds: float) -> None:
-        if seconds * 1000 <= MAX_EVALUATION_MS:
-            return
-        self.slow += 1
-        if self.slow >= SLOW_EVALUATIONS:
-            why = (
-                f"`{self.source[:80]}` took {seconds * 1000:.0f} ms on one event, over the limit of "
-                f"{MAX_EVALUATION_MS} ms {self.slow} times; it counts as false until a cheaper version is published"
-            )
-            self.scope.suspend(self.rule_id, why)
