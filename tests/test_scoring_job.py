@@ -14,7 +14,7 @@ from pulse.events import parse_record
 from pulse.generate import BROKEN_KINDS
 from pulse.inputs import read_records
 from pulse.pipeline import PlainRun
-from pulse.plans import PlanWatcher, plans_file_for
+from pulse.plans import PlanWatcher, load_plans, plans_file_for
 
 pytestmark = pytest.mark.flink
 
@@ -73,7 +73,7 @@ def test_a_backfill_dated_more_than_a_year_ago_keeps_every_row_of_a_free_plan_te
     accepted = job_run.query(
         "SELECT sum(accepted) FROM usage FINAL WHERE run_id = {run:String} AND tenant_id = 'initech'"
     )
-    assert load_config_dir(PROJECT_CONFIGS).for_tenant("initech").plan == "free" and days == 30
+    assert load_plans(plans_file_for(PROJECT_CONFIGS)).name_of("initech") == "free" and days == 30
     assert datetime.now(UTC) - oldest.replace(tzinfo=UTC) > timedelta(days=365)
     assert rows == accepted[0][0] > 1000
 
