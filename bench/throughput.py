@@ -28,7 +28,6 @@ from pulse.clickhouse import store
 from pulse.cluster import PROJECT, Cluster
 from pulse.config import load_config_dir
 from pulse.duplicates import Origin
-from pulse.events import parse_record
 from pulse.generate import Generator
 from pulse.inputs import RawRecord
 from pulse.pipeline import PlainRun
@@ -66,7 +65,7 @@ def ceiling(events: list[dict], configs: str, dsn: str) -> float:
         started = time.perf_counter()
         for line in lines:
             record = RawRecord.from_json(line)
-            parsed = parse_record(record.payload, source=record.source, index=record.index, tenant=record.tenant)
+            parsed = record.parse()
             origin = Origin(record.source, record.index, record.received or 0)
             for table, row in plain.record("event", parsed.event, origin):
                 writer.add(table, row)

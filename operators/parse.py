@@ -8,7 +8,6 @@ import time
 from pyflink.datastream import ProcessFunction
 
 from pulse.duplicates import Origin
-from pulse.events import parse_record
 from pulse.inputs import RawRecord
 from pulse.scoring import rejected_row
 
@@ -27,7 +26,7 @@ class ParseRecords(ProcessFunction):
             reason, detail = record.refused["reason"], record.refused["detail"]
             tenant = record.tenant
         else:
-            parsed = parse_record(record.payload, source=record.source, index=record.index, tenant=record.tenant)
+            parsed = record.parse()
             if parsed.ok:
                 yield "event", parsed.event, Origin(record.source, record.index, received)
                 return

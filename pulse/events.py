@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 MAX_RECORD_BYTES = 64 * 1024
+JSON_WHITESPACE = " \t\r\n"  # what JSON counts as blank: a line of nothing else is not a record
+_ROW_JSON = json.JSONEncoder(ensure_ascii=False, default=str)  # made once: json.dumps with options makes one a call
 
 EVENT_TYPES = (
     "page_view",
@@ -105,24 +107,45 @@ class Event(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """The outcome of parsing one record: an event (a plain dict) or a rejection."""
+    """The outcome of parsing one record: an event (a plain dict) and the record's text as stored in Kafka
+    (`record_text`), or a rejection."""
 
     event: dict[str, Any] | None
     reason: str = ""
     detail: str = ""
+    text: str = ""
 
     @property
     def ok(self) -> bool:
         return self.event is not None
 
 
+def record_text(raw: str | dict[str, Any]) -> str:
+    """The record as it is stored in Kafka: text as it was sent, a row read from a file as JSON (in UTF-8, so a
+    record's size does not depend on the way it came in).
+
+    >>> record_text({"event_id": "é1", "amount": 2.5})
+    '{"event_id": "é1", "amount": 2.5}'
+    """
+    return raw if isinstance(raw, str) else _ROW_JSON.encode(raw)
+
+
 def parse_record(raw: str | dict[str, Any], *, source: str, index: int, tenant: str | None = None) -> Parsed:
-    """Validate one raw record; `tenant` is the authenticated tenant when the record came through one."""
+    """Validate one raw record; `tenant` is the authenticated tenant when the record came through one.
+
+    A record is at most MAX_RECORD_BYTES as `record_text` gives it, whatever way it came in. `raw` is not changed.
+    """
     where = f"record {index} of {source}"
+    try:
+        text = record_text(raw)
+        size = len(text.encode("utf-8", "surrogatepass"))
+    except RecursionError:
+        return _reject("malformed_json", f"{where} is nested too deeply to read")
+    except TypeError as exc:  # a row from a file with a key JSON cannot hold
+        return _reject("wrong_type", f"{where} cannot be stored as JSON: {exc}")
+    if size > MAX_RECORD_BYTES:
+        return oversized(size, source=source, index=index)
     if isinstance(raw, str):
-        size = len(raw.encode("utf-8", "surrogatepass"))
-        if size > MAX_RECORD_BYTES:
-            return _reject("oversized", f"{where} is {size} bytes; the limit is {MAX_RECORD_BYTES}")
         if not raw.strip():
             return _reject("empty_record", f"{where} is empty")
         try:
@@ -134,7 +157,8 @@ def parse_record(raw: str | dict[str, Any], *, source: str, index: int, tenant: 
     if not isinstance(raw, dict):
         return _reject("not_an_object", f"{where} must be a JSON object, got {type(raw).__name__}")
     if tenant is not None:
-        claimed = raw.setdefault("tenant_id", tenant)
+        claimed = raw.get("tenant_id", tenant)
+        raw = {**raw, "tenant_id": claimed}
         if claimed != tenant:
             return _reject(
                 "tenant_mismatch",
@@ -145,7 +169,19 @@ def parse_record(raw: str | dict[str, Any], *, source: str, index: int, tenant: 
         event = Event.model_validate(raw)
     except ValidationError as exc:
         return _reject(*_explain(exc, where))
-    return Parsed(event=to_row(event))
+    return Parsed(event=to_row(event), text=text)
+
+
+def oversized(size: int, *, source: str, index: int) -> Parsed:
+    """The rejection of a record of `size` bytes, over MAX_RECORD_BYTES (also for one too large to be read whole).
+
+    >>> oversized(70000, source="orders.parquet", index=3).detail
+    'record 3 of orders.parquet is 70000 bytes; a record is at most 65536 bytes: move large values out of the event'
+    """
+    detail = f"record {index} of {source} is {size} bytes; a record is at most {MAX_RECORD_BYTES} bytes: " + (
+        "move large values out of the event"
+    )
+    return _reject("oversized", detail)
 
 
 def to_row(event: Event) -> dict[str, Any]:

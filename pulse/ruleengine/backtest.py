@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 
 from pulse.config import TenantConfig
-from pulse.events import parse_record
 from pulse.inputs import read_records
 from pulse.ruleengine.engine import END_OF_INPUT
 from pulse.scoring import TenantScorer, TenantState
@@ -36,7 +35,7 @@ def backtest(tenant: str, config: TenantConfig, paths: Iterable[Path], allowed_l
     result = Backtest(tenant, alerts={rule.id: [] for rule in config.rules if rule.type != "enrichment"})
     for path in paths:
         for record in read_records(path):
-            parsed = parse_record(record.payload, source=record.source, index=record.index)
+            parsed = record.parse()
             if not parsed.ok:
                 result.rejected += 1
                 continue
