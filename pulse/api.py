@@ -1,8 +1,10 @@
 """The ingestion API (`pulse serve`): tenants POST events or files; records reach Kafka before the answer.
 
-The tenant of every record is the one the API key belongs to. A 202 means every record it lists as
-accepted is stored in Kafka (acks=all), and so is every record it lists as rejected, marked refused, for the job
-to store in `rejected_events`; if Kafka does not confirm, the answer is 503 and nothing is reported accepted.
+The tenant of every record is the one the API key belongs to. A 202 answers every record: accepted
+(stored in Kafka, acks=all), duplicate, or rejected with its reason (and written to Kafka too, marked
+refused, for the job to store in `rejected_events`). A problem of the request as a whole is a 4xx; if
+Kafka does not confirm, the answer is 503 and nothing is reported accepted (the records Kafka did confirm
+are answered `duplicate` when the request is sent again).
 """
 
 import json
@@ -20,6 +22,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pyarrow import ArrowException
 from pydantic import BaseModel
 
 from pulse.apikeys import KeyRing
@@ -27,17 +30,18 @@ from pulse.clickhouse import Store, StoreBusy, open_store, store
 from pulse.config import load_config_dir
 from pulse.dashboard import dashboard_router, mount_static, session_secret
 from pulse.dedup import RecentIds
-from pulse.events import MAX_RECORD_BYTES, json_schema, parse_record
+from pulse.events import JSON_WHITESPACE, MAX_RECORD_BYTES, json_schema, parse_record
 from pulse.incidents_api import incidents_router
 from pulse.plans import PlanWatcher
 from pulse.ratelimit import RateLimiter, retry_after_header
 from pulse.topics import EVENTS_TOPIC, KafkaUnavailable, RecordWriter, Refused, ensure_topic, reachable
-from pulse.upload import UploadStopped, upload
+from pulse.upload import UploadLimits, UploadRefused, UploadStopped, check_limits, upload
 from pulse.usage_api import usage_router
 
 log = logging.getLogger(__name__)
 SOURCE = "request"
 KAFKA_RETRY_AFTER_S = 5
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,8 @@ class ApiSettings:
     topic: str = EVENTS_TOPIC
     max_body_bytes: int = 5 * 1024 * 1024
     max_records: int = 10_000
-    max_upload_bytes: int = 2 * 1024**3
+    max_upload_bytes: int = 2 * 1024**3  # as sent, and for Parquet also once decoded
+    max_upload_rows: int = 1_000_000
     dedup_ttl_s: float = 3600.0
     dedup_max_per_tenant: int = 200_000
     clickhouse: str | None = None  # where incidents are read for GET /v1/incidents; None: not served
@@ -124,7 +129,8 @@ ERRORS = {
     for code, text in {
         400: "The body cannot be read (not UTF-8, no records, unreadable file)",
         401: "Missing or unknown API key",
-        413: "Body too large, or more records in one request than --max-records or the plan's burst_events",
+        413: "Body too large, more records in one request than --max-records or the plan's burst_events, "
+        "or an upload of more rows or decoded bytes than allowed",
         429: "Over the plan's rate; retry after Retry-After seconds",
         503: "Kafka did not confirm the write: nothing was accepted, retry later",
     }.items()
@@ -187,9 +193,9 @@ class Ingestion:
                 self._writer.close(timeout_s=0)
                 self._writer = None
 
-    def ingest(self, tenant: str, records: list[Any]) -> IngestResult:
-        """Validate each record as `tenant`'s, write the new valid ones and the refused ones (marked, for
-        `rejected_events`) to Kafka, and say what became of each."""
+    def ingest(self, tenant: str, records: list[str]) -> IngestResult:
+        """Validate each record (JSON text) as `tenant`'s, write the new valid ones to Kafka exactly as they were
+        validated and the refused ones marked (for `rejected_events`), and say what became of each."""
         results: list[RecordResult] = []
         values: list[bytes | Refused] = []
         ids: list[str | None] = []  # per value: the accepted event's id, None for a refused record
@@ -198,7 +204,7 @@ class Ingestion:
             parsed = parse_record(record, source=SOURCE, index=index, tenant=tenant)
             if not parsed.ok:
                 results.append(RecordResult(index=index, status="rejected", reason=parsed.reason, detail=parsed.detail))
-                values.append(Refused(_value(record)[:MAX_RECORD_BYTES], parsed.reason, parsed.detail))
+                values.append(Refused(record.encode()[:MAX_RECORD_BYTES], parsed.reason, parsed.detail))
                 ids.append(None)
                 continue
             event_id = parsed.event["event_id"]
@@ -207,7 +213,7 @@ class Ingestion:
                 continue
             in_request.add(event_id)
             ids.append(event_id)
-            values.append(_value(record))
+            values.append(record.encode())
             results.append(RecordResult(index=index, status="accepted", event_id=event_id))
         if values:
             try:
@@ -276,9 +282,16 @@ def create_app(settings: ApiSettings) -> FastAPI:
         try:
             path = folder / f"upload.{format}"
             await _spool(request, path, settings.max_upload_bytes)
+            limits = UploadLimits(rows=settings.max_upload_rows, decoded_bytes=settings.max_upload_bytes)
+            try:
+                await run_in_threadpool(check_limits, path, limits)
+            except UploadRefused as exc:
+                raise HTTPException(413, str(exc)) from None
+            except (ValueError, OSError, ArrowException) as exc:
+                raise HTTPException(400, f"{path.name} could not be read: {exc}; nothing was sent") from None
             try:
                 writer = await run_in_threadpool(ingestion.writer)
-                report = await run_in_threadpool(upload, path, tenant, writer, folder / "rejects.jsonl")
+                report = await run_in_threadpool(upload, path, tenant, writer, None)
             except KafkaUnavailable as exc:
                 raise _kafka_down(exc) from None
             except UploadStopped as exc:
@@ -336,7 +349,9 @@ def _store_for_request(dsn: str) -> Iterator[Store]:
 
 
 def _kafka_down(exc: Exception) -> HTTPException:
-    detail = f"Kafka did not confirm the write, so nothing in this request was accepted; retry later ({exc})"
+    """503 for a write Kafka did not confirm; the cause (which names the broker) goes to the log only."""
+    log.warning("a write to Kafka failed: %s", exc)
+    detail = "Kafka did not confirm the write, so nothing in this request was accepted: retry after Retry-After seconds"
     return HTTPException(503, detail, headers={"Retry-After": str(KAFKA_RETRY_AFTER_S)})
 
 
@@ -370,13 +385,9 @@ def _check_declared_length(request: Request, limit: int) -> None:
         raise HTTPException(413, f"body of {declared} bytes is over the limit of {limit}")
 
 
-def _value(record: Any) -> bytes:
-    """The Kafka value of a record: its text as sent (an NDJSON line), or the JSON value it was in the body."""
-    return record.encode() if isinstance(record, str) else json.dumps(record).encode()
-
-
-def _split_records(body: bytes) -> list[Any]:
-    """One JSON value → its items (array) or itself; otherwise NDJSON → one raw line per non-blank line."""
+def _split_records(body: bytes) -> list[str]:
+    """The body's records as JSON text: one JSON value gives its items (an array) or itself; otherwise NDJSON gives
+    each non-blank line. Lines end at \\n only: U+2028 or U+0085 in a string is a character, not a line end."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -384,5 +395,17 @@ def _split_records(body: bytes) -> list[Any]:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
-        return [line for line in text.splitlines() if line.strip()]
-    return data if isinstance(data, list) else [data]
+        lines = (line.removesuffix("\r") for line in text.split("\n"))
+        return [line for line in lines if line.strip(JSON_WHITESPACE)]
+    return [_item_text(item) for item in (data if isinstance(data, list) else [data])]
+
+
+def _item_text(item: Any) -> str:
+    """One value of a JSON body as JSON text, in UTF-8 as sent; escaped only if it holds a lone surrogate (which
+    UTF-8 cannot carry)."""
+    text = json.dumps(item, ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(item)
+    return text

@@ -241,6 +241,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         max_records=args.max_records,
         max_upload_bytes=args.max_upload_bytes,
+        max_upload_rows=args.max_upload_rows,
         clickhouse=args.clickhouse,
         plans_check_s=args.plans_check_s,
     )
@@ -506,7 +507,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--plans-check-s", type=float, default=10.0, help="check the plans file for changes this often")
     p.add_argument("--max-body-bytes", type=int, default=5 * 1024 * 1024)
     p.add_argument("--max-records", type=int, default=10_000, help="records per request")
-    p.add_argument("--max-upload-bytes", type=int, default=2 * 1024**3)
+    p.add_argument(
+        "--max-upload-bytes", type=int, default=2 * 1024**3, help="an upload's bytes, as sent and decoded (Parquet)"
+    )
+    p.add_argument("--max-upload-rows", type=int, default=1_000_000, help="rows per upload")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("upload", help="validate a file for one tenant and send its valid rows to Kafka")

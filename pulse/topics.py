@@ -117,29 +117,37 @@ class RecordWriter:
 
     def write(self, tenant: str, values: Sequence[bytes | Refused]) -> None:
         """Send every value (a refused one with its header) and wait for Kafka's confirmation; raise
-        KafkaUnavailable if any is missing."""
+        KafkaUnavailable if any is missing, saying which ones Kafka did confirm (also when the producer refused
+        a value part-way)."""
         key = tenant.encode()
+        futures, error = [], None
         try:
-            futures = [
-                self.producer.send(self.topic, key=key, value=value.value, headers=value.headers())
-                if isinstance(value, Refused)
-                else self.producer.send(self.topic, key=key, value=value)
-                for value in values
-            ]
+            for value in values:
+                if isinstance(value, Refused):
+                    futures.append(self.producer.send(self.topic, key=key, value=value.value, headers=value.headers()))
+                else:
+                    futures.append(self.producer.send(self.topic, key=key, value=value))
+        except KafkaError as exc:
+            error = f"Kafka did not take record {len(futures)} of {len(values)}: {exc}"
+        with suppress(KafkaError):  # the futures not done by now count as not stored
             # Past the delivery timeout every record is confirmed or failed: waiting a little longer tells which.
             self.producer.flush(timeout=self.timeout_s + FLUSH_MARGIN_S)
-        except KafkaError as exc:
-            raise KafkaUnavailable(f"Kafka did not take the records: {exc}") from None
-        stored = [future.succeeded() for future in futures]
-        if not all(stored):
-            error = next((f.exception for f in futures if f.failed()), "no confirmation in time")
-            message = f"Kafka did not confirm {stored.count(False)} of {len(stored)} records: {error}"
-            raise KafkaUnavailable(message, stored)
+        stored = [future.succeeded() for future in futures] + [False] * (len(values) - len(futures))
+        if error is None and not all(stored):
+            reason = next((f.exception for f in futures if f.failed()), "no confirmation in time")
+            error = f"Kafka did not confirm {stored.count(False)} of {len(stored)} records: {reason}"
+        if error:
+            raise KafkaUnavailable(error, stored)
 
     def close(self, timeout_s: float | None = None) -> None:
         """Close, waiting up to `timeout_s` (default: the write timeout) for unsent records; 0 drops them."""
-        with suppress(KafkaTimeoutError):  # kafka-python's close flushes first, and raises when records are left
+        try:
             self.producer.close(timeout=self.timeout_s if timeout_s is None else timeout_s)
+        except KafkaTimeoutError:
+            # kafka-python's close() flushes first and raises, before stopping its sender, while records are
+            # unsent: fail them (nobody was told they were stored) so the second close completes at once
+            self.producer._accumulator.abort_incomplete_batches()
+            self.producer.close(timeout=0)
 
 
 def _admin(bootstrap: str, timeout_s: float) -> KafkaAdminClient:

@@ -41,6 +41,19 @@ def kafka_bootstrap() -> str:
     return bootstrap
 
 
+def free_port() -> int:
+    """A port nothing listens on now (the OS picks it), so test runs side by side do not collide."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+
+
 def unique_topic(name: str) -> str:
     return f"test.{name}.{uuid.uuid4().hex[:8]}"
 

@@ -65,8 +65,8 @@ def test_burst_defaults_to_two_seconds_of_the_rate(tmp_path):
 
 
 def test_bodies_split_into_records():
-    assert _split_records(b'{"a": 1}') == [{"a": 1}]
-    assert _split_records(b'[{"a": 1}, 2]') == [{"a": 1}, 2]
+    assert _split_records(b'{"a": 1}') == ['{"a": 1}']
+    assert _split_records(b'[{"a":1}, 2]') == ['{"a": 1}', "2"]
     assert _split_records(b'{"a": 1}\n\n{"b": 2\n') == ['{"a": 1}', '{"b": 2']
     assert _split_records(b"  ") == []
     assert _split_records(b"[" * 60000) == ["[" * 60000]
@@ -120,3 +120,13 @@ def test_an_unreadable_file_stops_the_upload_with_the_row_reached(tmp_path):
 def test_deeply_nested_json_is_rejected_not_a_crash():
     parsed = parse_record("[" * 60000, source="request", index=4)
     assert (parsed.reason, parsed.detail) == ("malformed_json", "record 4 of request is nested too deeply to read")
+
+
+def test_ndjson_lines_end_at_newline_only():
+    body = '{"a": "x\u2028y"}\r\n{"b": "x\x85y"}\n\t\r\n{"c": 1}'.encode()
+    assert _split_records(body) == ['{"a": "x\u2028y"}', '{"b": "x\x85y"}', '{"c": 1}']
+    assert _split_records('[{"a": "é"}, "text", {"s": "\\ud800"}]'.encode()) == [
+        '{"a": "é"}',
+        '"text"',
+        '{"s": "\\ud800"}',
+    ]
