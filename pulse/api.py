@@ -26,6 +26,7 @@ from pyarrow import ArrowException
 from pydantic import BaseModel
 
 from pulse.apikeys import KeyRing
+from pulse.auth_failures import AuthFailures
 from pulse.clickhouse import Store, StoreBusy, open_store, store
 from pulse.config import load_config_dir
 from pulse.dashboard import dashboard_router, mount_static, session_secret
@@ -34,7 +35,7 @@ from pulse.events import JSON_WHITESPACE, MAX_RECORD_BYTES, json_schema, parse_r
 from pulse.incidents_api import incidents_router
 from pulse.plans import PlanWatcher
 from pulse.ratelimit import RateLimiter, retry_after_header
-from pulse.topics import EVENTS_TOPIC, KafkaUnavailable, RecordWriter, Refused, ensure_topic, reachable
+from pulse.topics import EVENTS_TOPIC, BrokerCheck, KafkaUnavailable, RecordWriter, Refused, ensure_topic
 from pulse.upload import UploadLimits, UploadRefused, UploadStopped, check_limits, upload
 from pulse.usage_api import usage_router
 
@@ -58,6 +59,7 @@ class ApiSettings:
     dedup_max_per_tenant: int = 200_000
     clickhouse: str | None = None  # where incidents are read for GET /v1/incidents; None: not served
     plans_check_s: float = 10.0  # how often at most the plans file is checked for changes
+    ready_check_s: float = 5.0  # how often at most GET /readyz asks Kafka
 
 
 class RecordResult(BaseModel):
@@ -131,7 +133,8 @@ ERRORS = {
         401: "Missing or unknown API key",
         413: "Body too large, more records in one request than --max-records or the plan's burst_events, "
         "or an upload of more rows or decoded bytes than allowed",
-        429: "Over the plan's rate; retry after Retry-After seconds",
+        429: "Over the plan's rate, or too many failed authentications from this client; retry after "
+        "Retry-After seconds",
         503: "Kafka did not confirm the write: nothing was accepted, retry later",
     }.items()
 }
@@ -155,6 +158,7 @@ class Ingestion:
         self.keys = KeyRing.from_configs(configs)
         self.plans = TenantPlans(settings.plans_path, settings.plans_check_s)
         self.limiter = RateLimiter()
+        self.failures = AuthFailures()
         self.recent = RecentIds(settings.dedup_ttl_s, settings.dedup_max_per_tenant)
         self._writer: RecordWriter | None = None
         self._writer_lock = threading.Lock()
@@ -240,11 +244,24 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     bearer = HTTPBearer(auto_error=False, description="The tenant's API key: `Authorization: Bearer pk_...`")
 
-    def tenant_of(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-        tenant = ingestion.keys.tenant_for(credentials.credentials) if credentials else None
-        if tenant is None:
-            detail = "unknown API key" if credentials else "missing API key: send 'Authorization: Bearer <key>'"
+    def tenant_of(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> str:
+        if credentials is None:
+            detail = "missing API key: send 'Authorization: Bearer <key>'"
             raise HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+        client = request.client.host if request.client else None
+        if wait := ingestion.failures.retry_after(client):
+            raise HTTPException(
+                429,
+                "too many unknown API keys or failed sign-ins from this address: check the key, then retry "
+                "after Retry-After seconds",
+                headers={"Retry-After": retry_after_header(wait)},
+            )
+        tenant = ingestion.keys.tenant_for(credentials.credentials)
+        if tenant is None:
+            ingestion.failures.failed(client)
+            raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
         return tenant
 
     Tenant = Annotated[str, Depends(tenant_of)]
@@ -253,10 +270,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    broker_answers = BrokerCheck(settings.bootstrap, settings.ready_check_s)
+
     @app.get("/readyz", responses={503: {"model": Problem, "description": "Kafka is not reachable"}})
     async def readyz() -> dict[str, str]:
-        if not await run_in_threadpool(reachable, settings.bootstrap):
-            raise HTTPException(503, f"Kafka at {settings.bootstrap} is not reachable")
+        """Ready while Kafka answered its last check (Kafka is asked at most every --ready-check-s seconds)."""
+        if not await run_in_threadpool(broker_answers):
+            raise HTTPException(503, "Kafka is not reachable: this instance cannot accept events now")
         return {"status": "ready"}
 
     @app.post(
@@ -313,13 +333,17 @@ def create_app(settings: ApiSettings) -> FastAPI:
         with store(settings.clickhouse, wait_s=30) as ready:  # the schema the incident queries need
             ready.migrate()
         router = incidents_router(tenant_of, lambda: _store_for_request(settings.clickhouse))
-        app.include_router(router, responses={code: ERRORS[code] for code in (400, 401, 503)})
+        app.include_router(router, responses={code: ERRORS[code] for code in (400, 401, 429, 503)})
         opener = lambda: _store_for_request(settings.clickhouse)  # noqa: E731
-        app.include_router(dashboard_router(ingestion.keys.tenant_for, opener, ingestion.plans.label, session_secret()))
+        app.include_router(
+            dashboard_router(
+                ingestion.keys.tenant_for, opener, ingestion.plans.label, session_secret(), ingestion.failures
+            )
+        )
         mount_static(app)
         app.include_router(
             usage_router(tenant_of, lambda: _store_for_request(settings.clickhouse), ingestion.plans.of),
-            responses={code: ERRORS[code] for code in (401, 503)},
+            responses={code: ERRORS[code] for code in (401, 429, 503)},
         )
     return app
 

@@ -242,6 +242,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_records=args.max_records,
         max_upload_bytes=args.max_upload_bytes,
         max_upload_rows=args.max_upload_rows,
+        ready_check_s=args.ready_check_s,
         clickhouse=args.clickhouse,
         plans_check_s=args.plans_check_s,
     )
@@ -511,6 +512,7 @@ def parser() -> argparse.ArgumentParser:
         "--max-upload-bytes", type=int, default=2 * 1024**3, help="an upload's bytes, as sent and decoded (Parquet)"
     )
     p.add_argument("--max-upload-rows", type=int, default=1_000_000, help="rows per upload")
+    p.add_argument("--ready-check-s", type=float, default=5.0, help="GET /readyz asks Kafka at most this often")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("upload", help="validate a file for one tenant and send its valid rows to Kafka")

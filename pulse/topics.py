@@ -12,8 +12,12 @@ PulseEcom creates stamp every record with the broker's append time: the receive 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -28,6 +32,7 @@ EVENTS_PARTITIONS = 4
 FLUSH_MARGIN_S = 2.0
 REFUSED_HEADER = "pulse-refused"
 TOPIC_CONFIG = {"message.timestamp.type": "LogAppendTime"}  # a record's timestamp: when the broker stored it
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,30 @@ def reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
         return False
     finally:
         admin.close()
+
+
+class BrokerCheck:
+    """Whether Kafka answers, asked at most once every `every_s` seconds however often it is called: while one
+    check runs, other callers get the last answer (only the very first is waited for)."""
+
+    def __init__(self, bootstrap: str, every_s: float, clock: Callable[[], float] = time.monotonic):
+        self.bootstrap = bootstrap
+        self.every_s = every_s
+        self.clock = clock
+        self.answer: bool | None = None
+        self.at = -math.inf
+        self.lock = threading.Lock()
+
+    def __call__(self) -> bool:
+        if self.clock() - self.at >= self.every_s and self.lock.acquire(blocking=self.answer is None):
+            try:
+                if self.clock() - self.at >= self.every_s:
+                    self.answer, self.at = reachable(self.bootstrap), self.clock()
+                    if not self.answer:
+                        log.warning("Kafka at %s is not reachable", self.bootstrap)
+            finally:
+                self.lock.release()
+        return bool(self.answer)
 
 
 class RecordWriter:
