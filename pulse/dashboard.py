@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Cookie, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -86,18 +86,12 @@ def dashboard_router(
 
     Signed = Annotated[Session | None, Depends(signed_session)]  # noqa: N806
 
-    def live(session: Session | None, s: Store) -> Session | None:
-        """The session unless it was signed out (on any replica)."""
-        if session is None or _signed_out(s, session.id):
-            return None
-        return session
+    signed_out_here: set[str] = set()  # sessions this process ended: the page needs no store to refuse them
 
     @router.get("", response_class=HTMLResponse)
     def page(signed: Signed) -> Response:
-        session = None
-        if signed:
-            with open_store() as s:
-                session = live(signed, s)
+        """The page (its data comes from /data, which refuses a session signed out on any replica)."""
+        session = signed if signed and signed.id not in signed_out_here else None
         if session is None:
             return _html(templates.get_template("login.html.j2").render(error=None, session_hours=SESSION_HOURS))
         html = templates.get_template("dashboard.html.j2").render(
@@ -136,20 +130,23 @@ def dashboard_router(
         if signed:
             with open_store() as s:
                 _sign_out(s, signed)
+            signed_out_here.add(signed.id)
         response = RedirectResponse("/dashboard", status_code=303)
         response.delete_cookie(COOKIE, path="/dashboard")
         return response
 
-    @router.get("/data")
-    def data(signed: Signed, hours: float = DEFAULT_HOURS) -> dict[str, Any]:
+    @router.get("/data", response_model=None)
+    def data(signed: Signed, hours: float = DEFAULT_HOURS) -> dict[str, Any] | JSONResponse:
         """The signed-in tenant's metrics, band, incidents, top rules and usage for the last `hours`."""
         if signed is None:
             raise HTTPException(401, "not signed in: sign in at /dashboard with your API key")
         if not 0 < hours <= 24 * 31:
             raise HTTPException(400, f"hours={hours:g}: choose between 0 and 744 (31 days)")
         with open_store() as s:
-            if live(signed, s) is None:
-                raise HTTPException(401, "signed out: sign in again at /dashboard with your API key")
+            if signed.id in signed_out_here or _signed_out(s, signed.id):
+                refused = JSONResponse({"detail": "signed out: sign in again at /dashboard with your API key"}, 401)
+                refused.delete_cookie(COOKIE, path="/dashboard")  # so the page, reloaded, asks to sign in
+                return refused
             result = snapshot(s, signed.tenant, hours)
         return result | {"plan": plan_of(signed.tenant)}
 

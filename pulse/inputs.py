@@ -1,10 +1,11 @@
 """Reading input files (JSON Lines, CSV, Parquet) as raw records, in bounded memory.
 
 Each record keeps where it came from (file and 0-based record index) so a rejection can point at it.
-JSON Lines records stay raw text, so a malformed line is kept exactly as it was sent. A record over
-MAX_RECORD_BYTES is never read whole: it comes with its size in `oversize` and an empty payload, so a
-line of a gigabyte, or one Parquet value shared by every row through the file's dictionary, costs no
-memory. Parquet text columns are read as dictionaries and rows become Python objects a few MB at a time.
+JSON Lines records stay raw text, so a malformed line is kept exactly as it was sent. A JSON Lines line
+over MAX_LINE_READ, or a Parquet row over MAX_RECORD_BYTES, is never read whole: it comes with its size
+in `oversize` and an empty payload, so a line of a gigabyte, or one Parquet value shared by every row
+through the file's dictionary, costs no memory. Parquet text columns are read as dictionaries and rows
+become Python objects a few MB at a time.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pyarrow.parquet as pq
 from pulse.events import JSON_WHITESPACE, MAX_RECORD_BYTES, Parsed, oversized, parse_record
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+MAX_LINE_READ = 1024 * 1024  # characters of a JSON Lines line read whole; a longer one is only measured
 BATCH_BYTES = 8 * 1024 * 1024  # Parquet rows decoded, and turned into Python objects, at once
 MAX_ROW_GROUP_BYTES = 256 * 1024 * 1024  # a Parquet row group's data, uncompressed, as its footer gives it
 MAX_FIXED_WIDTH = 1024  # bytes of one value of a fixed-size Parquet column (read without a dictionary)
@@ -127,11 +129,11 @@ def parquet_value_bytes(path: Path) -> int:
 
 
 def _json_lines(path: Path) -> Iterator[str | int]:
-    """Each non-blank line as text, or as its size in bytes when it is over MAX_RECORD_BYTES (then not read).
+    """Each non-blank line as text, or as its size in bytes when it is longer than MAX_LINE_READ (then not read).
 
-    Lines are read up to a character limit (a character takes at least a byte), and parse_record measures the
-    bytes of those read, so no line costs more than four times the record limit in memory."""
-    limit = MAX_RECORD_BYTES + 2  # room for the record, \r\n included, and one character more
+    A line of up to MAX_LINE_READ characters is read whole (an oversized one keeps its text for the rejects;
+    parse_record measures it); a longer one is measured and skipped, so no line costs more memory than that."""
+    limit = MAX_LINE_READ + 2  # room for the line, \r\n included, and one character more
     with path.open("r", encoding="utf-8", errors="surrogateescape", newline="\n") as lines:
         while line := lines.readline(limit):
             if len(line) == limit and not line.endswith("\n"):
