@@ -161,13 +161,15 @@ class Cluster:
             return json.loads(response.read() or b"null")
 
     def ready(self) -> bool:
+        """A TaskManager is registered and has offered its slots (it registers before it reports them)."""
         try:
-            return self.rest("/overview")["taskmanagers"] >= 1
+            overview = self.rest("/overview")
+            return overview["taskmanagers"] >= 1 and overview["slots-total"] >= 1
         except OSError:
             return False
 
     def wait_ready(self, timeout_s: float = 120) -> None:
-        """Wait until the REST API answers and at least one TaskManager is registered."""
+        """Wait until the REST API answers and a TaskManager is registered with its slots."""
         deadline = time.monotonic() + timeout_s
         while not self.ready():
             if time.monotonic() > deadline:
