@@ -36,7 +36,8 @@ demo: install
 	$(BIN)/pulse query --clickhouse chdb://$(CURDIR)/$(DEMO)/clickhouse \
 	  "SELECT tenant_id, status, alert_count, summary FROM incidents FINAL ORDER BY tenant_id, opened_at LIMIT 6"
 
-# Java artifacts from pom.xml: the Kafka broker and Flink's Kafka connector (idempotent).
+# Java artifacts from pom.xml: the Kafka broker, and Flink's Kafka connector with the zstd codec the job reads with
+# (idempotent; .jars/flink holds exactly the jars of pom.xml's flink profile, which local and cluster jobs load).
 jars: .jars/kafka/.done .jars/flink/.done
 
 .jars/kafka/.done: pom.xml
@@ -44,6 +45,7 @@ jars: .jars/kafka/.done .jars/flink/.done
 	touch $@
 
 .jars/flink/.done: pom.xml
+	rm -rf .jars/flink
 	mvn -q -B dependency:copy-dependencies -P'!kafka,flink' -DexcludeTransitive=true -DoutputDirectory=.jars/flink
 	touch $@
 

@@ -2,7 +2,8 @@
 
 Local: `pulse run --input FILE` (bounded files) or `pulse stream` (Kafka).
 Cluster: `flink run --python jobs/scoring.py --pyFiles pulse,models,operators,jobs -pyexec PYTHON
-[--jarfile .jars/flink/flink-sql-connector-kafka-5.0.0-2.2.jar] -- (--kafka HOST:PORT | --watch DIR | --staging FILE)
+[--jarfile .jars/flink/flink-sql-connector-kafka-5.0.0-2.2.jar --classpath file://$PWD/.jars/flink/zstd-jni-1.5.6-10.jar]
+-- (--kafka HOST:PORT | --watch DIR | --staging FILE)
 --configs DIR --clickhouse DSN --run-id ID [--alerts-topic T]` (see README "Cluster").
 """
 
@@ -31,7 +32,8 @@ WATCH_INTERVAL_S = 1  # a plain number: importing this module must not start the
 def source(env: StreamExecutionEnvironment, args: argparse.Namespace) -> DataStream:
     """The raw-record envelopes the job reads: a Kafka topic, a folder watched for new files, or one staged file."""
     if args.kafka:
-        return kafka_raw_records(env, args.kafka, args.topic, args.group, args.bounded)
+        lateness = args.allowed_lateness
+        return kafka_raw_records(env, args.kafka, args.topic, args.group, args.bounded, allowed_lateness_s=lateness)
     if args.watch:
         return file_records(env, args.watch, follow=True)
     return file_records(env, args.staging)
@@ -78,17 +80,23 @@ def build(
     allowed_lateness_s: int = ALLOWED_LATENESS_S,
     usage_before: dict[str, dict[str, int]] | None = None,
     updates: DataStream | None = None,
+    event_time_at_source: bool = False,
 ) -> DataStream:
     """Wire the job over a stream of raw-record envelopes (operator uids keep savepoints compatible): parse, then
     per tenant score, detect metric anomalies and meter usage in one keyed step, and write to ClickHouse; return
     the batches of (table, row) pairs written, for an optional alerts topic. `usage_before` (tenant → month →
     accepted events of earlier runs, see pulse.usage_report.accepted_before) starts the quota counts of a new
-    job; `updates` (see rule_updates) changes tenants' rules while the job runs."""
+    job; `updates` (see rule_updates) changes tenants' rules while the job runs. `event_time_at_source`: `raw`
+    carries its own watermarks (Kafka, one per partition); otherwise they trail the parsed events' `ts`."""
     # One parse subtask: a rebalance from the source to several would reorder a tenant's events.
     parsed = raw.process(ParseRecords(run_id), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse").uid("parse")
-    parsed = with_event_time(env, parsed.set_parallelism(1), Duration.of_seconds(allowed_lateness_s))
+    parsed = parsed.set_parallelism(1)
+    if not event_time_at_source:
+        parsed = with_event_time(env, parsed, Duration.of_seconds(allowed_lateness_s))
     by_tenant = parsed.key_by(lambda pair: pair[1]["tenant_id"], key_type=Types.STRING())
-    pipeline = RunPipeline(configs_dir, run_id, allowed_lateness_s * 1000, usage_before)
+    # A tenant's own clock (its newest event less the lateness) holds for one ordered input only.
+    clock = not event_time_at_source
+    pipeline = RunPipeline(configs_dir, run_id, allowed_lateness_s * 1000, usage_before, tenant_clock=clock)
     updates = (updates or rule_updates(env)).broadcast(UPDATED_CONFIGS)
     # The keyed step in slots of its own: its Python worker does not share its interpreter with parse and the writer.
     batches = by_tenant.connect(updates).process(pipeline).name("score").uid("score").slot_sharing_group("score")
@@ -125,9 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     # on it starts its month from zero and a running one carries its counts in checkpoints and savepoints.
     before = accepted_before(args.clickhouse, args.run_id) if not args.clickhouse.startswith("chdb://") else {}
     updates = rule_updates(env, args.kafka, args.rules_topic, args.rules_folder, args.group, args.bounded)
-    alerts = build(
-        env, source(env, args), args.configs, args.clickhouse, args.run_id, args.allowed_lateness, before, updates
-    )
+    raw = source(env, args)
+    lateness = args.allowed_lateness
+    alerts = build(env, raw, args.configs, args.clickhouse, args.run_id, lateness, before, updates, bool(args.kafka))
     if args.alerts_topic:
         write_alerts(alerts, args.kafka, args.alerts_topic)
     env.execute(f"pulse-scoring {args.run_id}")

@@ -6,6 +6,9 @@ file source produces: tenant = key, source = "topic:partition", index = offset, 
 timestamp (the broker's append time on the topics PulseEcom creates, see pulse.topics), and the API's refusal
 from the `pulse-refused` header. A record without a key gets the tenant "" and is then rejected
 (tenant_mismatch or invalid tenant_id), never trusted.
+
+The events table carries the job's event time: a watermark per partition, generated inside the source from each
+record's `ts` (operators/kafka_event_time.py); a partition without records for IDLE_TIMEOUT does not hold it back.
 """
 
 from __future__ import annotations
@@ -14,15 +17,28 @@ from pyflink.common import Row, Types
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
+from operators.kafka_event_time import watermark
 from pulse.inputs import RawRecord
 from pulse.topics import REFUSED_HEADER, refusal
 
+# A partition that delivers nothing for this long stops holding back event time until it delivers again. Long
+# enough that a partition with a backlog is never taken for idle while the reader works through another one's
+# (back-pressured time does not count); short enough that a quiet partition delays windows by little.
+IDLE_TIMEOUT = "30 s"
+
 
 def kafka_raw_records(
-    env: StreamExecutionEnvironment, bootstrap: str, topic: str, group: str, bounded: bool, table: str = "records"
+    env: StreamExecutionEnvironment,
+    bootstrap: str,
+    topic: str,
+    group: str,
+    bounded: bool,
+    table: str = "records",
+    allowed_lateness_s: int | None = None,
 ) -> DataStream:
     """Envelope text of every record of `topic`, from the group's offsets (earliest for a new group);
-    `table` names the job's table over the topic (one per topic)."""
+    `table` names the job's table over the topic (one per topic). With `allowed_lateness_s` the stream carries
+    event-time watermarks, one per partition at the source, trailing each partition's newest `ts` by it."""
     options = {
         "connector": "kafka",
         "topic": topic,
@@ -37,13 +53,17 @@ def kafka_raw_records(
     }
     if bounded:
         options["scan.bounded.mode"] = "latest-offset"
+    event_time = ""
+    if allowed_lateness_s is not None:
+        event_time = ", " + watermark("timestamp", "payload", allowed_lateness_s * 1000)
+        options["scan.watermark.idle-timeout"] = IDLE_TIMEOUT
     with_clause = ", ".join(f"{_quote(k)} = {_quote(v)}" for k, v in options.items())
     t_env = StreamTableEnvironment.create(env)
     t_env.execute_sql(
         f"CREATE TEMPORARY TABLE kafka_{table} (tenant STRING, payload STRING, "
         "`topic` STRING METADATA VIRTUAL, `partition` INT METADATA VIRTUAL, `offset` BIGINT METADATA VIRTUAL, "
-        "`timestamp` TIMESTAMP_LTZ(3) METADATA VIRTUAL, `headers` MAP<STRING, BYTES> METADATA VIRTUAL) "
-        f"WITH ({with_clause})"
+        "`timestamp` TIMESTAMP_LTZ(3) METADATA VIRTUAL, `headers` MAP<STRING, BYTES> METADATA VIRTUAL"
+        f"{event_time}) WITH ({with_clause})"
     )
     rows = t_env.to_data_stream(t_env.from_path(f"kafka_{table}"))
     return rows.map(to_envelope, output_type=Types.STRING()).name(f"kafka-{table}")

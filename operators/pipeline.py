@@ -66,14 +66,17 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         prior: dict[str, dict[str, int]] | None = None,
         plans_check_s: float = 10.0,
         flush_s: float = 1.0,
+        tenant_clock: bool = True,
     ):
-        """`prior`: accepted events per tenant and month of earlier runs (`pulse.usage_report.accepted_before`)."""
+        """`prior`: accepted events per tenant and month of earlier runs (`pulse.usage_report.accepted_before`);
+        `tenant_clock`: False when the source's watermarks are the only clock (pulse.ruleengine.engine)."""
         self.configs_dir = configs_dir
         self.run_id = run_id
         self.allowed_lateness_ms = allowed_lateness_ms
         self.prior = prior or {}
         self.plans_check_s = plans_check_s
         self.flush_ms = int(flush_s * 1000)
+        self.tenant_clock = tenant_clock
         self.configs: ConfigSet | None = None
         self.pipelines: dict[str, TenantPipeline] = {}
         self.live: dict[str, PipelineState] = {}  # tenant → its state as last written (this worker)
@@ -230,6 +233,12 @@ class RunPipeline(KeyedBroadcastProcessFunction):
             updated: TenantConfig | None = ctx.get_broadcast_state(UPDATED_CONFIGS).get(tenant)
             config = updated or self.configs.for_tenant(tenant)
             pipeline = self.pipelines[tenant] = TenantPipeline(
-                tenant, config, self.plans, self.run_id, self.allowed_lateness_ms, self.prior.get(tenant)
+                tenant,
+                config,
+                self.plans,
+                self.run_id,
+                self.allowed_lateness_ms,
+                self.prior.get(tenant),
+                self.tenant_clock,
             )
         return pipeline

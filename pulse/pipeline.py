@@ -58,14 +58,16 @@ class TenantPipeline:
         run_id: str,
         allowed_lateness_ms: int = 60_000,
         prior: dict[str, int] | None = None,
+        tenant_clock: bool = True,
     ):
-        """`prior`: accepted events per month ("YYYY-MM") of earlier runs, the start of the quota count."""
+        """`prior`: accepted events per month ("YYYY-MM") of earlier runs, the start of the quota count;
+        `tenant_clock`: see pulse.ruleengine.engine."""
         self.tenant = tenant
         self.config = config
         self.plans = plans
         self.run_id = run_id
         self.prior = prior or {}
-        self.scorer = TenantScorer(tenant, config, allowed_lateness_ms)
+        self.scorer = TenantScorer(tenant, config, allowed_lateness_ms, tenant_clock)
         self.metric_rows = MetricRows(tenant, config, run_id)
 
     def new_state(self) -> PipelineState:

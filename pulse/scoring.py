@@ -33,10 +33,11 @@ class TenantState:
 class TenantScorer:
     """The compiled rules and templates of one tenant's config."""
 
-    def __init__(self, tenant: str, config: TenantConfig, allowed_lateness_ms: int = 60_000):
+    def __init__(self, tenant: str, config: TenantConfig, allowed_lateness_ms: int = 60_000, tenant_clock: bool = True):
+        """`tenant_clock`: see pulse.ruleengine.engine (False when the source's watermarks are the only clock)."""
         self.tenant = tenant
         self.config = config
-        self.engine = RuleEngine(config.rules, config.tables, allowed_lateness_ms)
+        self.engine = RuleEngine(config.rules, config.tables, allowed_lateness_ms, tenant_clock)
         self.rules = RuleSet([rule for rule in config.rules if rule.type == "condition"], self.engine.scope)
         self.derived = [name for rule in config.rules if rule.type == "enrichment" for name in rule.derive]
         self.name = config.display_name or tenant

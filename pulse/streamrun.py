@@ -6,11 +6,15 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from pulse.localrun import RunReport, report
+from pulse.localrun import ALLOWED_LATENESS_S, RunReport, report
 from pulse.topics import ensure_topic
 from pulse.usage_report import accepted_before
 
-CONNECTOR_JAR = Path(__file__).resolve().parent.parent / ".jars" / "flink" / "flink-sql-connector-kafka-5.0.0-2.2.jar"
+JARS = Path(__file__).resolve().parent.parent / ".jars" / "flink"  # pom.xml's flink profile, fetched by `make jars`
+# Flink's Kafka connector, and zstd-jni: its Kafka client reads zstd-compressed records with it but does not bundle it
+# (lz4 and snappy come with Flink). A job reading Kafka needs both, as `pipeline.jars` or `flink run` options.
+CONNECTOR_JAR = JARS / "flink-sql-connector-kafka-5.0.0-2.2.jar"
+KAFKA_JARS = (CONNECTOR_JAR, JARS / "zstd-jni-1.5.6-10.jar")
 
 
 def stream(
@@ -31,8 +35,9 @@ def stream(
     from operators.kafka_alerts import write_alerts
     from operators.kafka_source import kafka_raw_records
 
-    if not CONNECTOR_JAR.is_file():
-        raise FileNotFoundError(f"{CONNECTOR_JAR} is missing: run 'make jars'")
+    for jar in KAFKA_JARS:
+        if not jar.is_file():
+            raise FileNotFoundError(f"{jar} is missing: run 'make jars'")
     ensure_topic(bootstrap, topic)
     if alerts_topic:
         ensure_topic(bootstrap, alerts_topic, partitions=1)  # one partition: alerts in order
@@ -40,11 +45,13 @@ def stream(
         ensure_topic(bootstrap, rules_topic, partitions=1)  # one partition: a tenant's updates in order
     pending = pending_records(bootstrap, topic, group) if bounded else 0
     before = accepted_before(dsn, run_id)  # migrates too; the client holds chDB's folder until the job starts
-    env = local_environment(parallelism, Path(".run") / run_id)  # checkpoints in .run/RUN_ID/checkpoints
-    env.add_jars(CONNECTOR_JAR.as_uri())
-    raw = kafka_raw_records(env, bootstrap, topic, group, bounded)
+    run_dir = Path(".run") / run_id
+    env = local_environment(parallelism, run_dir)  # checkpoints in .run/RUN_ID/checkpoints
+    env.add_jars(*(jar.as_uri() for jar in KAFKA_JARS))
+    raw = kafka_raw_records(env, bootstrap, topic, group, bounded, allowed_lateness_s=ALLOWED_LATENESS_S)
     updates = rule_updates(env, bootstrap, rules_topic, group=group, bounded=bounded)
-    alerts = build(env, raw, str(Path(configs_dir).resolve()), dsn, run_id, usage_before=before, updates=updates)
+    configs = str(Path(configs_dir).resolve())
+    alerts = build(env, raw, configs, dsn, run_id, usage_before=before, updates=updates, event_time_at_source=True)
     if alerts_topic:
         write_alerts(alerts, bootstrap, alerts_topic)
     env.execute(f"pulse-scoring {run_id}")

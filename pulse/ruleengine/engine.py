@@ -5,9 +5,12 @@ order, so events that arrive out of order within the allowed lateness give the s
 ones. A tenant's watermark trails its newest event by the allowed lateness (as Flink's bounded-out-of-
 orderness watermarks do), or is Flink's watermark when that is later (the job calls `advance` from
 event-time timers, which moves a tenant whose events have stopped). So the buffer holds at most the
-events of the last allowed lateness. Windows close and absences fire when the watermark passes their
-end. An event at or behind the watermark is late: it is still enriched and scored, flagged `is_late`,
-but not added to windows.
+events of the last allowed lateness. That tenant clock assumes the tenant's events arrive in one ordered
+stream (a file); with `tenant_clock=False` (Kafka: a tenant's events may come from several partitions, read
+unevenly) the tenant's time is Flink's watermark alone, kept per partition at the source, and the buffer holds
+what the slowest partition has not caught up with yet. Windows close and absences fire when the watermark
+passes their end. An event at or behind the watermark is late: it is still enriched and scored, flagged
+`is_late`, but not added to windows.
 """
 
 from __future__ import annotations
@@ -63,7 +66,9 @@ class Enrichment:
 class RuleEngine:
     """The compiled stateful rules of one tenant config; `scope` holds its tables (for every expression of it)."""
 
-    def __init__(self, rules: list, tables: dict[str, Any], allowed_lateness_ms: int = 60_000):
+    def __init__(
+        self, rules: list, tables: dict[str, Any], allowed_lateness_ms: int = 60_000, tenant_clock: bool = True
+    ):
         enabled = [rule for rule in rules if rule.enabled]
         derived = [name for rule in enabled if rule.type == "enrichment" for name in rule.derive]
         self.scope = Scope(tables, [f for f in (*BASE_FIELDS, *derived) if f != "tables"])
@@ -72,6 +77,7 @@ class RuleEngine:
         self.fingerprints = {rid: _fingerprint(runner.rule) for rid, runner in self.runners.items()}
         self.cooldowns = {r.id: r.cooldown for r in enabled if r.type == "condition" and r.cooldown}
         self.lateness = allowed_lateness_ms
+        self.tenant_clock = tenant_clock
 
     def enrich(self, event: dict[str, Any]) -> dict[str, Any]:
         """The event as rules see it: its fields, derived fields and `tags` (the lookup tables are in the scope)."""
@@ -163,7 +169,9 @@ class RuleEngine:
             del state.cooldowns[key]
 
     def _watermark(self, state: EngineState) -> int:
-        return NO_WATERMARK if state.newest == NO_WATERMARK else state.newest - self.lateness - 1
+        if not self.tenant_clock or state.newest == NO_WATERMARK:
+            return NO_WATERMARK
+        return state.newest - self.lateness - 1
 
 
 def _fingerprint(rule: Any) -> str:
