@@ -12,6 +12,8 @@ from pyflink.common import Configuration
 from pyflink.datastream import StreamExecutionEnvironment
 
 FLINK_CONF = Path(__file__).resolve().parent.parent / "flink-conf" / "config.yaml"
+FLINK_CONF_ENV = "PULSE_FLINK_CONF"  # another config file for local runs (e.g. a test's shorter restart strategy)
+RESTART_LIMIT = "restart-strategy.exponential-delay.attempts-before-reset-backoff"
 WORKER_MODE = "_python_worker_execution_mode"  # PyFlink: "process" or "loopback" (its default for local jobs)
 TASKMANAGER_JVM_OPTS = "env.java.opts.taskmanager"
 SLOTS = "taskmanager.numberOfTaskSlots"
@@ -26,9 +28,16 @@ CLUSTER_PORTS = {
 }
 
 
-def flink_settings(path: Path = FLINK_CONF) -> dict[str, str]:
-    """The flat key/value settings of a Flink config file."""
+def flink_settings(path: Path | None = None) -> dict[str, str]:
+    """The flat key/value settings of a Flink config file (default: `$PULSE_FLINK_CONF`, else FLINK_CONF)."""
+    path = path or Path(os.environ.get(FLINK_CONF_ENV) or FLINK_CONF)
     return {str(k): str(v) for k, v in (yaml.safe_load(path.read_text()) or {}).items()}
+
+
+def restart_limit() -> int | None:
+    """How many restarts in a row the local runs' restart strategy allows before the job fails for good."""
+    limit = flink_settings().get(RESTART_LIMIT)
+    return int(limit) if limit is not None else None
 
 
 def local_settings(run_dir: Path, parallelism: int | None = None) -> dict[str, str]:

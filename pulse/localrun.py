@@ -74,8 +74,9 @@ def run_local(
     allowed_lateness_s: int = ALLOWED_LATENESS_S,
 ) -> RunReport:
     """Stage the inputs, run the job to completion, and count what landed for this run."""
-    from jobs.environment import local_environment
+    from jobs.environment import local_environment, restart_limit
     from jobs.scoring import build, file_records
+    from pulse.jobrun import execute
 
     for path in inputs:
         if not path.is_file():
@@ -86,7 +87,7 @@ def run_local(
     env = local_environment(parallelism, staging.parent)  # checkpoints in .run/RUN_ID/checkpoints
     raw = file_records(env, str(staging.resolve()))
     build(env, raw, str(Path(configs_dir).resolve()), dsn, run_id, allowed_lateness_s, usage_before=before)
-    env.execute(f"pulse-scoring {run_id}")
+    execute(env, f"pulse-scoring {run_id}", staging.parent / "failure.txt", restart_limit())
     return report(dsn, run_id, read)
 
 

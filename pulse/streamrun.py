@@ -30,10 +30,11 @@ def stream(
     rules_topic: str | None = None,
 ) -> RunReport | None:
     """Run the job on `topic`; when bounded, stop at the offsets latest at start and report what landed."""
-    from jobs.environment import local_environment
+    from jobs.environment import local_environment, restart_limit
     from jobs.scoring import build, rule_updates
     from operators.kafka_alerts import write_alerts
     from operators.kafka_source import kafka_raw_records
+    from pulse.jobrun import execute
 
     for jar in KAFKA_JARS:
         if not jar.is_file():
@@ -54,7 +55,7 @@ def stream(
     alerts = build(env, raw, configs, dsn, run_id, usage_before=before, updates=updates, event_time_at_source=True)
     if alerts_topic:
         write_alerts(alerts, bootstrap, alerts_topic)
-    env.execute(f"pulse-scoring {run_id}")
+    execute(env, f"pulse-scoring {run_id}", run_dir / "failure.txt", restart_limit())
     return report(dsn, run_id, pending) if bounded else None
 
 

@@ -55,13 +55,15 @@ def test_run_refuses_a_bad_allowed_lateness(monkeypatch, tmp_path, capsys):
 def test_run_local_hands_the_lateness_to_the_job(monkeypatch, tmp_path):
     import jobs.environment
     import jobs.scoring
+    import pulse.jobrun
 
     built: dict = {}
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(localrun, "accepted_before", lambda dsn, run_id: {})
     monkeypatch.setattr(localrun, "received_earlier", lambda dsn, run_id: None)
     monkeypatch.setattr(localrun, "report", lambda dsn, run_id, read: read)
-    env = SimpleNamespace(execute=lambda name: None)
+    env = SimpleNamespace()
+    monkeypatch.setattr(pulse.jobrun, "execute", lambda env, name, trace_file, restart_limit: None)
     monkeypatch.setattr(jobs.environment, "local_environment", lambda p, run_dir: built.update(run_dir=run_dir) or env)
     monkeypatch.setattr(jobs.scoring, "file_records", lambda env, path: path)
     monkeypatch.setattr(jobs.scoring, "build", lambda *args, **kwargs: built.update(args=args))
