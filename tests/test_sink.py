@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pulse.clickhouse import migrations, store
-from pulse.sink import BatchWriter
+from pulse.sink import BatchWriter, PermanentWriteError
 
 START = datetime(2026, 11, 2, 10, tzinfo=UTC)
 
@@ -87,3 +87,32 @@ def test_an_outage_blocks_the_writer_until_clickhouse_takes_the_rows(tmp_path):
         s.client.command(core.split("\n---\n")[0])  # ClickHouse "comes back" with the table
         assert flushed.wait(10)
         assert s.query("SELECT count() FROM scored_events")[1] == [(100,)]
+
+
+def test_a_reject_holding_bytes_that_are_not_utf8_is_stored_as_those_bytes(db, tmp_path):
+    """A JSON Lines file with a Latin-1 byte: the record is rejected and stored as sent (the insert used to fail
+    on the surrogate that stands for the byte, and the writer retried forever)."""
+    from operators.parse import ParseRecords
+    from pulse.inputs import read_records
+
+    line = (
+        b'{"event_id": "e1", "tenant_id": "acme", "event_type": "page_view", "ts": 1, "attributes": {"k": "caf\xe9"}}'
+    )
+    (tmp_path / "latin1.jsonl").write_bytes(line + b"\n")
+    [record] = read_records(tmp_path / "latin1.jsonl")
+    [(kind, row)] = ParseRecords("r1").process_element(record.to_json(), None)
+    assert kind == "rejected"
+    writer = BatchWriter(db, sleep=lambda s: pytest.fail(f"retried after {s} s"))
+    writer.add("rejected_events", row)
+    writer.flush()
+    stored = db.client.query("SELECT raw FROM rejected_events", column_formats={"raw": "bytes"}).result_rows
+    assert stored == [(line,)]
+
+
+def test_a_batch_clickhouse_can_never_take_fails_at_once_with_the_cause(db):
+    """No endless retry for a batch the client cannot send (here a column the table lacks): the job fails with the
+    cause, restarts a bounded number of times, and stops (tests/test_job_failures.py)."""
+    writer = BatchWriter(db, sleep=lambda s: pytest.fail(f"retried after {s} s"))
+    writer.add("scored_events", scored(1) | {"no_such_column": 1})
+    with pytest.raises(PermanentWriteError, match="ClickHouse cannot take 1 rows of table scored_events: Prog"):
+        writer.flush()
