@@ -60,9 +60,27 @@ def test_dockerfile_matches_the_pinned_flink_python_and_connector():
     base = next(args for op, args in steps if op == "FROM")
     assert base.startswith(f"flink:{pinned('apache-flink')}-"), base
     assert "--python 3.11" in " ".join(args for op, args in steps if op == "RUN")
-    connector = ET.parse(PROJECT / "pom.xml").getroot().find("{*}properties/{*}flink.kafka.connector.version").text
+    properties = ET.parse(PROJECT / "pom.xml").getroot().find("{*}properties")
+    connector, zstd = (
+        properties.find(f"{{*}}{name}").text for name in ("flink.kafka.connector.version", "zstd.version")
+    )
     added = " ".join(args for op, args in steps if op == "ADD")
     assert f"flink-sql-connector-kafka-{connector}.jar" in added
+    assert f"zstd-jni-{zstd}.jar" in added  # zstd-compressed records (tests/test_kafka_producers.py)
+
+
+def test_the_jobs_kafka_jars_are_the_ones_pom_pins():
+    """pulse stream and the cluster runs load KAFKA_JARS, which `make jars` fetches from pom.xml's flink profile."""
+    from pulse.streamrun import KAFKA_JARS
+
+    pom = ET.parse(PROJECT / "pom.xml").getroot()
+    profile = next(p for p in pom.findall(".//{*}profile") if p.find("{*}id").text == "flink")
+    properties = {p.tag.split("}")[1]: p.text for p in pom.find("{*}properties")}
+    pinned_jars = set()
+    for dependency in profile.findall(".//{*}dependency"):
+        version = re.sub(r"\$\{([^}]+)\}", lambda m: properties[m.group(1)], dependency.find("{*}version").text)
+        pinned_jars.add(f"{dependency.find('{*}artifactId').text}-{version}.jar")
+    assert {jar.name for jar in KAFKA_JARS} == pinned_jars
 
 
 def test_dockerfile_copies_only_files_that_exist():
