@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pulse.events import MAX_RECORD_BYTES, json_schema, parse_record
 
@@ -83,3 +85,10 @@ def test_authenticated_tenant_wins_and_mismatch_is_rejected():
 def test_published_json_schema_matches_the_code():
     published = json.loads((Path(__file__).parent.parent / "schemas" / "event-v1.schema.json").read_text())
     assert published == json_schema()
+
+
+@given(st.integers(min_value=0, max_value=253402300799999))
+def test_epoch_milliseconds_are_kept_exactly(ms):
+    """Float arithmetic stored 0.6% of such times 1 ms early."""
+    record = json.dumps({"event_id": "e", "tenant_id": "acme", "event_type": "page_view", "ts": ms})
+    assert parse_record(record, source="x", index=0).event["ts"] == ms
