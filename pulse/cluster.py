@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,10 +178,15 @@ class Cluster:
             time.sleep(0.5)
 
     def submit(
-        self, job_args: list[str], savepoint: str | None = None, parallelism: int | None = None, jar: Path | None = None
+        self,
+        job_args: list[str],
+        savepoint: str | None = None,
+        parallelism: int | None = None,
+        jars: Sequence[Path] = (),
     ) -> str:
-        """Submit jobs/scoring.py with `flink run` (detached), with a connector `jar` if given; return the job id."""
-        command = self.run_command(job_args, savepoint, parallelism, jar)
+        """Submit jobs/scoring.py with `flink run` (detached), with `jars` (a Kafka job: pulse.streamrun.KAFKA_JARS);
+        return the job id."""
+        command = self.run_command(job_args, savepoint, parallelism, jars)
         result = subprocess.run(command, env=self.env(), capture_output=True, text=True, timeout=300, cwd=PROJECT)
         found = re.search(r"JobID ([0-9a-f]{32})", result.stdout + result.stderr)
         if result.returncode != 0 or not found:
@@ -189,16 +195,22 @@ class Cluster:
         return found.group(1)
 
     def run_command(
-        self, job_args: list[str], savepoint: str | None = None, parallelism: int | None = None, jar: Path | None = None
+        self,
+        job_args: list[str],
+        savepoint: str | None = None,
+        parallelism: int | None = None,
+        jars: Sequence[Path] = (),
     ) -> list:
-        """The `flink run` command line that submits the scoring job (what the README shows)."""
+        """The `flink run` command line that submits the scoring job (what the README shows): the first of `jars` as
+        the job's jar file, shipped to the cluster, the others on every node's classpath (file URLs: on one machine,
+        or at the same path on every node)."""
         command = [str(FLINK_HOME / "bin" / "flink"), "run", "--detached"]
         if savepoint:
             command += ["--fromSavepoint", savepoint]
         if parallelism:
             command += ["--parallelism", str(parallelism)]
-        if jar:
-            command += ["--jarfile", str(jar)]
+        for index, jar in enumerate(jars):
+            command += ["--jarfile", str(jar)] if index == 0 else ["--classpath", jar.resolve().as_uri()]
         command += [
             "--python",
             str(PROJECT / "jobs" / "scoring.py"),

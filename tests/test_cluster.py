@@ -1,8 +1,9 @@
 """Fault tolerance on a real standalone Flink cluster (JobManager and TaskManager processes, `flink run`).
 
 One scenario, shared by the tests below: the scoring job reads the project's Kafka broker (a topic of its
-own, one partition, records keyed by tenant as the API writes them); chunks of the stream are produced one
-by one. Chunk 2 is cut short by SIGKILL of the TaskManager (a new one takes over);
+own, four partitions, records keyed by tenant, produced by librdkafka with zstd compression, so the tenants fill
+two partitions and two stay empty: event time must pass over the idle ones); chunks of the stream are produced
+one by one. Chunk 2 is cut short by SIGKILL of the TaskManager (a new one takes over);
 after chunk 3 the job is stopped with a savepoint, a tenant's rules change, and the job restarts from the
 savepoint while the test process holds the chDB folder (ClickHouse unavailable) for 20 s, then releases it.
 The expected output comes from the same Python logic run without Flink (`TenantScorer`), event by event.
@@ -17,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 from ingest_support import kafka_bootstrap, unique_topic
-from kafka import KafkaProducer
 from usage_support import disagreements
 
 from jobs.environment import SLOTS, TASKMANAGER_JVM_OPTS, flink_settings
@@ -29,7 +30,7 @@ from pulse.events import parse_record
 from pulse.generate import Generator
 from pulse.inputs import RawRecord
 from pulse.scoring import TenantScorer
-from pulse.streamrun import CONNECTOR_JAR
+from pulse.streamrun import KAFKA_JARS
 from pulse.topics import ensure_topic
 
 pytestmark = [pytest.mark.cluster, pytest.mark.kafka]
@@ -131,11 +132,16 @@ def wait_quiet(cluster: Cluster, job_id: str) -> None:
         readings.append(cluster.vertex_records(job_id, "clickhouse")[0])
 
 
-def publish(producer: KafkaProducer, topic: str, events: list[dict]) -> None:
-    """Produce `events` in order, each keyed by its tenant (the claimed one for broken records), and wait."""
+def publish(producer: Producer, topic: str, events: list[dict], partitions: set[int]) -> None:
+    """Produce `events` in order, each keyed by its tenant (the claimed one for broken records), and wait;
+    add the partitions written to `partitions`."""
     for event in events:
-        producer.send(topic, key=str(event["tenant_id"]).encode(), value=json.dumps(event).encode())
-    producer.flush(timeout=60)
+        key, value = str(event["tenant_id"]).encode(), json.dumps(event).encode()
+        producer.produce(
+            topic, key=key, value=value, on_delivery=lambda _, message: partitions.add(message.partition())
+        )
+        producer.poll(0)
+    assert producer.flush(60) == 0
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +152,8 @@ def scenario(tmp_path_factory) -> Scenario:
     original = folder / "configs-original"
     shutil.copytree(configs, original)
     bootstrap, topic = kafka_bootstrap(), unique_topic("cluster")
-    ensure_topic(bootstrap, topic, partitions=1)  # one partition: the stream's order is the file's
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    ensure_topic(bootstrap, topic)  # four partitions, as the API creates pulse.events
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "compression.type": "zstd"})
     dsn = f"chdb://{folder / 'clickhouse'}"
     # Chunk 1 holds every tenant's model warm-up; chunk 4 (40%) is what arrives during the ClickHouse outage.
     events, _ = Generator(seed=23, minutes=720).run()
@@ -168,6 +174,7 @@ def scenario(tmp_path_factory) -> Scenario:
         expected_before=oracle(chunks[:3], original, after, changed_from=3),
         expected_after=oracle(chunks, original, after, changed_from=3),
     )
+    partitions = result.observed["partitions"] = set()
     cluster = Cluster(home=folder / "flink")
     cluster.up()
     result.observed["taskmanager"] = {
@@ -177,11 +184,11 @@ def scenario(tmp_path_factory) -> Scenario:
     source = ["--kafka", bootstrap, "--topic", topic, "--group", f"pulse-{topic}"]
     job_args = [*source, "--configs", str(configs), "--clickhouse", dsn]
     try:
-        job = cluster.submit([*job_args, "--run-id", "first"], parallelism=1, jar=CONNECTOR_JAR)
+        job = cluster.submit([*job_args, "--run-id", "first"], parallelism=1, jars=KAFKA_JARS)
         cluster.wait_job(job, {"RUNNING"})
-        publish(producer, topic, chunks[0])
+        publish(producer, topic, chunks[0], partitions)
         wait_checkpoints(cluster, job, 2)
-        publish(producer, topic, chunks[1])
+        publish(producer, topic, chunks[1], partitions)
         time.sleep(1.5)
         cluster.kill_taskmanager()
         cluster.start_taskmanager(generation=1)
@@ -191,7 +198,7 @@ def scenario(tmp_path_factory) -> Scenario:
             time.sleep(1)
         result.observed["restored"] = cluster.checkpoints(job)["latest"]["restored"]
         wait_checkpoints(cluster, job, 2)
-        publish(producer, topic, chunks[2])
+        publish(producer, topic, chunks[2], partitions)
         wait_quiet(cluster, job)
         savepoint = cluster.stop_with_savepoint(job)
         result.observed["before"] = snapshot(result)
@@ -199,11 +206,9 @@ def scenario(tmp_path_factory) -> Scenario:
         acme.write_text(changed)
         held = open_store(dsn)  # ClickHouse unavailable: the job's writer cannot open the folder
         try:
-            job = cluster.submit(
-                [*job_args, "--run-id", "second"], savepoint=savepoint, parallelism=1, jar=CONNECTOR_JAR
-            )
+            job = cluster.submit([*job_args, "--run-id", "second"], savepoint=savepoint, parallelism=1, jars=KAFKA_JARS)
             cluster.wait_job(job, {"RUNNING"})
-            publish(producer, topic, chunks[3])
+            publish(producer, topic, chunks[3], partitions)
             states = []
             for _ in range(20):
                 time.sleep(1)
@@ -216,7 +221,7 @@ def scenario(tmp_path_factory) -> Scenario:
         cluster.stop_with_savepoint(job)
         result.observed["after"] = snapshot(result)
     finally:
-        producer.close()
+        producer.flush(60)
         cluster.down()
     return result
 
@@ -316,8 +321,9 @@ def test_window_and_absence_alerts_fire_on_the_cluster(scenario):
 
 def test_event_time_advances_while_the_job_runs(scenario):
     """Metric minutes close as the watermark passes them: the job was stopped without draining its input,
-    so every metric row there is came from a watermark that advanced mid-stream."""
+    so every metric row there is came from a watermark that advanced mid-stream, past the empty partitions."""
     # the watermark trails by the allowed lateness
+    assert len(scenario.observed["partitions"]) == 2  # of four: the other two are idle throughout
     newest = max(e["ts"] for e in scenario.chunks[2] if isinstance(e["ts"], int)) - 60_000
     closed = scenario.observed["before"]["metric_minutes"]
     assert set(closed) == {"acme", "globex", "initech"}
