@@ -8,7 +8,7 @@ from the `pulse-refused` header. A record without a key gets the tenant "" and i
 (tenant_mismatch or invalid tenant_id), never trusted.
 
 The events table carries the job's event time: a watermark per partition, generated inside the source from each
-record's `ts` (operators/kafka_event_time.py); a partition without records for IDLE_TIMEOUT does not hold it back.
+record's `ts` (operators/kafka_event_time.py); unbounded, a partition idle for IDLE_TIMEOUT does not hold it back.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from operators.kafka_event_time import watermark
 from pulse.inputs import RawRecord
 from pulse.topics import REFUSED_HEADER, refusal
 
-# A partition that delivers nothing for this long stops holding back event time until it delivers again. Long
-# enough that a partition with a backlog is never taken for idle while the reader works through another one's
-# (back-pressured time does not count); short enough that a quiet partition delays windows by little.
+# Unbounded reads: a partition that delivers nothing for this long (back-pressured time does not count) stops
+# holding back event time until it delivers again, so an empty or quiet partition delays windows by at most this.
+# Long enough that a partition with a backlog is not taken for idle while the reader works through another's.
+# A bounded read needs none: a partition ends at its last offset.
 IDLE_TIMEOUT = "30 s"
 
 
@@ -56,7 +57,8 @@ def kafka_raw_records(
     event_time = ""
     if allowed_lateness_s is not None:
         event_time = ", " + watermark("timestamp", "payload", allowed_lateness_s * 1000)
-        options["scan.watermark.idle-timeout"] = IDLE_TIMEOUT
+        if not bounded:
+            options["scan.watermark.idle-timeout"] = IDLE_TIMEOUT
     with_clause = ", ".join(f"{_quote(k)} = {_quote(v)}" for k, v in options.items())
     t_env = StreamTableEnvironment.create(env)
     t_env.execute_sql(

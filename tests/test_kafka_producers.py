@@ -4,9 +4,10 @@ One Flink launch: `pulse stream --bounded` over a four-partition topic that hold
 retailer's own services and the API would together: slices of five minutes go round-robin to five librdkafka
 producers (compression none, gzip, snappy, lz4, zstd; its default partitioner, consistent_random = CRC32 of the
 key) and to kafka-python (the API's client: Java's murmur2 partitioner). The two partitioners put each tenant in
-two partitions, so a tenant's events arrive interleaved from partitions read unevenly; the lz4 slices write `ts`
-as RFC 3339 text with an offset, the others epoch milliseconds; a few broken records (no readable time, no key)
-are mixed in.
+two partitions, so a tenant's events arrive interleaved from partitions read unevenly. Each slice is in Kafka
+before the next is sent (producers writing one partition at once would mix up its order beyond the lateness).
+The lz4 slices write `ts` as RFC 3339 text with an offset, the others epoch milliseconds; a few broken records
+(no readable time, no key) are mixed in.
 """
 
 from __future__ import annotations
@@ -69,11 +70,16 @@ def produced(tmp_path_factory) -> Produced:
     result = Produced(dsn=f"chdb://{folder / 'clickhouse'}", run_id="producers", stdout="")
     events, _ = Generator(seed=17, minutes=90).run()
     start = events[0]["ts"]
-    librdkafka = {codec: Producer({"bootstrap.servers": bootstrap, "compression.type": codec}) for codec in CODECS}
+    settings = {"bootstrap.servers": bootstrap, "enable.idempotence": True}  # in order within a producer
+    librdkafka = {codec: Producer(settings | {"compression.type": codec}) for codec in CODECS}
     java = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     names = [*CODECS, JAVA_PARTITIONER]
+    previous = None
     for event in events:
         name = names[(event["ts"] - start) // SLICE_MS % len(names)]
+        if previous in librdkafka and name != previous:  # a slice is in Kafka before the next one is sent
+            assert librdkafka[previous].flush(30) == 0
+        previous = name
         tenant, key = event["tenant_id"], event["tenant_id"].encode()
         value = json.dumps(event | {"ts": rfc3339(event["ts"])} if name == TEXT_TS else event).encode()
         result.by_producer[name].add(event["event_id"])
