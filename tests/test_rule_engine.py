@@ -94,6 +94,26 @@ def test_events_beyond_lateness_are_flagged_late_not_counted():
     assert alerts == []
 
 
+def test_without_the_tenant_clock_only_the_sources_watermark_makes_events_late():
+    """Kafka: a tenant's events in two partitions, one read ahead. Its own newest event does not move its time;
+    the source's watermark (the smaller of the partitions', each trailing its newest by the lateness) does."""
+    config = parse_tenant_config(f"tenant: shop\nrules:\n{CARD_TESTING}", "shop.yaml")
+    ahead = event(20, card_fingerprint="other")
+    behind = [event(i * 0.5, card_fingerprint="c1", n=i) for i in range(8)]
+    for tenant_clock, expected_late in [(True, [True] * 8), (False, [False] * 8)]:
+        engine, state = RuleEngine(config.rules, config.tables, MIN, tenant_clock), EngineState()
+        assert engine.observe(engine.enrich(ahead), state, None) == (False, [])  # the other partition: no watermark
+        late, alerts = [], []
+        for e in behind:
+            source_watermark = min(ahead["ts"], e["ts"]) - MIN - 1
+            is_late, due = engine.observe(engine.enrich(e), state, source_watermark)
+            late.append(is_late)
+            alerts += due
+        alerts += engine.advance(state, END_OF_INPUT)
+        assert late == expected_late
+        assert [a.group for a in alerts] == ([] if tenant_clock else [("c1",)])
+
+
 HOLD = """\
   - id: busy
     type: threshold

@@ -91,10 +91,10 @@ class RuleEngine:
     ) -> tuple[bool, list[Alert]]:
         """Take one enriched event; return whether it is late and the alerts now due.
 
-        `watermark` is Flink's current watermark (None: none yet). The tenant's event time is the later of it and
-        the tenant's newest event less the allowed lateness, so the buffer never holds more than the events of the
-        last allowed lateness, however far Flink's watermark lags behind a fast replay, and the alerts are the same
-        whenever Flink emits its watermarks."""
+        `watermark` is Flink's current watermark (None: none yet). With the tenant clock the tenant's event time is
+        the later of it and the tenant's newest event less the allowed lateness, so the buffer never holds more than
+        the events of the last allowed lateness, however far Flink's watermark lags behind a fast replay, and the
+        alerts are the same whenever Flink emits its watermarks; without it, Flink's watermark alone."""
         self.sync(state)
         ts = view["ts"]
         late = ts <= max(state.watermark, self._watermark(state), NO_WATERMARK if watermark is None else watermark)
