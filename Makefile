@@ -70,10 +70,10 @@ test: install jars browser
 
 # A standalone Flink cluster on 127.0.0.1 (JobManager + TaskManager, ports 19700-19799), state under .run/cluster.
 cluster-up: install
-	$(BIN)/python -m pulse.cluster up
+	$(BIN)/python -m pulse.dev.cluster up
 
 cluster-down: install
-	$(BIN)/python -m pulse.cluster down
+	$(BIN)/python -m pulse.dev.cluster down
 
 bench: install jars
 	$(BIN)/python -m bench.throughput

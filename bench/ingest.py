@@ -20,10 +20,10 @@ from pathlib import Path
 
 import requests
 
-from pulse.apikeys import key_hash, new_key
-from pulse.generate import Generator, write
+from pulse.api.keys import key_hash, new_key
+from pulse.api.upload import SEND_BATCH
+from pulse.dev.generate import Generator, write
 from pulse.topics import RecordWriter, default_bootstrap, ensure_topic
-from pulse.upload import SEND_BATCH
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 19570

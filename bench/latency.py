@@ -51,9 +51,9 @@ import httpx
 import numpy as np
 import yaml
 
-from pulse.apikeys import key_hash, new_key
-from pulse.config import secret_prefix
-from pulse.generate import Generator
+from pulse.api.keys import key_hash, new_key
+from pulse.dev.generate import Generator
+from pulse.tenants.config import secret_prefix
 
 PROJECT = Path(__file__).resolve().parent.parent
 PULSE = str(Path(sys.executable).with_name("pulse"))
@@ -431,7 +431,7 @@ def webhook_times(arrivals: list[tuple[float, dict]]) -> dict[str, float]:
 
 
 def _epoch(value: str | int | float) -> float:
-    from pulse.alert_sources import _timestamp
+    from pulse.incidents.sources import _timestamp
 
     return _timestamp(value).timestamp()
 
@@ -514,7 +514,7 @@ def settle(probes: list[Probe], watcher: AlertWatcher, receiver: Receiver, deadl
 
 def stored_alerts(dsn: str, event_ids: list[str]) -> dict[str, float]:
     """event id → created_at of the probe alerts in the job's ClickHouse (read once the job has released it)."""
-    from pulse.clickhouse import store
+    from pulse.store.clickhouse import store
 
     with store(dsn, wait_s=60) as s:
         _, rows = s.query(

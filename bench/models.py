@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/models.py [--runs 5] [--minutes 360] [--sessions-per-minute 4]
 
-The keyed operator (operators/pipeline.py) runs the per-tenant logic of pulse/pipeline.py: rules, the River
+The keyed operator (operators/pipeline.py) runs the per-tenant logic of pulse/job/pipeline.py: rules, the River
 risk model on orders and payments, the per-minute metric detectors and usage metering. Both sides get the
 same parsed events (the default synthetic stream: 3 tenants). Inside Flink the operator runs at parallelism 1
 on the mini-cluster, fed from a collection of JSON lines (decoded by a map before keying); its rate is
@@ -33,13 +33,13 @@ from jobs.environment import local_environment  # noqa: E402
 from jobs.scoring import ALLOWED_LATENESS_S, DISCARD, rule_updates  # noqa: E402
 from operators.pipeline import UPDATED_CONFIGS, RunPipeline  # noqa: E402
 from operators.time import event_time  # noqa: E402
-from pulse import gc_tuning  # noqa: E402
 from pulse.cli import PROJECT_CONFIGS  # noqa: E402
-from pulse.config import load_config_dir  # noqa: E402
+from pulse.dev.generate import Generator  # noqa: E402
 from pulse.events import parse_record  # noqa: E402
-from pulse.generate import Generator  # noqa: E402
-from pulse.pipeline import PlainRun  # noqa: E402
-from pulse.plans import PlanWatcher, plans_file_for  # noqa: E402
+from pulse.job import gc_tuning  # noqa: E402
+from pulse.job.pipeline import PlainRun  # noqa: E402
+from pulse.tenants.config import load_config_dir  # noqa: E402
+from pulse.tenants.plans import PlanWatcher, plans_file_for  # noqa: E402
 
 
 class Timed:
@@ -100,7 +100,7 @@ def flink_rate(operator, events: list[dict], report: Path) -> tuple[float, float
 
 
 def plain_rate(events: list[dict]) -> float:
-    """Events/s of the same TenantPipeline objects in one loop (pulse.pipeline.PlainRun), no Flink."""
+    """Events/s of the same TenantPipeline objects in one loop (pulse.job.pipeline.PlainRun), no Flink."""
     plain = PlainRun(load_config_dir(PROJECT_CONFIGS), PlanWatcher(plans_file_for(PROJECT_CONFIGS)), "bench")
     gc_tuning.tune()  # as the job's worker does
     started = time.perf_counter()

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pulse.generate import Generator, write
+from pulse.dev.generate import Generator, write
 
 TWENTY_RULES = """\
 models: {risk: {enabled: false}}

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pulse.clickhouse import store  # noqa: E402
-from pulse.sink import BatchWriter  # noqa: E402
+from pulse.store.clickhouse import store  # noqa: E402
+from pulse.store.writer import BatchWriter  # noqa: E402
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 TYPES = ("page_view", "add_to_cart", "order_placed", "payment_succeeded", "payment_failed")

@@ -23,16 +23,16 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bench import latency  # first: it keeps the environment from before any Flink job
-from pulse import gc_tuning
-from pulse.clickhouse import store
-from pulse.cluster import PROJECT, Cluster
-from pulse.config import load_config_dir
-from pulse.duplicates import Origin
-from pulse.generate import Generator
+from pulse.dev.cluster import PROJECT, Cluster
+from pulse.dev.generate import Generator
 from pulse.inputs import RawRecord
-from pulse.pipeline import PlainRun
-from pulse.plans import PlanWatcher, plans_file_for
-from pulse.sink import BatchWriter
+from pulse.job import gc_tuning
+from pulse.job.duplicates import Origin
+from pulse.job.pipeline import PlainRun
+from pulse.store.clickhouse import store
+from pulse.store.writer import BatchWriter
+from pulse.tenants.config import load_config_dir
+from pulse.tenants.plans import PlanWatcher, plans_file_for
 
 CURRENCIES = ("USD", "EUR", "GBP")
 
@@ -55,7 +55,8 @@ def stage(events: list[dict], path: Path) -> None:
 
 def ceiling(events: list[dict], configs: str, dsn: str) -> float:
     """Events/s of the job's Python logic in one process, no Flink: read each envelope and parse it, run every
-    tenant's keyed step (`pulse.pipeline.PlainRun`) and write the rows to ClickHouse (`pulse.sink.BatchWriter`)."""
+    tenant's keyed step (`pulse.job.pipeline.PlainRun`) and write the rows to ClickHouse
+    (`pulse.store.writer.BatchWriter`)."""
     plain = PlainRun(load_config_dir(configs), PlanWatcher(plans_file_for(configs)), "bench-ceiling")
     gc_tuning.tune()  # as the job's worker does
     lines = [RawRecord("bench", index, json.dumps(event)).to_json() for index, event in enumerate(events)]

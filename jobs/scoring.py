@@ -22,7 +22,7 @@ from operators.kafka_source import kafka_raw_records
 from operators.parse import ParseRecords
 from operators.pipeline import UPDATED_CONFIGS, RunPipeline
 from operators.time import with_event_time
-from pulse.usage_report import accepted_before
+from pulse.store.usage import accepted_before
 
 DISCARD = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
 ALLOWED_LATENESS_S = 60  # events later than this behind the newest are scored but flagged is_late
@@ -85,7 +85,7 @@ def build(
     """Wire the job over a stream of raw-record envelopes (operator uids keep savepoints compatible): parse, then
     per tenant score, detect metric anomalies and meter usage in one keyed step, and write to ClickHouse; return
     the batches of (table, row) pairs written, for an optional alerts topic. `usage_before` (tenant → month →
-    accepted events of earlier runs, see pulse.usage_report.accepted_before) starts the quota counts of a new
+    accepted events of earlier runs, see pulse.store.usage.accepted_before) starts the quota counts of a new
     job; `updates` (see rule_updates) changes tenants' rules while the job runs. `event_time_at_source`: `raw`
     carries its own watermarks (Kafka, one per partition); otherwise they trail the parsed events' `ts`."""
     # One parse subtask: a rebalance from the source to several would reorder a tenant's events.

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from models.business_metrics import detector_config
 from models.detectors import MINUTE, SeriesDetector
-from pulse.config import MetricsConfig
+from pulse.tenants.config import MetricsConfig
 
 
 @dataclass(frozen=True, slots=True)

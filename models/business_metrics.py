@@ -5,7 +5,7 @@ conversion (orders per new session), payment failures and their rate, page views
 from few addresses), and per campaign its clicks and conversions (orders in a session that clicked the campaign).
 Everything kept is bounded: open minutes, the session→campaign map and the number of campaigns.
 
->>> from pulse.config import MetricsConfig
+>>> from pulse.tenants.config import MetricsConfig
 >>> metrics = TenantMetrics(MetricsConfig(warmup_minutes=5))
 >>> metrics.add({"event_type": "order_placed", "ts": 90_000, "session_id": "s1", "amount": 20.0})
 60000
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.detectors import MINUTE, Kind, SeriesDetector, Verdict
-from pulse.config import MetricDetectorConfig, MetricsConfig
+from pulse.tenants.config import MetricDetectorConfig, MetricsConfig
 
 # Shipped defaults per metric: what each detector looks for and how much volume it needs to judge.
 DEFAULTS: dict[str, tuple[Kind, MetricDetectorConfig]] = {

@@ -11,7 +11,7 @@ incident only the recent level moves; the profile and the spread learn again aft
 RELEARN_AFTER intervals, when the change has become the new normal) — except in an hour of the week
 not seen before, which is learnt regardless (a first quiet Sunday night teaches the next one).
 
->>> from pulse.config import MetricDetectorConfig
+>>> from pulse.tenants.config import MetricDetectorConfig
 >>> config = MetricDetectorConfig(direction="both", window_minutes=5, min_z=4.0, alert_quantile=0.99, min_volume=5)
 >>> detector = SeriesDetector("count", config, interval_ms=MINUTE, warmup_intervals=60)
 >>> verdicts = [detector.update(i * MINUTE, 20.0 + (i % 3)) for i in range(300)]
@@ -32,7 +32,7 @@ from typing import Literal
 
 from river import stats
 
-from pulse.config import MetricDetectorConfig
+from pulse.tenants.config import MetricDetectorConfig
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE

@@ -1,4 +1,4 @@
-"""Evaluation of the metric detectors on labelled synthetic scenarios (pulse/scenarios.py).
+"""Evaluation of the metric detectors on labelled synthetic scenarios (pulse/dev/scenarios.py).
 
 Events are fed in time order to the same TenantMetrics the job runs, closing minutes as a watermark
 one minute behind would. An alert is a true positive when it falls between its incident's start and
@@ -13,9 +13,9 @@ from typing import Any
 
 from models.business_metrics import TenantMetrics
 from models.detectors import MINUTE
-from pulse.config import MetricsConfig
-from pulse.generate import Incident
-from pulse.scenarios import ScenarioGenerator
+from pulse.dev.generate import Incident
+from pulse.dev.scenarios import ScenarioGenerator
+from pulse.tenants.config import MetricsConfig
 
 GRACE = 30 * MINUTE
 LATENESS = MINUTE

@@ -1,7 +1,7 @@
 """The per-tenant event risk model: HalfSpaceTrees over event and context features (models/context.py)
 with an online-calibrated alert threshold.
 
->>> from pulse.config import RiskModelConfig
+>>> from pulse.tenants.config import RiskModelConfig
 >>> model = RiskModel(RiskModelConfig(warmup_events=50, window_size=20))
 >>> for i in range(300):
 ...     event = {"amount": 30.0 + (i * 7) % 40, "ts": (i % 12) * 3_600_000, "event_type": "order_placed"}
@@ -20,7 +20,7 @@ from river import anomaly, stats
 
 from models import context
 from models.features import LIMITS, event_features
-from pulse.config import RiskModelConfig
+from pulse.tenants.config import RiskModelConfig
 
 FEATURE_LIMITS = {**LIMITS, **context.LIMITS}
 

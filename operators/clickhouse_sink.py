@@ -1,7 +1,7 @@
 """The ClickHouse writer: buffers lists of (table, row) pairs and inserts them in batches by size and age.
 
 Keyed by one constant key so the buffer lives in keyed state: a checkpoint holds every row not yet
-written, and a restore writes them. Inserts go through `pulse.sink.BatchWriter.insert`, which retries
+written, and a restore writes them. Inserts go through `pulse.store.writer.BatchWriter.insert`, which retries
 with backoff until ClickHouse takes the batch (an outage becomes back-pressure, never loss) and tags
 each batch with a deduplication token; rows written again on replay are idempotent through the tables'
 ReplacingMergeTree keys.
@@ -15,8 +15,8 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
-from pulse.clickhouse import Store, open_store
-from pulse.sink import BatchWriter
+from pulse.store.clickhouse import Store, open_store
+from pulse.store.writer import BatchWriter
 
 
 class WriteToClickHouse(KeyedProcessFunction):

@@ -7,9 +7,9 @@ import time
 
 from pyflink.datastream import ProcessFunction
 
-from pulse.duplicates import Origin
 from pulse.inputs import RawRecord
-from pulse.scoring import rejected_row
+from pulse.job.duplicates import Origin
+from pulse.job.scoring import rejected_row
 
 
 class ParseRecords(ProcessFunction):

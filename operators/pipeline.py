@@ -1,4 +1,4 @@
-"""The keyed operator of the scoring job: per tenant, the whole per-record logic (pulse/pipeline.py) in Flink state.
+"""The keyed operator of the scoring job: per tenant, the whole per-record logic (pulse/job/pipeline.py) in Flink state.
 
 Input: ("event", event, origin) and ("rejected", row) keyed by tenant, and rule updates on a broadcast input.
 Output: lists of (table, row) pairs for the ClickHouse writer. An event crosses the JVM/Python boundary once:
@@ -9,9 +9,9 @@ Timers, per tenant: an event-time timer by the next moment the pipeline has work
 deadline, a minute end), registered only when none registered is due earlier; a processing-time timer for the flush
 (on the next whole `flush_s`, registered again by the first rows after it fired, and by a restored worker);
 and an event-time timer at the end of time, which fires only when a bounded input ends.
-Repeated event ids (pulse.duplicates): per tenant, the recent ids live in this worker's memory and, for restarts,
+Repeated event ids (pulse.job.duplicates): per tenant, the recent ids live in this worker's memory and, for restarts,
 in a MapState of chunks of ids, of which only the chunks an event changed are written (at the end of the bundle).
-Rule updates (pulse.ruleupdates): a valid one replaces the tenant's config in broadcast state (checkpointed,
+Rule updates (pulse.job.rule_updates): a valid one replaces the tenant's config in broadcast state (checkpointed,
 so it survives a restart) on every subtask; rules it did not change keep their state.
 """
 
@@ -25,12 +25,12 @@ from pyflink.common import Time, Types
 from pyflink.datastream import KeyedBroadcastProcessFunction, RuntimeContext, TimeDomain
 from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
 
-from pulse import gc_tuning
-from pulse.config import ConfigInvalid, ConfigSet, TenantConfig, load_config_dir
-from pulse.duplicates import HORIZON_MS, SeenIds
-from pulse.pipeline import END_OF_TIME, PipelineState, Rows, TenantPipeline
-from pulse.plans import PlanWatcher, load_plans, plans_file_for
-from pulse.ruleupdates import RuleUpdate, update_row, validate_update
+from pulse.job import gc_tuning
+from pulse.job.duplicates import HORIZON_MS, SeenIds
+from pulse.job.pipeline import END_OF_TIME, PipelineState, Rows, TenantPipeline
+from pulse.job.rule_updates import RuleUpdate, update_row, validate_update
+from pulse.tenants.config import ConfigInvalid, ConfigSet, TenantConfig, load_config_dir
+from pulse.tenants.plans import PlanWatcher, load_plans, plans_file_for
 
 log = logging.getLogger(__name__)
 # Tenant → its config from the latest accepted update (tenants without one use the config folder).
@@ -68,8 +68,8 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         flush_s: float = 1.0,
         tenant_clock: bool = True,
     ):
-        """`prior`: accepted events per tenant and month of earlier runs (`pulse.usage_report.accepted_before`);
-        `tenant_clock`: False when the source's watermarks are the only clock (pulse.ruleengine.engine)."""
+        """`prior`: accepted events per tenant and month of earlier runs (`pulse.store.usage.accepted_before`);
+        `tenant_clock`: False when the source's watermarks are the only clock (pulse.rules.engine)."""
         self.configs_dir = configs_dir
         self.run_id = run_id
         self.allowed_lateness_ms = allowed_lateness_ms

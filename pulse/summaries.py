@@ -27,7 +27,7 @@ from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from pulse.limits import MAX_RENDER_S, MAX_SUMMARY_CHARS, MAX_TEMPLATE_CHARS, MAX_TEMPLATE_VALUE_CHARS
+from pulse.tenants.limits import MAX_RENDER_S, MAX_SUMMARY_CHARS, MAX_TEMPLATE_CHARS, MAX_TEMPLATE_VALUE_CHARS
 
 MAX_SIZE = 10_000  # the largest number a template may pass to anything that sizes output
 _LARGE_SPEC = re.compile(r"%[^a-zA-Z%]*(\d{4,}|\*)|\{[^}]*:[^}]*(\d{4,}|\{)")

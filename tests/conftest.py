@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pulse.clickhouse import store
+from pulse.dev.generate import Generator, write
 from pulse.events import parse_record
-from pulse.generate import Generator, write
+from pulse.store.clickhouse import store
 
 # The shared job run's stream is history dated long before any day the tests run: a backfill, which must keep every
 # row (retention counts from arrival), also of the free-plan tenant initech.

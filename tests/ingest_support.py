@@ -19,7 +19,7 @@ import pytest
 import requests
 from kafka import KafkaConsumer, TopicPartition
 
-from pulse.apikeys import key_hash, new_key
+from pulse.api.keys import key_hash, new_key
 from pulse.topics import EVENTS_PARTITIONS, REFUSED_HEADER, default_bootstrap, ensure_topic, reachable, refusal
 
 ROOT = Path(__file__).resolve().parent.parent

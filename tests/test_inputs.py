@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pulse.dev.generate import Generator, write
 from pulse.events import parse_record
-from pulse.generate import Generator, write
 from pulse.inputs import RawRecord, read_records
 
 

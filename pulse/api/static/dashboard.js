@@ -1,0 +1,172 @@
+// PulseEcom dashboard and report: draws one tenant's snapshot (see pulse/api/dashboard_data.py) with uPlot.
+// The page fetches /dashboard/data every few seconds; the report carries its snapshot inline.
+"use strict";
+
+const METRICS = [
+  ["orders", "Orders"], ["revenue", "Revenue"], ["conversion", "Conversion (orders per session)"],
+  ["payment_failures", "Payment failures"], ["traffic", "Traffic (events)"],
+];
+const pulse = { charts: {}, renders: 0 };
+window.pulse = pulse;
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  if (cls) node.className = cls;
+  return node;
+}
+
+function fmt(value) {
+  return value === null || value === undefined ? "-" : Number(value).toLocaleString("en", { maximumFractionDigits: 2 });
+}
+
+function when(iso) {
+  return iso ? iso.slice(0, 16).replace("T", " ") + " UTC" : "-";
+}
+
+function drawChart(holder, key, label, points) {
+  const data = [points.t, points.value, points.lower, points.upper];
+  const opts = {
+    title: label, width: Math.max(holder.clientWidth - 8, 300), height: 200, tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
+    series: [
+      {},
+      { label: label, stroke: "#1f5fbf", width: 1.5 },
+      { label: "expected low", stroke: "#9bb7e0", dash: [4, 4] },
+      { label: "expected high", stroke: "#9bb7e0", dash: [4, 4] },
+    ],
+    bands: [{ series: [3, 2], fill: "rgba(31,95,191,0.12)" }],
+    axes: [{}, { size: 70 }],
+    legend: { show: true },
+  };
+  const old = pulse.charts[key];
+  if (old) old.destroy();
+  const box = el("div", undefined, "chart");
+  box.dataset.metric = key;
+  box.dataset.points = String(points.t.length);
+  holder.replaceChildren(box);
+  pulse.charts[key] = new uPlot(opts, data, box);
+}
+
+function renderCharts(series) {
+  const root = document.getElementById("charts");
+  for (const [key, label] of METRICS) {
+    let holder = document.getElementById("chart-" + key);
+    if (!holder) {
+      holder = el("div", undefined, "chart-holder");
+      holder.id = "chart-" + key;
+      root.appendChild(holder);
+    }
+    const points = series[key];
+    if (!points || points.t.length === 0) {
+      holder.replaceChildren(el("p", label + ": no per-minute values from the metric models in this window.", "muted"));
+      delete pulse.charts[key];
+    } else {
+      drawChart(holder, key, label, points);
+    }
+  }
+}
+
+function renderTotals(snapshot) {
+  const t = snapshot.totals;
+  const tiles = [
+    ["Events", t.events], ["Orders", t.orders], ["Revenue", t.revenue], ["Sessions", t.sessions],
+    ["Payment failures", t.payment_failures],
+    ["Open incidents", snapshot.incidents.filter((i) => i.status !== "resolved").length],
+  ];
+  document.getElementById("totals").replaceChildren(...tiles.map(([name, value]) => {
+    const tile = el("div", undefined, "tile");
+    tile.append(el("span", fmt(value), "value"), el("span", name, "name"));
+    return tile;
+  }));
+  document.getElementById("window").textContent =
+    "Window: " + when(snapshot.start) + " to " + when(snapshot.end) + " (ends at the latest data)";
+}
+
+function renderIncidents(incidents) {
+  const root = document.getElementById("incidents");
+  if (incidents.length === 0) {
+    root.replaceChildren(el("p", "No open incidents and none opened in this window.", "muted"));
+    return;
+  }
+  root.replaceChildren(...incidents.map((i) => {
+    const card = el("article", undefined, "incident " + i.status + " sev-" + i.severity);
+    card.dataset.incidentId = i.incident_id;
+    const head = el("h3");
+    head.append(el("span", i.status, "badge"), el("span", i.severity, "badge sev"),
+      document.createTextNode(" " + i.cause + " (" + i.alert_count + " alerts) opened " + when(i.opened_at)));
+    card.append(head, el("p", i.summary), el("p", i.incident_id, "muted id"));
+    return card;
+  }));
+}
+
+function renderRules(rules) {
+  const body = document.querySelector("#rules tbody");
+  if (rules.length === 0) {
+    const row = el("tr");
+    const cell = el("td", "Nothing fired in this window.", "muted");
+    cell.colSpan = 4;
+    row.append(cell);
+    body.replaceChildren(row);
+    return;
+  }
+  body.replaceChildren(...rules.map((r) => {
+    const row = el("tr");
+    row.append(el("td", r.cause), el("td", r.kind), el("td", fmt(r.alerts), "num"), el("td", when(r.last)));
+    return row;
+  }));
+}
+
+function renderUsage(snapshot) {
+  const root = document.getElementById("usage");
+  const plan = el("p", "Plan: " + (snapshot.plan || root.dataset.plan));
+  if (!snapshot.usage) {
+    root.replaceChildren(plan, el("p", "Usage is not metered yet: there is no usage data to compare with the plan.", "notice"));
+    return;
+  }
+  const table = el("table");
+  for (const row of snapshot.usage) {
+    for (const [name, value] of Object.entries(row)) {
+      const tr = el("tr");
+      tr.append(el("th", name), el("td", String(value)));
+      table.append(tr);
+    }
+  }
+  root.replaceChildren(plan, table);
+}
+
+function render(snapshot) {
+  renderTotals(snapshot);
+  renderCharts(snapshot.series);
+  renderIncidents(snapshot.incidents);
+  renderRules(snapshot.top_rules);
+  renderUsage(snapshot);
+  pulse.renders += 1;
+  pulse.snapshot = snapshot;
+}
+
+async function refresh(hours) {
+  const status = document.getElementById("status");
+  try {
+    const response = await fetch("/dashboard/data?hours=" + encodeURIComponent(hours), { credentials: "same-origin" });
+    if (response.status === 401) {
+      window.location.assign("/dashboard");
+      return;
+    }
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    render(await response.json());
+    status.textContent = "Updated " + new Date().toISOString().slice(11, 19) + " UTC.";
+  } catch (error) {
+    status.textContent = "Could not refresh (" + error.message + "); retrying.";
+  }
+}
+
+const inline = document.getElementById("pulse-data");
+if (inline) {
+  render(JSON.parse(inline.textContent));
+} else {
+  const script = document.currentScript;
+  const every = Number(script.dataset.refreshS) * 1000;
+  const hours = script.dataset.hours;
+  refresh(hours);
+  setInterval(() => refresh(hours), every);
+}

@@ -1,0 +1,1 @@
+"""Tools for developers: a standalone Flink cluster, the synthetic stream generator, labelled scenarios."""

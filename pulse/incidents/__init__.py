@@ -1,0 +1,1 @@
+"""`pulse dispatch`: alerts become incidents (tracking), from their sources, delivered to webhooks."""

@@ -1,0 +1,146 @@
+"""`pulse dispatch`: alerts → incidents (with summaries) → `incidents` table → tenants' webhooks.
+
+Runs outside the scoring job, reading alerts from ClickHouse or Kafka, so a slow endpoint can never
+slow the stream. It rebuilds incident state by re-reading alerts (incident ids are deterministic) and
+skips notices whose webhook id was already delivered or dead-lettered, so a restart re-sends nothing.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from pulse.incidents.delivery import Dispatcher, RetryPolicy
+from pulse.incidents.sources import Item, Watermark
+from pulse.incidents.tracking import IncidentTracker
+from pulse.incidents.webhooks import webhook_id
+from pulse.job.metric_alerts import metric_headline, metric_next_step
+from pulse.store.clickhouse import Store
+from pulse.store.writer import BatchWriter
+from pulse.summaries import default_template, incident_summary
+from pulse.tenants.config import ConfigSet, WebhookConfig
+
+INCIDENT_COLUMNS = (
+    "tenant_id", "incident_id", "version", "status", "kind", "cause", "severity", "group_key", "opened_at",
+    "updated_at", "resolved_at", "alert_count", "observed", "expected", "percent", "unit", "currency",
+    "top_dimensions", "summary", "labels", "notify", "recorded_at",
+)  # fmt: skip
+
+
+RISK_HEADLINE = "Unusual orders and payments flagged by the risk model"
+
+
+class RowWriter:
+    """Writes rows to ClickHouse from its own thread, so neither the alert loop nor a webhook worker ever waits
+    for an insert; each insert takes every row queued meanwhile (batches grow when ClickHouse is slow)."""
+
+    def __init__(self, store: Store, lock: threading.Lock, max_queued: int = 100_000):
+        self.writer = BatchWriter(store)
+        self.lock = lock
+        self.rows: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(maxsize=max_queued)
+        self.thread = threading.Thread(target=self._run, name="clickhouse rows", daemon=True)
+        self.thread.start()
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        """Queue one row (blocks only when `max_queued` rows wait: ClickHouse has been down for long)."""
+        self.rows.put((table, row))
+
+    def close(self) -> None:
+        """Write everything queued, then stop the thread."""
+        self.rows.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch = [self.rows.get()]
+            while True:
+                try:
+                    batch.append(self.rows.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = None in batch
+            tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for item in batch:
+                if item is not None:
+                    tables[item[0]].append(item[1])
+            with self.lock:
+                for table, rows in tables.items():
+                    self.writer.insert(table, rows)
+
+
+class IncidentPipeline:
+    """Holds the tracker, the dispatcher and the store lock shared by every writer thread."""
+
+    def __init__(self, store: Store, configs: ConfigSet, policy: RetryPolicy | None = None, allow_private=False):
+        self.store = store
+        self.configs = configs
+        self.lock = threading.Lock()
+        self.rows = RowWriter(store, self.lock)
+        self.tracker = IncidentTracker(lambda tenant: configs.for_tenant(tenant).incidents)
+        self.delivered = self._delivered()
+        self.dispatcher = Dispatcher(self._webhooks, self.record, policy, allow_private, self._disabled())
+        self.counts = {"alerts": 0, "notices": 0, "submitted": 0, "already_delivered": 0, "no_webhook": 0}
+
+    def run(self, items: Iterable[Item]) -> dict[str, int]:
+        """Consume alerts and watermarks until the source ends; then wait for every delivery and every row."""
+        try:
+            for item in items:
+                if isinstance(item, Watermark):
+                    notices = self.tracker.advance(item.tenant_id, item.ts)
+                else:
+                    self.counts["alerts"] += 1
+                    notices = self.tracker.observe(item)
+                for notice in notices:
+                    self.handle(notice)
+        finally:
+            self.dispatcher.close()
+            self.rows.close()
+        return self.counts
+
+    def handle(self, notice: dict[str, Any]) -> None:
+        """Summarise a notice, record it, and queue it for the tenant's endpoints."""
+        notice["summary"] = self.summarise(notice)
+        self.counts["notices"] += 1
+        row = {c: notice.get(c) for c in INCIDENT_COLUMNS} | {"recorded_at": datetime.now(UTC)}
+        self.rows.add("incidents", row)
+        hooks = self._webhooks(notice["tenant_id"])
+        if not notice["notify"] or not hooks:
+            self.counts["no_webhook"] += bool(notice["notify"])
+            return
+        if all(webhook_id(notice, w.url) in self.delivered for w in hooks):
+            self.counts["already_delivered"] += 1
+            return
+        self.counts["submitted"] += 1
+        self.dispatcher.submit(notice)
+
+    def summarise(self, notice: dict[str, Any]) -> str:
+        config = self.configs.for_tenant(notice["tenant_id"])
+        rules = {r.id: r.description for r in config.rules}
+        headline = rules.get(notice["cause"]) or metric_headline(notice) or RISK_HEADLINE
+        template = config.templates.get("incident") or default_template("incident")
+        name = config.display_name or notice["tenant_id"]
+        shipped = metric_next_step(notice["cause"])
+        return incident_summary(notice, headline, name, config.currency, template, config.playbooks, shipped)
+
+    def record(self, table: str, row: dict[str, Any]) -> None:
+        """Thread-safe row write for the delivery workers (attempts, dead letters, disabled); never waits for it."""
+        self.rows.add(table, row)
+
+    def _webhooks(self, tenant: str) -> list[WebhookConfig]:
+        return self.configs.for_tenant(tenant).webhooks if tenant in self.configs.tenants else []
+
+    def _delivered(self) -> set[str]:
+        _, rows = self.store.query(
+            "SELECT webhook_id FROM webhook_attempts WHERE ok "
+            "UNION DISTINCT SELECT webhook_id FROM webhook_dead_letters"
+        )
+        return {r[0] for r in rows}
+
+    def _disabled(self) -> dict[tuple[str, str], str]:
+        _, rows = self.store.query("SELECT tenant_id, endpoint, reason FROM webhook_disabled FINAL")
+        return {(t, e): reason for t, e, reason in rows}

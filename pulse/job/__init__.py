@@ -1,0 +1,1 @@
+"""The scoring job's per-tenant logic, plain Python that the Flink operators run."""

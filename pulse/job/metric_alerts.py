@@ -1,0 +1,148 @@
+"""Rows of the metric detectors: one `metric_values` row per tenant, metric and minute, and one `alerts`
+row (kind 'model', cause 'metric:<metric>') per incident, with a plain-language summary.
+
+>>> from models.detectors import Verdict
+>>> v = Verdict(ts=3_600_000, value=1.0, expected_value=3.0, lower=0.0, upper=6.0, observed=6.0, expected=45.0,
+...             z=-6.1, score=1.0, threshold=5.0, direction="drop", is_anomalous=True, opens_incident=True,
+...             warming_up=False, since=3_000_000, window_minutes=15)
+>>> from pulse.tenants.config import TenantConfig
+>>> rows = MetricRows("acme", TenantConfig(display_name="ACME"), "r1").rows("orders", v)
+>>> [table for table, _ in rows]
+['metric_values', 'alerts']
+>>> rows[1][1]["summary"]
+'Orders at ACME dropped: 6 in the 15 minutes to 1970-01-01 01:01 UTC against 45 expected (-87%), below the usual \
+since 1970-01-01 00:50 UTC. Next step: check checkout, payment provider and the storefront for errors.'
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from models.detectors import MINUTE, Verdict
+from pulse.job.scoring import alert_id
+from pulse.summaries import default_template, render
+from pulse.tenants.config import TenantConfig
+
+LABELS = {
+    "orders": ("orders", "check checkout, payment provider and the storefront for errors."),
+    "revenue": ("revenue", "check checkout, payment provider and pricing."),
+    "traffic": ("page views", "check for bots (views per IP) or an outage of the storefront."),
+    "sessions": ("sessions", "check for bots or an outage of the storefront."),
+    "conversion": ("conversion (orders per session)", "check checkout, stock and prices."),
+    "payment_failures": ("failed payments", "check for card testing and the payment provider's status."),
+    "payment_failure_rate": ("the payment failure rate", "check for card testing and the payment provider."),
+    "views_per_ip": ("page views per IP address", "likely bot traffic: check the top IPs and rate-limit them."),
+    "campaign_clicks": ("campaign clicks", "check the campaign's ads and landing page."),
+    "campaign_conversions": ("campaign conversions", "check the campaign's landing page and offer."),
+}
+RATIOS = {"conversion", "payment_failure_rate", "views_per_ip"}
+
+
+def metric_headline(incident: dict[str, Any]) -> str | None:
+    """ "Failed payments spiked", for an incident of a metric detector; None for other causes."""
+    metric = incident["cause"].removeprefix("metric:")
+    if metric == incident["cause"]:
+        return None
+    label = LABELS[metric.partition(":")[0]][0]
+    direction = incident["labels"].get("direction", "changed")
+    return f"{label[0].upper()}{label[1:]} {'dropped' if direction == 'drop' else 'spiked'}"
+
+
+def metric_next_step(cause: str) -> str | None:
+    """The shipped next step for a metric detector's incidents."""
+    family = cause.removeprefix("metric:").partition(":")[0]
+    return LABELS[family][1] if cause.startswith("metric:") and family in LABELS else None
+
+
+class MetricRows:
+    """Turns one tenant's metric verdicts into ClickHouse rows."""
+
+    def __init__(self, tenant: str, config: TenantConfig, run_id: str):
+        self.tenant = tenant
+        self.config = config
+        self.run_id = run_id
+        self.name = config.display_name or tenant
+        self.template = config.templates.get("metric_alert") or default_template("metric_alert")
+
+    def rows(self, metric: str, verdict: Verdict) -> list[tuple[str, dict[str, Any]]]:
+        now = datetime.now(UTC)
+        rows: list[tuple[str, dict[str, Any]]] = [("metric_values", self._value_row(metric, verdict, now))]
+        if verdict.opens_incident:
+            rows.append(("alerts", self._alert_row(metric, verdict, now)))
+        return rows
+
+    def _value_row(self, metric: str, v: Verdict, now: datetime) -> dict[str, Any]:
+        return {
+            "tenant_id": self.tenant,
+            "metric": metric,
+            "minute": _datetime(v.ts),
+            "value": v.value,
+            "expected": v.expected_value,
+            "lower": v.lower,
+            "upper": v.upper,
+            "window_observed": v.observed,
+            "window_expected": v.expected,
+            "z": v.z,
+            "anomaly_score": v.score,
+            "threshold": v.threshold,
+            "is_anomalous": v.is_anomalous,
+            "warming_up": v.warming_up,
+            "run_id": self.run_id,
+            "written_at": now,
+        }
+
+    def _alert_row(self, metric: str, v: Verdict, now: datetime) -> dict[str, Any]:
+        family, _, campaign = metric.partition(":")
+        label, next_step = LABELS[family]
+        change = (v.observed / v.expected - 1) * 100 if v.expected else 100.0
+        context = {
+            "tenant_name": self.name,
+            "direction": v.direction,
+            "window_minutes": v.window_minutes,
+            "until": v.ts + MINUTE,
+            "since": v.since,
+            "change_pct": change,
+            "observed": v.observed,
+            "expected": v.expected,
+            "metric": {
+                "name": metric,
+                "label": label,
+                "campaign": campaign,
+                "next_step": next_step,
+                "observed_text": self._amount(family, v.observed),
+                "expected_text": self._amount(family, v.expected),
+            },
+            "headline": f"{label} {v.direction}: {v.observed:g} observed, {v.expected:g} expected",
+        }
+        severity = "high" if abs(v.z) >= 2 * v.threshold else "medium"
+        cause = f"metric:{metric}"
+        labels = {"metric": metric, "direction": v.direction, "observed": f"{v.observed:g}"}
+        labels |= {"expected": f"{v.expected:g}", "since": _datetime(v.since).isoformat()}
+        return {
+            "tenant_id": self.tenant,
+            "alert_id": alert_id(self.tenant, cause, str(v.since)),
+            "ts": _datetime(v.ts),
+            "kind": "model",
+            "cause": cause,
+            "severity": severity,
+            "group_key": metric,
+            "event_id": "",
+            "score": v.score,
+            "threshold": v.threshold,
+            "summary": render(self.template, context),
+            "labels": labels,
+            "run_id": self.run_id,
+            "created_at": now,
+        }
+
+    def _amount(self, family: str, value: float) -> str:
+        if family == "revenue":
+            return f"{value:,.2f} {self.config.currency}"
+        if family in RATIOS:
+            return f"{value:.1f}" if family == "views_per_ip" else f"{value:.1%}"
+        return f"{value:,.0f}"
+
+
+def _datetime(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)

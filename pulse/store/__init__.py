@@ -1,0 +1,1 @@
+"""ClickHouse: access, the batching writer, grants, migrations, usage reads."""

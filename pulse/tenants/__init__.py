@@ -1,0 +1,1 @@
+"""Tenant configuration: the YAML config files, plans and their limits."""
