@@ -83,7 +83,7 @@ def explain(chain: list[Cause]) -> str:
     """The root cause of a failed job in plain words, then what to do.
 
     >>> print(explain([Cause("java.lang.RuntimeException", "Error received from SDK harness for instruction 7: "
-    ...     'Traceback (most recent call last):\\n  File "/x/pulse/plans.py", line 9, in load\\n'
+    ...     'Traceback (most recent call last):\\n  File "/x/pulse/tenants/plans.py", line 9, in load\\n'
     ...     "    raise ValueError(...)\\nValueError: plans.yaml: no plan 'gold'\\n")]))
     a Python step of the job failed: ValueError: plans.yaml: no plan 'gold' (pulse/tenants/plans.py, line 9, in load).
     What to do: the same input or setting fails it again on every restart: fix the cause, then run again.
