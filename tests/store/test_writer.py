@@ -71,7 +71,14 @@ def test_a_replay_with_other_batch_boundaries_still_has_no_duplicate_rows(db):
 
 def test_an_outage_blocks_the_writer_until_clickhouse_takes_the_rows(tmp_path):
     with store(f"chdb://{tmp_path / 'ch'}") as s:
-        writer = BatchWriter(s, batch_rows=10_000, max_age_s=3600, backoff_cap_s=0.2)
+        retried_thrice = threading.Event()
+
+        def sleep(seconds: float) -> None:
+            if writer.retries >= 3:
+                retried_thrice.set()
+            time.sleep(min(seconds, 0.05))
+
+        writer = BatchWriter(s, batch_rows=10_000, max_age_s=3600, backoff_cap_s=0.2, sleep=sleep)
         for i in range(100):
             writer.add("scored_events", scored(i))
         flushed = threading.Event()
@@ -81,8 +88,8 @@ def test_an_outage_blocks_the_writer_until_clickhouse_takes_the_rows(tmp_path):
             flushed.set()
 
         threading.Thread(target=flush, daemon=True).start()
-        time.sleep(1.0)
-        assert not flushed.is_set() and writer.retries >= 3  # blocked, retrying: back-pressure
+        assert retried_thrice.wait(30)
+        assert not flushed.is_set()  # blocked, retrying: back-pressure
         core = dict(migrations())["0001_core_tables.sql"]
         s.client.command(core.split("\n---\n")[0])  # ClickHouse "comes back" with the table
         assert flushed.wait(10)
