@@ -27,6 +27,7 @@ from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueSt
 
 from pulse.job import gc_tuning
 from pulse.job.duplicates import HORIZON_MS, SeenIds
+from pulse.job.kept import Kept, read
 from pulse.job.pipeline import END_OF_TIME, PipelineState, Rows, TenantPipeline
 from pulse.job.rule_updates import RuleUpdate, update_row, validate_update
 from pulse.tenants.config import ConfigInvalid, ConfigSet, TenantConfig, load_config_dir
@@ -111,7 +112,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
             seen = self._seen(tenant)
             rows = pipeline.event(item, state, timers.current_watermark(), self.minutes.get, value[2], seen)
             if scored:
-                self.model.update(state.scoring.model)
+                self.model.update(Kept(state.scoring.model))
             changed, dropped = seen.changes()
             for number, chunk in changed.items():
                 self.seen_chunks.put(number, chunk)
@@ -151,7 +152,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
                       update.version, update.tenant, exc)  # fmt: skip
             row = update_row(update, None, str(exc), self.run_id)
         else:
-            ctx.get_broadcast_state(UPDATED_CONFIGS).put(update.tenant, config)
+            ctx.get_broadcast_state(UPDATED_CONFIGS).put(update.tenant, Kept(config))
             self.pipelines.pop(update.tenant, None)
             log.info(
                 "rule update %s for tenant %r is active (%d rules)", update.version, update.tenant, len(config.rules)
@@ -193,15 +194,15 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         if state is None:
             state = self.live[pipeline.tenant] = self._restore(pipeline)
         if with_model:
-            state.scoring.model = self.model.value()
+            state.scoring.model = read(self.model.value())
         return state
 
     def _restore(self, pipeline: TenantPipeline) -> PipelineState:
         """The state of a tenant new to this worker: from Flink (after a restart or a rescale) or a new one."""
-        state: PipelineState | None = self.state.value()
+        state: PipelineState | None = read(self.state.value())
         if state is None:
             state = pipeline.new_state()
-            self.model.update(state.scoring.model)
+            self.model.update(Kept(state.scoring.model))
             state.scoring.model = None
         return state
 
@@ -215,7 +216,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
 
     def _store(self, state: PipelineState) -> None:
         state.scoring.model = None  # kept in its own state
-        self.state.update(state)
+        self.state.update(Kept(state))
 
     def _schedule(self, tenant: str, pipeline: TenantPipeline, state: PipelineState, timers) -> None:
         """Make sure an event-time timer fires by the pipeline's next due time. A registered earlier one will do
@@ -230,7 +231,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
     def _pipeline(self, tenant: str, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext) -> TenantPipeline:
         pipeline = self.pipelines.get(tenant)
         if pipeline is None:
-            updated: TenantConfig | None = ctx.get_broadcast_state(UPDATED_CONFIGS).get(tenant)
+            updated: TenantConfig | None = read(ctx.get_broadcast_state(UPDATED_CONFIGS).get(tenant))
             config = updated or self.configs.for_tenant(tenant)
             pipeline = self.pipelines[tenant] = TenantPipeline(
                 tenant,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, ValidationInfo
 
 UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w))+$")
@@ -43,4 +43,11 @@ def describe(ms: int) -> str:
     return "".join(parts) or "0s"
 
 
-Duration = Annotated[int, BeforeValidator(parse_duration)]
+def _duration(value: Any, info: ValidationInfo) -> int:
+    """A config field's duration: text as tenants write it, or milliseconds from the job's kept state."""
+    if info.context and info.context.get("kept") and type(value) is int:
+        return value
+    return parse_duration(value)
+
+
+Duration = Annotated[int, BeforeValidator(_duration)]

@@ -1,0 +1,210 @@
+"""What the scoring job keeps in Flink state, in a form independent of where the code lives.
+
+A savepoint outlives the code that took it. Pickling the job's objects as they are would write their module
+paths (`pulse.job.pipeline.PipelineState`) into every savepoint, so moving or renaming a module would make the
+savepoints of running jobs unreadable. Kept state is plain data instead: dicts, lists, tuples, sets, numbers,
+strings, datetimes, with each of the job's objects as a dict naming its kind (a stable name from `KINDS`, not a
+module path) and holding its fields; tenant configs as their validated fields; and a version number.
+
+River's estimators (the risk model's trees and quantiles, the detectors' quantiles) are kept as River's own
+objects: their pickles name River's modules, which are stable for the pinned river version. Upgrading River is a
+change of the kept form like any other: the savepoint-restore test (tests/job/test_savepoint_restore.py) tells.
+
+When the form changes (a kind renamed, a field's meaning changed): raise `VERSION` and add to `UPGRADES` a
+function that turns plain data of the old version into the new one; `read` applies them in turn, so every older
+savepoint stays readable. A new dataclass field with a default needs no upgrade (`decode` fills it in).
+
+The operator stores `Kept(value)`: PyFlink pickles state values when a bundle ends, so the encoding runs then,
+not on every update, and `read` takes a state's value as Flink returns it (plain data, or the `Kept` written in
+this worker).
+
+>>> from pulse.job.usage import UsageState
+>>> usage = UsageState(month_accepted={"2026-11": 3}, notified={("2026-11", "quota_80")})
+>>> plain = encode(usage)
+>>> plain["~kind"], plain["month_accepted"]
+('UsageState', {'2026-11': 3})
+>>> read({"version": VERSION, "state": plain}) == usage
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from models.business_metrics import Minute, TenantMetrics
+from models.context import RecentContext
+from models.detectors import SeasonalBaseline, SeriesDetector
+from models.risk import RiskModel
+from pulse.job.pipeline import PipelineState
+from pulse.job.scoring import TenantState
+from pulse.job.usage import UsageState
+from pulse.rules.engine import EngineState, RuleState
+from pulse.rules.runners import AbsenceState, SeenState, SequenceState, WindowState
+from pulse.rules.windows import Partial
+from pulse.tenants import config
+
+VERSION = 1
+KIND = "~kind"  # the key naming an object's kind in its plain form
+CONFIG = "~config"  # the key holding a tenant config's (or config part's) fields
+# Stable name → the class whose objects the job keeps, and its fields that hold plain data only (kept as they
+# are, not walked: big maps of counters or recent keys would cost a walk on every state write).
+KINDS: dict[str, tuple[type, frozenset[str]]] = {
+    "PipelineState": (PipelineState, frozenset({"unsent"})),
+    "TenantState": (TenantState, frozenset()),
+    "EngineState": (EngineState, frozenset({"pending", "cooldowns"})),
+    "RuleState": (RuleState, frozenset()),
+    "WindowState": (WindowState, frozenset({"breach", "alerted", "history"})),
+    "Partial": (Partial, frozenset({"values"})),
+    "AbsenceState": (AbsenceState, frozenset({"last_seen", "fired", "alerted"})),
+    "SeenState": (SeenState, frozenset({"seen", "alerted"})),
+    "SequenceState": (SequenceState, frozenset({"firsts", "alerted"})),
+    "UsageState": (UsageState, frozenset({field.name for field in dataclasses.fields(UsageState)})),
+    "TenantMetrics": (TenantMetrics, frozenset({"session_campaign", "seen_sessions", "campaigns"})),
+    "Minute": (Minute, frozenset({"view_ips", "clicks", "conversions"})),
+    "SeriesDetector": (SeriesDetector, frozenset({"window"})),
+    "SeasonalBaseline": (SeasonalBaseline, frozenset(vars(SeasonalBaseline(60_000)))),
+    "RiskModel": (RiskModel, frozenset()),
+    "RecentContext": (RecentContext, frozenset({"recent", "usual"})),
+}
+CONFIGS: dict[str, type[BaseModel]] = {
+    name: kind for name, kind in vars(config).items() if isinstance(kind, type) and issubclass(kind, config.Strict)
+}
+NAMES = {kind: name for name, (kind, _) in KINDS.items()} | {kind: name for name, kind in CONFIGS.items()}
+ATOMS = {
+    type(None),
+    bool,
+    int,
+    float,
+    str,
+    bytes,
+    datetime.datetime,
+    datetime.date,
+    datetime.timedelta,
+    decimal.Decimal,
+}
+FOREIGN = ("river", "numpy")  # libraries whose objects are kept as they are (their pickles name their own modules)
+# Version n → a function turning plain state of version n into version n + 1.
+UPGRADES: dict[int, Callable[[Any], Any]] = {}
+
+
+class KeptStateError(ValueError):
+    """A value the kept form cannot hold, or kept state this code cannot read."""
+
+
+class Kept:
+    """A state value as the job stores it: pickled as its plain form (`encode`), with the version."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __reduce__(self) -> tuple:
+        return dict, ({"version": VERSION, "state": encode(self.value)},)
+
+
+def read(stored: Any) -> Any:
+    """The value of a state as Flink returns it: None, a `Kept` written by this worker, or kept plain data of
+    this or an older version."""
+    if stored is None:
+        return None
+    if isinstance(stored, Kept):
+        return stored.value
+    if not isinstance(stored, dict) or "version" not in stored:
+        raise KeptStateError(f"not kept state of this job (a {type(stored).__name__}); take the savepoint again")
+    version, state = stored["version"], stored["state"]
+    if version > VERSION:
+        raise KeptStateError(f"kept state of version {version} is newer than this code ({VERSION}): upgrade it")
+    while version < VERSION:
+        state = UPGRADES[version](state)
+        version += 1
+    return decode(state)
+
+
+def encode(value: Any) -> Any:
+    """The plain form of `value`."""
+    kind = type(value)
+    if kind in ATOMS:
+        return value
+    if kind is dict:
+        return {key: encode(item) for key, item in value.items()}
+    if kind is list:
+        return [encode(item) for item in value]
+    if kind is tuple:
+        return tuple(encode(item) for item in value)
+    if kind in (set, frozenset):
+        return value
+    if kind is OrderedDict:
+        return OrderedDict((key, encode(item)) for key, item in value.items())
+    if kind is deque:
+        return deque((encode(item) for item in value), maxlen=value.maxlen)
+    name = NAMES.get(kind)
+    if name in CONFIGS:
+        return {KIND: name, CONFIG: value.model_dump()}
+    if name is not None:
+        plain = KINDS[name][1]
+        fields = _fields(value)
+        return {KIND: name, **{key: item if key in plain else encode(item) for key, item in fields.items()}}
+    if kind.__module__.split(".")[0] in FOREIGN:
+        return value
+    raise KeptStateError(
+        f"{kind.__module__}.{kind.__qualname__} has no kept form: add it to KINDS in pulse/job/kept.py"
+    )
+
+
+def decode(plain: Any) -> Any:
+    """The value whose plain form is `plain` (`encode`)."""
+    kind = type(plain)
+    if kind is dict:
+        name = plain.get(KIND)
+        if name is None:
+            return {key: decode(item) for key, item in plain.items()}
+        if name in CONFIGS:
+            return CONFIGS[name].model_validate(plain[CONFIG], context={"kept": True})
+        if name not in KINDS:
+            raise KeptStateError(f"kept state names an unknown kind {name!r}: add an upgrade in pulse/job/kept.py")
+        cls, as_is = KINDS[name]
+        fields = {key: item if key in as_is else decode(item) for key, item in plain.items() if key != KIND}
+        return _build(cls, fields)
+    if kind is list:
+        return [decode(item) for item in plain]
+    if kind is tuple:
+        return tuple(decode(item) for item in plain)
+    if kind is OrderedDict:
+        return OrderedDict((key, decode(item)) for key, item in plain.items())
+    if kind is deque:
+        return deque((decode(item) for item in plain), maxlen=plain.maxlen)
+    return plain
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    if hasattr(value, "__dict__"):
+        return vars(value)
+    return {name: getattr(value, name) for name in value.__slots__}
+
+
+def _build(cls: type, fields: dict[str, Any]) -> Any:
+    """An object of `cls` with `fields`; a dataclass field missing from older state gets its default."""
+    value = cls.__new__(cls)
+    if dataclasses.is_dataclass(cls):
+        for field in dataclasses.fields(cls):
+            if field.name not in fields and field.default is not dataclasses.MISSING:
+                fields[field.name] = field.default
+            elif field.name not in fields and field.default_factory is not dataclasses.MISSING:
+                fields[field.name] = field.default_factory()
+    setstate = getattr(cls, "__setstate__", None)  # a class's own reader of older fields (UsageState)
+    if setstate is not None:
+        setstate(value, fields)
+    elif hasattr(value, "__dict__"):
+        value.__dict__.update(fields)
+    else:
+        for name, item in fields.items():
+            object.__setattr__(value, name, item)
+    return value
