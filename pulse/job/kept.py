@@ -8,7 +8,7 @@ module path) and holding its fields; tenant configs as their validated fields; a
 
 River's estimators (the risk model's trees and quantiles, the detectors' quantiles) are kept as River's own
 objects: their pickles name River's modules, which are stable for the pinned river version. Upgrading River is a
-change of the kept form like any other: the savepoint-restore test (tests/job/test_savepoint_restore.py) tells.
+change of the kept form like any other: the savepoint-restore tests (tests/dev/test_cluster.py) tell.
 
 When the form changes (a kind renamed, a field's meaning changed): raise `VERSION` and add to `UPGRADES` a
 function that turns plain data of the old version into the new one; `read` applies them in turn, so every older

@@ -7,6 +7,9 @@ one by one. Chunk 2 is cut short by SIGKILL of the TaskManager (a new one takes 
 after chunk 3 the job is stopped with a savepoint, a tenant's rules change, and the job restarts from the
 savepoint while the test process holds the chDB folder (ClickHouse unavailable) for 20 s, then releases it.
 The expected output comes from the same Python logic run without Flink (`TenantScorer`), event by event.
+
+On the same cluster, in two slots the scenario's job leaves free, a savepoint taken by an earlier commit's job
+(tests/job/savepoint/) is restored into this code's job, which must carry on with its tenant's state.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cluster_support import PROJECT, wait_checkpoints, wait_quiet
 from confluent_kafka import Producer
 from ingest_support import kafka_bootstrap, unique_topic
+from savepoint_support import SECOND, Restore
 from usage_support import disagreements
 
 from jobs.environment import SLOTS, TASKMANAGER_JVM_OPTS, flink_settings
@@ -27,7 +32,6 @@ from pulse.cli.stream import KAFKA_JARS
 from pulse.dev.cluster import Cluster
 from pulse.dev.generate import Generator
 from pulse.events import parse_record
-from pulse.inputs import RawRecord
 from pulse.job.scoring import TenantScorer
 from pulse.store.clickhouse import open_store, store
 from pulse.tenants.config import load_config_dir
@@ -35,7 +39,6 @@ from pulse.topics import ensure_topic
 
 pytestmark = [pytest.mark.cluster, pytest.mark.kafka]
 
-PROJECT = Path(__file__).resolve().parent.parent.parent
 NEW_RULE = """
   - id: every-order
     description: Any order (added while the job was stopped)
@@ -68,6 +71,7 @@ class Scenario:
     expected_before: dict  # oracle over chunks 1-3 with the original rules
     expected_after: dict  # oracle over chunks 1-4, rules changed before chunk 4
     observed: dict = field(default_factory=dict)
+    restore: Restore | None = None  # the savepoint fixture's restore, run on the same cluster
 
     def query(self, sql: str) -> list[tuple]:
         with store(self.dsn, wait_s=60) as s:
@@ -101,35 +105,6 @@ def oracle(chunks: list[list[dict]], configs_before: Path, configs_after: Path, 
     rejected = sum(1 for chunk in chunks for e in chunk if e["event_id"].startswith("broken-"))
     return {"rows": rows, "alerts": alerts, "window_alerts": window_alerts, "rejected": rejected,
             "duplicates": duplicates}  # fmt: skip
-
-
-def drop(folder: Path, name: str, events: list[dict]) -> None:
-    """Land a file of raw-record envelopes atomically (written under a hidden name, then renamed), stamped with the
-    time they were received, as `pulse run` stages files: a reject replayed after the restart keeps its minute."""
-    hidden = folder / f".{name}"
-    received = time.time_ns() // 1_000_000
-    with hidden.open("w") as out:
-        for index, event in enumerate(events):
-            out.write(RawRecord(name, index, json.dumps(event), received=received).to_json() + "\n")
-    hidden.rename(folder / name)
-
-
-def wait_checkpoints(cluster: Cluster, job_id: str, count: int) -> None:
-    latest = (cluster.checkpoints(job_id).get("latest") or {}).get("completed") or {}
-    last = latest.get("id", 0)
-    for _ in range(count):
-        last = cluster.wait_checkpoint(job_id, after=last, timeout_s=120)
-
-
-def wait_quiet(cluster: Cluster, job_id: str) -> None:
-    """Wait until the ClickHouse writer's count of rows received stays the same over three checkpoints (10 s
-    apart; the REST metrics lag by up to 10 s): the input is processed and every row is written (usage rows
-    trail the others by their 1 s flush timer, the writer flushes within 1 s), so a savepoint leaves none unwritten."""
-    wait_checkpoints(cluster, job_id, 2)
-    readings = [cluster.vertex_records(job_id, "clickhouse")[0]]
-    while len(readings) < 3 or len(set(readings[-3:])) > 1:
-        wait_checkpoints(cluster, job_id, 1)
-        readings.append(cluster.vertex_records(job_id, "clickhouse")[0])
 
 
 def publish(producer: Producer, topic: str, events: list[dict], partitions: set[int]) -> None:
@@ -197,6 +172,8 @@ def scenario(tmp_path_factory) -> Scenario:
             assert time.monotonic() < deadline, "job did not recover from its checkpoint within 120 s"
             time.sleep(1)
         result.observed["restored"] = cluster.checkpoints(job)["latest"]["restored"]
+        restore = result.restore = Restore(cluster, folder / "restore")  # in two free slots, while this job goes on
+        restore.start()
         wait_checkpoints(cluster, job, 2)
         publish(producer, topic, chunks[2], partitions)
         wait_quiet(cluster, job)
@@ -222,6 +199,8 @@ def scenario(tmp_path_factory) -> Scenario:
         result.observed["after"] = snapshot(result)
     finally:
         producer.flush(60)
+        if result.restore is not None:
+            result.restore.join(timeout=600)
         cluster.down()
     return result
 
@@ -348,3 +327,30 @@ def test_usage_equals_the_tables_after_the_kill_and_the_savepoint_restart(scenar
     assert after["usage_totals"] == (after["final"], after["alerts_all"], after["rejected"], after["duplicates"])
     assert after["rejected"] == len(BROKEN_IN_CHUNKS) * BROKEN_PER_CHUNK
     assert after["duplicates"] == 3 * REPEATS
+
+
+@pytest.fixture(scope="module")
+def restored(scenario) -> Restore:
+    """The savepoint of an earlier commit's job (tests/job/savepoint/), restored into this code's job on the
+    scenario's cluster, after reading SECOND."""
+    assert scenario.restore is not None and not scenario.restore.is_alive()
+    if scenario.restore.error is not None:
+        raise scenario.restore.error
+    return scenario.restore
+
+
+def test_a_savepoint_of_the_previous_code_restores_and_runs_on_new_events(restored):
+    """The kept form (pulse/job/kept.py) names no module path, so moved code still reads an older savepoint."""
+    assert set(restored.warming) == {e["event_id"] for e in SECOND}
+
+
+def test_a_rules_window_carries_over_the_savepoint(restored):
+    assert ("many-orders", "customer_id=c1") in restored.alerts  # 3 orders before the savepoint, 1 after
+
+
+def test_the_months_usage_count_carries_over_the_savepoint(restored):
+    assert {cause for cause, _ in restored.alerts if cause.startswith("quota_")} == {"quota_80", "quota_100"}
+
+
+def test_what_the_risk_model_learned_carries_over_the_savepoint(restored):
+    assert restored.warming == {"b1": True, "b2": True, "b3": False, "v4": False}  # warm-up 5: 3 before, b1, b2

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 
 import pytest
-from test_cluster import PROJECT, drop, wait_checkpoints
+from cluster_support import PROJECT, drop, wait_checkpoints
 
 from pulse.dev.cluster import Cluster
 from pulse.job.rule_updates import RuleUpdate, publish
