@@ -194,6 +194,7 @@ def scenario(tmp_path_factory) -> Scenario:
         finally:
             held.close()
         result.observed["outage"] = {"states": set(states), "failures": len(failures)}
+        restore.join(timeout=600)  # the last wait undisturbed: its windows close after the idle partitions time out
         wait_quiet(cluster, job)
         cluster.stop_with_savepoint(job)
         result.observed["after"] = snapshot(result)
