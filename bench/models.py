@@ -30,12 +30,13 @@ from pyflink.datastream import KeyedBroadcastProcessFunction  # noqa: E402
 from pyflink.datastream.connectors.base import Sink  # noqa: E402
 
 from jobs.environment import local_environment  # noqa: E402
-from jobs.scoring import ALLOWED_LATENESS_S, DISCARD, rule_updates  # noqa: E402
+from jobs.scoring import DISCARD, rule_updates  # noqa: E402
 from operators.pipeline import UPDATED_CONFIGS, RunPipeline  # noqa: E402
 from operators.time import event_time  # noqa: E402
 from pulse.cli import PROJECT_CONFIGS  # noqa: E402
 from pulse.dev.generate import Generator  # noqa: E402
 from pulse.events import parse_record  # noqa: E402
+from pulse.eventtime import ALLOWED_LATENESS_MS  # noqa: E402
 from pulse.job import gc_tuning  # noqa: E402
 from pulse.job.pipeline import PlainRun  # noqa: E402
 from pulse.tenants.config import load_config_dir  # noqa: E402
@@ -88,7 +89,7 @@ def flink_rate(operator, events: list[dict], report: Path) -> tuple[float, float
     env = local_environment(1)
     lines = env.from_collection([json.dumps(e) for e in events], type_info=Types.STRING())
     pairs = lines.map(lambda line: ("event", json.loads(line)), output_type=Types.PICKLED_BYTE_ARRAY())
-    pairs = pairs.assign_timestamps_and_watermarks(event_time(Duration.of_seconds(ALLOWED_LATENESS_S)))
+    pairs = pairs.assign_timestamps_and_watermarks(event_time(Duration.of_millis(ALLOWED_LATENESS_MS)))
     keyed = pairs.key_by(lambda pair: pair[1]["tenant_id"], key_type=Types.STRING())
     out = keyed.connect(rule_updates(env).broadcast(UPDATED_CONFIGS)).process(operator)
     out.sink_to(Sink(DISCARD))
@@ -126,7 +127,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for run in range(1, args.runs + 1):
             python = plain_rate(events)
-            operator = TimedPipeline(str(PROJECT_CONFIGS), "bench", ALLOWED_LATENESS_S * 1000)
+            operator = TimedPipeline(str(PROJECT_CONFIGS), "bench", ALLOWED_LATENESS_MS)
             inside, wall = flink_rate(operator, events, Path(folder) / f"pipeline-{run}.jsonl")
             ratios.append(inside / python)
             print(f"{run:<4} {name:40} {inside:11,.0f} {python:12,.0f} {ratios[-1]:6.2f}  {wall:.1f} s", flush=True)

@@ -90,11 +90,13 @@ def rate_from_clickhouse(dsn: str, run_id: str) -> tuple[int, float]:
 def mini_cluster(staging: Path, configs: str, dsn: str) -> tuple[int, float, float]:
     """Rows, steady events/s and wall seconds (incl. start-up) of the job on the local mini-cluster."""
     from jobs.environment import local_environment
-    from jobs.scoring import build, file_records
+    from jobs.scoring import build_job, options
 
     started = time.monotonic()
     env = local_environment()
-    build(env, file_records(env, str(staging)), configs, dsn, "bench-local")
+    build_job(
+        env, options(["--staging", str(staging), "--configs", configs, "--clickhouse", dsn, "--run-id", "bench-local"])
+    )
     env.execute("pulse-bench")
     wall = time.monotonic() - started
     rows, rate = rate_from_clickhouse(dsn, "bench-local")

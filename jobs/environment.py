@@ -12,6 +12,10 @@ from pyflink.common import Configuration
 from pyflink.datastream import StreamExecutionEnvironment
 
 FLINK_CONF = Path(__file__).resolve().parent.parent / "flink-conf" / "config.yaml"
+JARS = Path(__file__).resolve().parent.parent / ".jars" / "flink"  # pom.xml's flink profile, fetched by `make jars`
+# Flink's Kafka connector, and zstd-jni: its Kafka client reads zstd-compressed records with it but does not bundle it
+# (lz4 and snappy come with Flink). A job reading Kafka needs both, as `pipeline.jars` or `flink run` options.
+KAFKA_JARS = (JARS / "flink-sql-connector-kafka-5.0.0-2.2.jar", JARS / "zstd-jni-1.5.6-10.jar")
 FLINK_CONF_ENV = "PULSE_FLINK_CONF"  # another config file for local runs (e.g. a test's shorter restart strategy)
 RESTART_LIMIT = "restart-strategy.exponential-delay.attempts-before-reset-backoff"
 WORKER_MODE = "_python_worker_execution_mode"  # PyFlink: "process" or "loopback" (its default for local jobs)

@@ -1,6 +1,8 @@
 """The scoring job: raw records → parse → key by tenant → rules, risk model, metric detectors, usage → ClickHouse.
 
-Local: `pulse run --input FILE` (bounded files) or `pulse stream` (Kafka).
+Local: `pulse run --input FILE` (bounded files) and `pulse stream` (Kafka) start this module with `--local RUN_DIR`
+(a mini-cluster in its own process), so a local run is the job a cluster runs, and `pulse` imports nothing of jobs/
+or operators/ (they import pulse).
 Cluster: `flink run --python jobs/scoring.py --pyFiles pulse,models,operators,jobs -pyexec PYTHON
 [--jarfile .jars/flink/flink-sql-connector-kafka-5.0.0-2.2.jar --classpath file://$PWD/.jars/flink/zstd-jni-1.5.6-10.jar]
 -- (--kafka HOST:PORT | --watch DIR | --staging FILE)
@@ -10,6 +12,8 @@ Cluster: `flink run --python jobs/scoring.py --pyFiles pulse,models,operators,jo
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from pyflink.common import Duration, Types, WatermarkStrategy
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
@@ -22,10 +26,11 @@ from operators.kafka_source import kafka_raw_records
 from operators.parse import ParseRecords
 from operators.pipeline import UPDATED_CONFIGS, RunPipeline
 from operators.time import with_event_time
+from pulse.eventtime import ALLOWED_LATENESS_MS
 from pulse.store.usage import accepted_before
 
 DISCARD = "org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink"
-ALLOWED_LATENESS_S = 60  # events later than this behind the newest are scored but flagged is_late
+ALLOWED_LATENESS_S = ALLOWED_LATENESS_MS // 1000  # events later than this behind the newest are scored, flagged is_late
 WATCH_INTERVAL_S = 1  # a plain number: importing this module must not start the JVM (jobs/environment.py)
 
 
@@ -106,8 +111,9 @@ def build(
     return batches
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def options(argv: list[str] | None = None) -> argparse.Namespace:
+    """The job's options: where it reads (one of --staging, --watch, --kafka), what it writes, where it runs."""
+    parser = argparse.ArgumentParser(prog="jobs/scoring.py", description=__doc__.splitlines()[0])
     input_ = parser.add_mutually_exclusive_group(required=True)
     input_.add_argument("--staging", help="file of raw-record envelopes (from pulse run); the job ends after it")
     input_.add_argument("--watch", help="folder to watch for new files of raw-record envelopes (unbounded)")
@@ -122,23 +128,62 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--configs", required=True)
     parser.add_argument("--clickhouse", required=True)
     parser.add_argument("--run-id", required=True)
-    parser.add_argument("--allowed-lateness", type=int, default=ALLOWED_LATENESS_S, help="seconds (default 60)")
+    lateness = ALLOWED_LATENESS_S
+    parser.add_argument("--allowed-lateness", type=int, default=lateness, help=f"seconds (default {lateness})")
+    parser.add_argument(
+        "--local", metavar="RUN_DIR", help="run on a mini-cluster in this process, checkpoints in RUN_DIR (pulse run)"
+    )
+    parser.add_argument("--parallelism", type=int, help="with --local (default: flink-conf's)")
     args = parser.parse_args(argv)
     if args.alerts_topic and not args.kafka:
         parser.error("--alerts-topic needs --kafka")
     if args.rules_topic and not args.kafka:
         parser.error("--rules-topic needs --kafka")
-    env = StreamExecutionEnvironment.get_execution_environment()
-    # A server can be read before the job starts; embedded chDB belongs to the cluster's workers, so a new job
-    # on it starts its month from zero and a running one carries its counts in checkpoints and savepoints.
-    before = accepted_before(args.clickhouse, args.run_id) if not args.clickhouse.startswith("chdb://") else {}
+    return args
+
+
+def build_job(
+    env: StreamExecutionEnvironment, args: argparse.Namespace, usage_before: dict[str, dict[str, int]] | None = None
+) -> None:
+    """The whole job of `args` (see `options`) on `env`: the source, rule updates, the keyed step, the writer, and
+    the alerts topic if asked. `usage_before`: see `build`."""
     updates = rule_updates(env, args.kafka, args.rules_topic, args.rules_folder, args.group, args.bounded)
     raw = source(env, args)
-    lateness = args.allowed_lateness
-    alerts = build(env, raw, args.configs, args.clickhouse, args.run_id, lateness, before, updates, bool(args.kafka))
+    configs = str(Path(args.configs).resolve())
+    kafka = bool(args.kafka)
+    alerts = build(env, raw, configs, args.clickhouse, args.run_id, args.allowed_lateness, usage_before, updates, kafka)
     if args.alerts_topic:
         write_alerts(alerts, args.kafka, args.alerts_topic)
-    env.execute(f"pulse-scoring {args.run_id}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = options(argv)
+    # A server can be read before the job starts, and so can embedded chDB before a local job (this process
+    # releases it before the job's workers open it); on a cluster, chDB belongs to the workers, so a new job on it
+    # starts its month from zero and a running one carries its counts in checkpoints and savepoints.
+    readable = args.local or not args.clickhouse.startswith("chdb://")
+    before = accepted_before(args.clickhouse, args.run_id) if readable else {}
+    name = f"pulse-scoring {args.run_id}"
+    if not args.local:
+        env = StreamExecutionEnvironment.get_execution_environment()
+        build_job(env, args, before)
+        env.execute(name)
+        return
+    from jobs.environment import KAFKA_JARS, local_environment, restart_limit
+    from pulse.cli.execution import JobFailed, execute
+
+    run_dir = Path(args.local)
+    env = local_environment(args.parallelism, run_dir)  # checkpoints in RUN_DIR/checkpoints
+    if args.kafka:
+        missing = [str(jar) for jar in KAFKA_JARS if not jar.is_file()]
+        if missing:
+            sys.exit(f"{', '.join(missing)} missing: run 'make jars'")
+        env.add_jars(*(jar.as_uri() for jar in KAFKA_JARS))
+    build_job(env, args, before)
+    try:
+        execute(env, name, run_dir / "failure.txt", restart_limit())
+    except JobFailed as exc:
+        sys.exit(str(exc))
 
 
 if __name__ == "__main__":

@@ -25,10 +25,11 @@ from pyflink.common import Time, Types
 from pyflink.datastream import KeyedBroadcastProcessFunction, RuntimeContext, TimeDomain
 from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
 
+from pulse.eventtime import ALLOWED_LATENESS_MS, END_OF_INPUT, END_OF_TIME
 from pulse.job import gc_tuning
 from pulse.job.duplicates import HORIZON_MS, SeenIds
 from pulse.job.kept import Kept, read
-from pulse.job.pipeline import END_OF_TIME, PipelineState, Rows, TenantPipeline
+from pulse.job.pipeline import PipelineState, Rows, TenantPipeline
 from pulse.job.rule_updates import RuleUpdate, update_row, validate_update
 from pulse.tenants.config import ConfigInvalid, ConfigSet, TenantConfig, load_config_dir
 from pulse.tenants.plans import PlanWatcher, load_plans, plans_file_for
@@ -36,7 +37,6 @@ from pulse.tenants.plans import PlanWatcher, load_plans, plans_file_for
 log = logging.getLogger(__name__)
 # Tenant → its config from the latest accepted update (tenants without one use the config folder).
 UPDATED_CONFIGS = MapStateDescriptor("updated-configs", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
-END_OF_INPUT = 2**62  # the watermark jumps to Long.MAX_VALUE when a bounded input ends
 MINUTES_KEPT_DAYS = 40
 SEEN_KEPT_MS = 2 * HORIZON_MS
 
@@ -63,7 +63,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         self,
         configs_dir: str,
         run_id: str,
-        allowed_lateness_ms: int = 60_000,
+        allowed_lateness_ms: int = ALLOWED_LATENESS_MS,
         prior: dict[str, dict[str, int]] | None = None,
         plans_check_s: float = 10.0,
         flush_s: float = 1.0,

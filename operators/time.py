@@ -8,13 +8,13 @@ from pyflink.common import Duration, WatermarkStrategy
 from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 
-NO_TIME = -(2**63)
+from pulse.eventtime import NO_WATERMARK
 
 
 class EventTimestamp(TimestampAssigner):
     def extract_timestamp(self, value: tuple[str, dict], record_timestamp: int) -> int:
         kind, item = value[0], value[1]  # an event also carries its origin
-        return item["ts"] if kind == "event" else NO_TIME
+        return item["ts"] if kind == "event" else NO_WATERMARK
 
 
 def event_time(allowed_lateness: Duration) -> WatermarkStrategy:

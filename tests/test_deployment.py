@@ -71,7 +71,7 @@ def test_dockerfile_matches_the_pinned_flink_python_and_connector():
 
 def test_the_jobs_kafka_jars_are_the_ones_pom_pins():
     """pulse stream and the cluster runs load KAFKA_JARS, which `make jars` fetches from pom.xml's flink profile."""
-    from pulse.cli.stream import KAFKA_JARS
+    from jobs.environment import KAFKA_JARS
 
     pom = ET.parse(PROJECT / "pom.xml").getroot()
     profile = next(p for p in pom.findall(".//{*}profile") if p.find("{*}id").text == "flink")

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pulse.eventtime import ALLOWED_LATENESS_MS
 from pulse.store.clickhouse import default_dsn, describe, store
 from pulse.tenants.config import METRIC_NAMES, ConfigInvalid, ConfigSet, load_config_dir
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from pulse.cli.run import RunReport
 
 PROJECT_CONFIGS = Path(__file__).resolve().parent.parent.parent / "configs"
+LATENESS = f"{ALLOWED_LATENESS_MS // 1000}s"  # the job's default allowed lateness, as a duration
 SCENARIO_NAMES = ("drop", "spike", "slow_degradation", "bot_burst", "card_testing", "seasonal_quiet")
 console = Console()
 errors = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -473,8 +475,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", default=None)
     p.add_argument(
         "--allowed-lateness",
-        default="60s",
-        help="how far behind the newest event an event may be and still count in windows (default 60s; "
+        default=LATENESS,
+        help=f"how far behind the newest event an event may be and still count in windows (default {LATENESS}; "
         "later ones are scored and flagged is_late)",
     )
     with_dsn(p)
@@ -543,7 +545,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--tenant", required=True)
     b.add_argument("--input", nargs="+", required=True, help="JSON Lines, CSV or Parquet event files")
     b.add_argument("--configs", default=str(PROJECT_CONFIGS))
-    b.add_argument("--allowed-lateness", default="60s", help="as in the job (default 60s)")
+    b.add_argument("--allowed-lateness", default=LATENESS, help=f"as in the job (default {LATENESS})")
     b.add_argument("--show", type=int, default=10, help="alerts listed per rule (default 10)")
     b.set_defaults(func=cmd_rules_backtest)
 

@@ -1,17 +1,24 @@
-"""Running the scoring job on Flink's local mini-cluster over bounded files, then reporting from ClickHouse."""
+"""Running the scoring job on Flink's local mini-cluster over bounded files, then reporting from ClickHouse.
+
+`pulse run` and `pulse stream` start the job as a process of its own, `python -m jobs.scoring ... --local RUN_DIR`:
+the entry point a cluster runs (`flink run --python jobs/scoring.py`), which wires the job in one place and reports
+its restarts and, when Flink gives up, the cause (pulse/cli/execution.py). So `pulse` imports nothing of the job's
+modules (jobs/ and operators/ import pulse, not the other way round).
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pulse.cli.execution import JobFailed
+from pulse.eventtime import ALLOWED_LATENESS_MS
 from pulse.inputs import read_records
 from pulse.job.duplicates import DUPLICATE
 from pulse.store.clickhouse import store
-from pulse.store.usage import accepted_before
-
-ALLOWED_LATENESS_S = 60  # as jobs/scoring.py's default
 
 
 @dataclass
@@ -71,31 +78,42 @@ def run_local(
     run_id: str,
     tenant: str | None = None,
     parallelism: int | None = None,
-    allowed_lateness_s: int = ALLOWED_LATENESS_S,
+    allowed_lateness_s: int = ALLOWED_LATENESS_MS // 1000,
 ) -> RunReport:
     """Stage the inputs, run the job to completion, and count what landed for this run."""
-    from jobs.environment import local_environment, restart_limit
-    from jobs.scoring import build, file_records
-    from pulse.cli.execution import execute
-
     for path in inputs:
         if not path.is_file():
             raise FileNotFoundError(f"input file {path} does not exist")
     staging = Path(".run") / run_id / "records.ndjson"
-    before = accepted_before(dsn, run_id)  # migrates too; the client holds chDB's folder until the job starts
     read = stage(inputs, staging, tenant, received_earlier(dsn, run_id) or time.time_ns() // 1_000_000)
-    env = local_environment(parallelism, staging.parent)  # checkpoints in .run/RUN_ID/checkpoints
-    raw = file_records(env, str(staging.resolve()))
-    build(env, raw, str(Path(configs_dir).resolve()), dsn, run_id, allowed_lateness_s, usage_before=before)
-    execute(env, f"pulse-scoring {run_id}", staging.parent / "failure.txt", restart_limit())
+    options = ["--staging", str(staging.resolve()), "--allowed-lateness", str(allowed_lateness_s)]
+    run_job(options, configs_dir, dsn, run_id, parallelism)  # checkpoints in .run/RUN_ID/checkpoints
     return report(dsn, run_id, read)
+
+
+def job_command(options: list[str], configs_dir: str, dsn: str, run_id: str, parallelism: int | None) -> list[str]:
+    """The command line of a local job: `python -m jobs.scoring` with `options` and the common ones."""
+    local = ["--local", str(Path(".run") / run_id), *(["--parallelism", str(parallelism)] if parallelism else [])]
+    common = ["--configs", configs_dir, "--clickhouse", dsn, "--run-id", run_id]
+    return [sys.executable, "-m", "jobs.scoring", *options, *common, *local]
+
+
+def run_job(options: list[str], configs_dir: str, dsn: str, run_id: str, parallelism: int | None) -> None:
+    """Run the job to its end, its output on this process's; raise JobFailed if it stopped otherwise (it has
+    said why: its restarts, the cause in plain words and where Flink's trace is)."""
+    command = job_command(options, configs_dir, dsn, run_id, parallelism)
+    exit_code = subprocess.run(command).returncode
+    if exit_code != 0:
+        raise JobFailed(f"the scoring job of run {run_id} stopped (exit code {exit_code}); the cause is above")
 
 
 def received_earlier(dsn: str, run_id: str) -> int | None:
     """When an earlier run under `run_id` received its records (epoch ms), if it stored any reject: a re-run under
-    the same run id is a replay of that run, so its rejects keep their receive time (and usage minute)."""
+    the same run id is a replay of that run, so its rejects keep their receive time (and usage minute). Migrates
+    the tables first."""
     sql = "SELECT toUnixTimestamp64Milli(min(rejected_at)), count() FROM rejected_events WHERE run_id = {run:String}"
     with store(dsn, wait_s=60) as s:
+        s.migrate()
         received, rows = s.query(sql, {"run": run_id})[1][0]
     return int(received) if rows else None
 

@@ -184,7 +184,7 @@ class Cluster:
         parallelism: int | None = None,
         jars: Sequence[Path] = (),
     ) -> str:
-        """Submit jobs/scoring.py with `flink run` (detached), with `jars` (a Kafka job: pulse.cli.stream.KAFKA_JARS);
+        """Submit jobs/scoring.py with `flink run` (detached), with `jars` (a Kafka job: jobs.environment.KAFKA_JARS);
         return the job id."""
         command = self.run_command(job_args, savepoint, parallelism, jars)
         result = subprocess.run(command, env=self.env(), capture_output=True, text=True, timeout=300, cwd=PROJECT)

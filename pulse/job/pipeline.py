@@ -25,6 +25,7 @@ from typing import Any
 
 from models.business_metrics import TenantMetrics
 from models.detectors import MINUTE
+from pulse.eventtime import ALLOWED_LATENESS_MS, END_OF_TIME, NO_WATERMARK
 from pulse.job.duplicates import DUPLICATE, Origin, Repeat, SeenIds
 from pulse.job.metric_alerts import MetricRows
 from pulse.job.rule_updates import suspension_row
@@ -34,7 +35,6 @@ from pulse.tenants.config import ConfigSet, TenantConfig
 from pulse.tenants.plans import PlanWatcher
 
 Rows = list[tuple[str, dict[str, Any]]]
-END_OF_TIME = 2**63 - 1
 
 
 @dataclass
@@ -56,7 +56,7 @@ class TenantPipeline:
         config: TenantConfig,
         plans: PlanWatcher,
         run_id: str,
-        allowed_lateness_ms: int = 60_000,
+        allowed_lateness_ms: int = ALLOWED_LATENESS_MS,
         prior: dict[str, int] | None = None,
         tenant_clock: bool = True,
     ):
@@ -164,7 +164,9 @@ class PlainRun:
     """The job's keyed step for every tenant in one process, without Flink (benchmarks and test oracles):
     one watermark trailing the newest event by the allowed lateness, and a queue of the tenants' timers."""
 
-    def __init__(self, configs: ConfigSet, plans: PlanWatcher, run_id: str, allowed_lateness_ms: int = 60_000):
+    def __init__(
+        self, configs: ConfigSet, plans: PlanWatcher, run_id: str, allowed_lateness_ms: int = ALLOWED_LATENESS_MS
+    ):
         self.configs = configs
         self.plans = plans
         self.run_id = run_id
@@ -174,7 +176,7 @@ class PlainRun:
         self.seen: dict[str, SeenIds] = {}
         self.timers: list[tuple[int, str]] = []
         self.scheduled: dict[str, int] = {}
-        self.watermark = -(2**63)
+        self.watermark = NO_WATERMARK
 
     def record(self, kind: str, item: dict[str, Any], origin: Origin | None = None) -> Rows:
         """The rows of one parsed record, ("event", event, origin) or ("rejected", row), and of the timers now due.

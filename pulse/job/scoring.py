@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models.risk import RiskModel, RiskScore
+from pulse.eventtime import ALLOWED_LATENESS_MS
 from pulse.rules.conditions import RuleSet
 from pulse.rules.engine import EngineState, RuleEngine
 from pulse.rules.runners import Alert
@@ -33,7 +34,13 @@ class TenantState:
 class TenantScorer:
     """The compiled rules and templates of one tenant's config."""
 
-    def __init__(self, tenant: str, config: TenantConfig, allowed_lateness_ms: int = 60_000, tenant_clock: bool = True):
+    def __init__(
+        self,
+        tenant: str,
+        config: TenantConfig,
+        allowed_lateness_ms: int = ALLOWED_LATENESS_MS,
+        tenant_clock: bool = True,
+    ):
         """`tenant_clock`: see pulse.rules.engine (False when the source's watermarks are the only clock)."""
         self.tenant = tenant
         self.config = config

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from pulse.eventtime import ALLOWED_LATENESS_MS, END_OF_INPUT
 from pulse.inputs import read_records
 from pulse.job.scoring import TenantScorer, TenantState
-from pulse.rules.engine import END_OF_INPUT
 from pulse.tenants.config import TenantConfig
 
 
@@ -28,7 +28,9 @@ class Backtest:
     alerts: dict[str, list[tuple[datetime, str]]] = field(default_factory=dict)
 
 
-def backtest(tenant: str, config: TenantConfig, paths: Iterable[Path], allowed_lateness_ms: int = 60_000) -> Backtest:
+def backtest(
+    tenant: str, config: TenantConfig, paths: Iterable[Path], allowed_lateness_ms: int = ALLOWED_LATENESS_MS
+) -> Backtest:
     """Replay the tenant's events of `paths` (records of other tenants are skipped) through its rules."""
     scorer = TenantScorer(tenant, config, allowed_lateness_ms)
     state = TenantState(model=None)

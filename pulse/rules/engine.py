@@ -20,13 +20,10 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
+from pulse.eventtime import ALLOWED_LATENESS_MS, END_OF_INPUT, NO_DEADLINE, NO_WATERMARK
 from pulse.rules.expressions import Expression, Scope
 from pulse.rules.language import BASE_FIELDS, EnrichmentRule
 from pulse.rules.runners import RUNNERS, Alert, Runner
-
-NO_WATERMARK = -(2**63)
-END_OF_INPUT = 2**62
-NO_DEADLINE = 2**63
 
 
 @dataclass
@@ -67,7 +64,11 @@ class RuleEngine:
     """The compiled stateful rules of one tenant config; `scope` holds its tables (for every expression of it)."""
 
     def __init__(
-        self, rules: list, tables: dict[str, Any], allowed_lateness_ms: int = 60_000, tenant_clock: bool = True
+        self,
+        rules: list,
+        tables: dict[str, Any],
+        allowed_lateness_ms: int = ALLOWED_LATENESS_MS,
+        tenant_clock: bool = True,
     ):
         enabled = [rule for rule in rules if rule.enabled]
         derived = [name for rule in enabled if rule.type == "enrichment" for name in rule.derive]

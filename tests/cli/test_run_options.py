@@ -5,13 +5,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from pulse import cli
 from pulse.cli import run as localrun
 from pulse.dev.cluster import Cluster
+from pulse.eventtime import ALLOWED_LATENESS_MS
 
 PROJECT_CONFIGS = Path(__file__).parent.parent.parent / "configs"
 
@@ -53,25 +53,32 @@ def test_run_refuses_a_bad_allowed_lateness(monkeypatch, tmp_path, capsys):
     assert "'1500ms' is not whole seconds" in capsys.readouterr().err
 
 
-def test_run_local_hands_the_lateness_to_the_job(monkeypatch, tmp_path):
-    import jobs.environment
+def test_run_local_hands_the_staged_records_and_the_lateness_to_the_job(monkeypatch, tmp_path):
+    """What `pulse run` starts the job with, as the job's own option parser reads it."""
     import jobs.scoring
-    import pulse.cli.execution
 
-    built: dict = {}
+    started: dict = {}
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(localrun, "accepted_before", lambda dsn, run_id: {})
     monkeypatch.setattr(localrun, "received_earlier", lambda dsn, run_id: None)
     monkeypatch.setattr(localrun, "report", lambda dsn, run_id, read: read)
-    env = SimpleNamespace()
-    monkeypatch.setattr(pulse.cli.execution, "execute", lambda env, name, trace_file, restart_limit: None)
-    monkeypatch.setattr(jobs.environment, "local_environment", lambda p, run_dir: built.update(run_dir=run_dir) or env)
-    monkeypatch.setattr(jobs.scoring, "file_records", lambda env, path: path)
-    monkeypatch.setattr(jobs.scoring, "build", lambda *args, **kwargs: built.update(args=args))
+    monkeypatch.setattr(localrun, "run_job", lambda options, *common: started.update(command=[*options, *common]))
     events = tmp_path / "events.jsonl"
     events.write_text('{"tenant_id": "acme"}\n')
     assert localrun.run_local([events], str(PROJECT_CONFIGS), "chdb://x", "r1", allowed_lateness_s=5) == 1
-    assert built["args"][5] == 5 and built["run_dir"] == Path(".run") / "r1"
+    options, (configs, dsn, run_id, parallelism) = started["command"][:-4], started["command"][-4:]
+    command = localrun.job_command(options, configs, dsn, run_id, parallelism)
+    assert command[:3] == [sys.executable, "-m", "jobs.scoring"]
+    args = jobs.scoring.options(command[3:])
+    assert (args.allowed_lateness, args.local, args.run_id) == (5, str(Path(".run") / "r1"), "r1")
+    assert Path(args.staging).read_text().count("\n") == 1
+
+
+def test_the_job_command_carries_the_parallelism_and_the_jobs_default_lateness():
+    import jobs.scoring
+
+    args = jobs.scoring.options(localrun.job_command(["--watch", "in"], "configs", "chdb://x", "r2", 3)[3:])
+    assert (args.watch, args.parallelism, args.local) == ("in", 3, str(Path(".run") / "r2"))
+    assert args.allowed_lateness * 1000 == ALLOWED_LATENESS_MS
 
 
 def test_local_runs_checkpoint_to_files_of_the_run(tmp_path):

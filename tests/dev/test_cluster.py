@@ -27,8 +27,7 @@ from ingest_support import kafka_bootstrap, unique_topic
 from savepoint_support import SECOND, Restore
 from usage_support import disagreements
 
-from jobs.environment import SLOTS, TASKMANAGER_JVM_OPTS, flink_settings
-from pulse.cli.stream import KAFKA_JARS
+from jobs.environment import KAFKA_JARS, SLOTS, TASKMANAGER_JVM_OPTS, flink_settings
 from pulse.dev.cluster import Cluster
 from pulse.dev.generate import Generator
 from pulse.events import parse_record

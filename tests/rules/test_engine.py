@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from pulse.rules.engine import END_OF_INPUT, NO_WATERMARK, EngineState, RuleEngine
+from pulse.eventtime import END_OF_INPUT, NO_WATERMARK
+from pulse.rules.engine import EngineState, RuleEngine
 from pulse.tenants.config import parse_tenant_config
 
 MIN = 60_000
