@@ -1,9 +1,18 @@
-"""Shared fixtures: one real Flink run of the scoring job, reused by every end-to-end test."""
+"""Shared fixtures: one real Flink run of the scoring job, reused by every end-to-end test, and a migrated chDB;
+and the check that every test starting Flink carries the `flink` marker (so `-m "not flink"` leaves none).
+
+The check: a test without the marker runs with $JAVA_TOOL_OPTIONS asking every JVM it starts (in any process
+below pytest) to log its start to a folder of the test's; a JVM with Flink on its class path fails the test, and
+so does asking for a fixture that starts Flink (it may have been started by an earlier test already).
+"""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +21,7 @@ import pytest
 
 from pulse.dev.generate import Generator, write
 from pulse.events import parse_record
-from pulse.store.clickhouse import store
+from pulse.store.clickhouse import Store, store
 
 # The shared job run's stream is history dated long before any day the tests run: a backfill, which must keep every
 # row (retention counts from arrival), also of the free-plan tenant initech.
@@ -102,3 +111,51 @@ def incidents_run(job_run, tmp_path_factory) -> IncidentsRun:
     result = subprocess.run(command, capture_output=True, text=True, cwd=folder, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     return IncidentsRun(dsn, folder)
+
+
+@pytest.fixture
+def db(tmp_path) -> Iterator[Store]:
+    """An embedded ClickHouse (chDB) of the test's own, with every table (migrated), open for the test."""
+    with store(f"chdb://{tmp_path / 'ch'}") as s:
+        s.migrate()
+        yield s
+
+
+FLINK_FIXTURES = {"job_run", "incidents_run"}  # session fixtures that run the job
+JAVA_TOOL_OPTIONS = "JAVA_TOOL_OPTIONS"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    """A test without the `flink` marker: refuse the fixtures that run Flink; log the JVMs it starts."""
+    if item.get_closest_marker("flink") is None:
+        starting = sorted(FLINK_FIXTURES & set(getattr(item, "fixturenames", ())))
+        if starting:
+            pytest.fail(f"{item.nodeid} uses {', '.join(starting)}, which runs Flink: mark it flink", pytrace=False)
+        folder = item.stash[JVM_LOGS] = Path(tempfile.mkdtemp(prefix="pulse-jvms-"))
+        item.stash[JVM_OPTIONS] = os.environ.get(JAVA_TOOL_OPTIONS)
+        logging = f"-XX:+UnlockDiagnosticVMOptions -XX:+LogVMOutput -XX:LogFile={folder}/jvm-%p.log"
+        os.environ[JAVA_TOOL_OPTIONS] = " ".join(filter(None, [item.stash[JVM_OPTIONS], logging]))
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    """Fail a test without the `flink` marker that started a JVM running Flink."""
+    result = yield
+    folder = item.stash.get(JVM_LOGS, None)
+    if folder is not None:
+        previous = item.stash[JVM_OPTIONS]
+        if previous is None:
+            os.environ.pop(JAVA_TOOL_OPTIONS, None)
+        else:
+            os.environ[JAVA_TOOL_OPTIONS] = previous
+        flink = [log.name for log in folder.glob("jvm-*.log") if "flink" in log.read_text(errors="replace")]
+        shutil.rmtree(folder, ignore_errors=True)
+        if flink:
+            pytest.fail(f"{item.nodeid} started Flink ({len(flink)} JVMs) without the flink marker", pytrace=False)
+    return result
+
+
+JVM_LOGS = pytest.StashKey[Path]()
+JVM_OPTIONS = pytest.StashKey[str | None]()

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import STREAM_START
 
@@ -26,6 +27,7 @@ def panel_queries() -> list[tuple[str, str]]:
     return [(p["title"], t["rawSql"]) for p in dashboard["panels"] for t in p["targets"]]
 
 
+@pytest.mark.flink
 def test_every_panel_is_tenant_scoped_and_returns_rows(incidents_run):
     queries = panel_queries()
     assert len(queries) >= 8
@@ -37,6 +39,7 @@ def test_every_panel_is_tenant_scoped_and_returns_rows(incidents_run):
     assert all(rows == [] or rows == [(None,)] for rows in nobody)
 
 
+@pytest.mark.flink
 def test_band_panels_read_the_metric_models_values(incidents_run):
     (sql,) = [sql for title, sql in panel_queries() if title.startswith("Orders with the expected band")]
     rows = incidents_run.query(grafana_sql(sql, "globex"))

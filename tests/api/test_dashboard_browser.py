@@ -19,6 +19,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from pulse.api.dashboard_data import CHART_METRICS
 from pulse.store.clickhouse import store
 
+pytestmark = pytest.mark.flink
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 OUTPUT = ROOT / ".data" / "test-output"
 CHROMIUM = "/usr/bin/chromium"

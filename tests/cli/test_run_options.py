@@ -103,6 +103,7 @@ def test_local_runs_have_two_slots_per_subtask(tmp_path):
     )
 
 
+@pytest.mark.flink
 def test_the_mini_clusters_jvm_gets_the_taskmanagers_options_and_keeps_its_own():
     """A real gateway JVM, started by local_environment in a fresh interpreter after the job's modules were
     imported (as `pulse run` does: none of them may start the JVM first): its input arguments."""

@@ -36,7 +36,7 @@ from pulse.store.clickhouse import open_store, store
 from pulse.tenants.config import load_config_dir
 from pulse.topics import ensure_topic
 
-pytestmark = [pytest.mark.cluster, pytest.mark.kafka]
+pytestmark = [pytest.mark.flink, pytest.mark.cluster, pytest.mark.kafka]
 
 NEW_RULE = """
   - id: every-order

@@ -14,6 +14,8 @@ from receiver import Receiver
 
 from pulse.incidents.webhooks import verify
 
+pytestmark = pytest.mark.flink
+
 PROJECT_CONFIGS = Path(__file__).resolve().parent.parent.parent / "configs"
 SECRET = "whsec_" + base64.b64encode(b"e2e-secret").decode()
 

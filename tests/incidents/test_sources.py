@@ -3,10 +3,7 @@
 import threading
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from pulse.incidents.sources import Watermark, clickhouse_alerts
-from pulse.store.clickhouse import store
 from pulse.store.writer import BatchWriter
 
 NOW = datetime.now(UTC)
@@ -16,13 +13,6 @@ def alert(alert_id: str, created_at: datetime, event_id: str = "e1") -> dict:
     return {"tenant_id": "acme", "alert_id": alert_id, "ts": datetime(2026, 11, 2, 10, tzinfo=UTC), "kind": "rule",
             "cause": "large-order", "severity": "high", "group_key": "c1", "event_id": event_id, "score": None,
             "threshold": None, "summary": "", "labels": {}, "run_id": "r", "created_at": created_at}  # fmt: skip
-
-
-@pytest.fixture
-def db(tmp_path):
-    with store(f"chdb://{tmp_path / 'ch'}") as s:
-        s.migrate()
-        yield s
 
 
 def until_watermark(items) -> list:

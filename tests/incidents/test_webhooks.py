@@ -15,17 +15,9 @@ from receiver import Receiver
 from pulse.incidents.delivery import Dispatcher, RetryPolicy
 from pulse.incidents.tracking import IncidentTracker
 from pulse.incidents.webhooks import EndpointRefused, check_url, refusal, verify
-from pulse.store.clickhouse import store
 from pulse.tenants.config import IncidentsConfig, WebhookConfig
 
 NEW, OLD = "whsec_" + base64.b64encode(b"new-secret-key").decode(), "old-secret-key"
-
-
-@pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    with store(f"chdb://{tmp_path_factory.mktemp('hooks') / 'ch'}") as s:
-        s.migrate()
-        yield s
 
 
 @pytest.fixture(scope="module")

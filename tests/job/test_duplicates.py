@@ -13,7 +13,6 @@ from pulse.events import parse_record
 from pulse.inputs import RawRecord
 from pulse.job.duplicates import CONFLICT, DUPLICATE, Origin, SeenIds
 from pulse.job.pipeline import TenantPipeline
-from pulse.store.clickhouse import store
 from pulse.store.writer import BatchWriter
 from pulse.tenants.config import TenantConfig
 from pulse.tenants.plans import PlanWatcher, plans_file_for
@@ -125,24 +124,22 @@ def test_a_refused_record_is_stored_under_the_key_tenant_with_the_apis_reason():
     )
 
 
-def test_a_reject_read_again_after_a_failure_is_one_row_and_counted_once(tmp_path):
+def test_a_reject_read_again_after_a_failure_is_one_row_and_counted_once(db):
     """The same envelope parsed twice (a restart re-reads it), its rows written twice (a replayed insert) on the
     usage state of the last checkpoint: one rejected_events row, one reject in usage."""
     envelope = RawRecord("pulse.events:1", 17, "{not json", "acme", RECEIVED).to_json()
     pipeline = TenantPipeline("acme", TenantConfig(), PlanWatcher(plans_file_for("configs")), "r1")
     checkpoint = pickle.dumps(pipeline.new_state())
-    with store(f"chdb://{tmp_path / 'ch'}") as s:
-        s.migrate()
-        writer = BatchWriter(s)
-        for _ in range(2):  # the first run and the run restored from the checkpoint
-            state = pickle.loads(checkpoint)
-            ((_, row),) = ParseRecords("r1").process_element(envelope, None)
-            rows = pipeline.rejected(row, state)
-            rows += [("usage", u) for u in pipeline.usage(state, version=time.time_ns())]
-            for table, written in rows:
-                writer.insert(table, [written])
-        rejected = s.query("SELECT count(), any(rejected_at) FROM rejected_events FINAL WHERE run_id = 'r1'")[1]
-        usage = s.query("SELECT sum(rejected), count(), any(minute) FROM usage FINAL WHERE tenant_id = 'acme'")[1]
+    writer = BatchWriter(db)
+    for _ in range(2):  # the first run and the run restored from the checkpoint
+        state = pickle.loads(checkpoint)
+        ((_, row),) = ParseRecords("r1").process_element(envelope, None)
+        rows = pipeline.rejected(row, state)
+        rows += [("usage", u) for u in pipeline.usage(state, version=time.time_ns())]
+        for table, written in rows:
+            writer.insert(table, [written])
+    rejected = db.query("SELECT count(), any(rejected_at) FROM rejected_events FINAL WHERE run_id = 'r1'")[1]
+    usage = db.query("SELECT sum(rejected), count(), any(minute) FROM usage FINAL WHERE tenant_id = 'acme'")[1]
     received = datetime.fromtimestamp(RECEIVED / 1000, UTC)
     assert rejected[0][0] == 1 and rejected[0][1].replace(tzinfo=UTC) == received  # not when it was parsed
     assert usage == [(1, 1, received.replace(second=0, tzinfo=None))]

@@ -16,7 +16,7 @@ from pulse.dev.cluster import Cluster
 from pulse.job.rule_updates import RuleUpdate, publish
 from pulse.store.clickhouse import store
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.flink, pytest.mark.cluster]
 
 T0 = 1793613600000  # 2026-11-02 10:00 UTC
 CARD_TESTING = """tenant: acme

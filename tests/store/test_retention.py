@@ -52,18 +52,16 @@ def test_the_meter_stamps_raw_rows_with_the_live_plans_retention():
     assert row["retention_days"] == 0
 
 
-def test_rows_expire_by_arrival_whatever_their_event_time(tmp_path):
-    with store(f"chdb://{tmp_path / 'ch'}") as s:
-        s.migrate()
-        writer = BatchWriter(s)
-        writer.insert("scored_events", [
-            scored("backfill", YEARS_AGO, NOW, 30),                       # old history sent today: kept
-            scored("stale", NOW, NOW - timedelta(days=31), 30),           # received 31 days ago: gone
-            scored("forever", YEARS_AGO, NOW - timedelta(days=3000), 0),  # a plan without retention: kept
-        ])  # fmt: skip
-        writer.insert("rejected_events", [rejected(0, NOW, 30), rejected(1, NOW - timedelta(days=31), 30)])
-        assert kept(s, "scored_events", "event_id") == ["backfill", "forever"]
-        assert kept(s, "rejected_events", "record_index") == [0]
+def test_rows_expire_by_arrival_whatever_their_event_time(db):
+    writer = BatchWriter(db)
+    writer.insert("scored_events", [
+        scored("backfill", YEARS_AGO, NOW, 30),                       # old history sent today: kept
+        scored("stale", NOW, NOW - timedelta(days=31), 30),           # received 31 days ago: gone
+        scored("forever", YEARS_AGO, NOW - timedelta(days=3000), 0),  # a plan without retention: kept
+    ])  # fmt: skip
+    writer.insert("rejected_events", [rejected(0, NOW, 30), rejected(1, NOW - timedelta(days=31), 30)])
+    assert kept(db, "scored_events", "event_id") == ["backfill", "forever"]
+    assert kept(db, "rejected_events", "record_index") == [0]
 
 
 def test_a_store_of_the_previous_schema_keeps_its_rows_by_arrival_after_migrating(tmp_path):
@@ -95,12 +93,10 @@ def test_a_store_of_the_previous_schema_keeps_its_rows_by_arrival_after_migratin
 
 
 @pytest.mark.parametrize("minute", [YEARS_AGO, NOW])
-def test_usage_of_any_month_is_kept_800_days_from_when_it_was_written(tmp_path, minute):
-    with store(f"chdb://{tmp_path / 'ch'}") as s:
-        s.migrate()
-        row = {"tenant_id": "initech", "minute": minute.replace(second=0, microsecond=0), "run_id": "r", "accepted": 1,
-               "version": int(NOW.timestamp() * 1e9)}  # fmt: skip
-        BatchWriter(s).insert(
-            "usage", [row, {**row, "run_id": "old", "version": int((NOW - timedelta(days=801)).timestamp() * 1e9)}]
-        )
-        assert kept(s, "usage", "run_id") == ["r"]
+def test_usage_of_any_month_is_kept_800_days_from_when_it_was_written(db, minute):
+    row = {"tenant_id": "initech", "minute": minute.replace(second=0, microsecond=0), "run_id": "r", "accepted": 1,
+           "version": int(NOW.timestamp() * 1e9)}  # fmt: skip
+    BatchWriter(db).insert(
+        "usage", [row, {**row, "run_id": "old", "version": int((NOW - timedelta(days=801)).timestamp() * 1e9)}]
+    )
+    assert kept(db, "usage", "run_id") == ["r"]

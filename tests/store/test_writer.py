@@ -25,13 +25,6 @@ def scored(i: int, run_id: str = "r1") -> dict:
     }
 
 
-@pytest.fixture
-def db(tmp_path):
-    with store(f"chdb://{tmp_path / 'ch'}") as s:
-        s.migrate()
-        yield s
-
-
 def write(db, rows, batch_rows):
     writer = BatchWriter(db, batch_rows=batch_rows, max_age_s=3600)
     for row in rows:
