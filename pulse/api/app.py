@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from pulse.api.auth_failures import AuthFailures
 from pulse.api.dashboard import dashboard_router, mount_static, session_secret
 from pulse.api.dedup import RecentIds
+from pulse.api.incident_work import work_router
 from pulse.api.incidents import incidents_router
 from pulse.api.keys import KeyRing
 from pulse.api.ratelimit import RateLimiter, retry_after_header
@@ -333,7 +334,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
         with store(settings.clickhouse, wait_s=30) as ready:  # the schema the incident queries need
             ready.migrate()
         router = incidents_router(tenant_of, lambda: _store_for_request(settings.clickhouse))
-        app.include_router(router, responses={code: ERRORS[code] for code in (400, 401, 429, 503)})
+        work = work_router(tenant_of, lambda: _store_for_request(settings.clickhouse))
+        for routes in (work, router):  # work first: /v1/incidents/stats before /v1/incidents/{incident_id}
+            app.include_router(routes, responses={code: ERRORS[code] for code in (400, 401, 429, 503)})
         opener = lambda: _store_for_request(settings.clickhouse)  # noqa: E731
         app.include_router(
             dashboard_router(

@@ -27,6 +27,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pulse.api.auth_failures import AuthFailures
 from pulse.api.dashboard_data import snapshot
+from pulse.api.incident_work import work_router
 from pulse.api.ratelimit import retry_after_header
 from pulse.store.clickhouse import Store
 
@@ -87,6 +88,16 @@ def dashboard_router(
     Signed = Annotated[Session | None, Depends(signed_session)]  # noqa: N806
 
     signed_out_here: set[str] = set()  # sessions this process ended: the page needs no store to refuse them
+
+    def session_tenant(signed: Signed) -> str:
+        """The tenant of a session that is signed in (and not signed out on any replica), else 401."""
+        if signed is not None and signed.id not in signed_out_here:
+            with open_store() as s:
+                if not _signed_out(s, signed.id):
+                    return signed.tenant
+        raise HTTPException(401, "not signed in: sign in at /dashboard with your API key")
+
+    router.include_router(work_router(session_tenant, open_store, prefix="", via="dashboard"))
 
     @router.get("", response_class=HTMLResponse)
     def page(signed: Signed) -> Response:

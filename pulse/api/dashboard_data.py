@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pulse.incidents.actions import history, precision, work_state
 from pulse.store.clickhouse import Store
 
 CHART_METRICS = ("orders", "revenue", "conversion", "payment_failures", "traffic")
@@ -26,6 +27,7 @@ def snapshot(s: Store, tenant: str, hours: float, now: datetime | None = None) -
     """Everything one dashboard refresh or one report needs, as JSON-ready values."""
     start, end = window(s, tenant, hours, now or datetime.now(UTC))
     tables = existing_tables(s)
+    listed = incidents(s, tenant, start)
     return {
         "tenant": tenant,
         "start": start.isoformat(),
@@ -33,9 +35,16 @@ def snapshot(s: Store, tenant: str, hours: float, now: datetime | None = None) -
         "series": series(s, tenant, start, end) if "metric_values" in tables else {},
         "totals": totals(s, tenant, start, end),
         "top_rules": top_rules(s, tenant, start, end),
-        "incidents": incidents(s, tenant, start),
+        "incidents": with_work(s, tenant, listed) if "incident_actions" in tables else listed,
         "usage": usage(s, tenant, end) if "usage" in tables else None,
+        "precision": precision(s, tenant) if "incident_actions" in tables else [],
     }
+
+
+def with_work(s: Store, tenant: str, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each incident with its work state (acknowledged, assignee, resolved by hand, label)."""
+    actions = history(s, tenant, [i["incident_id"] for i in listed])
+    return [i | {"work": {k: _json(v) for k, v in work_state(actions[i["incident_id"]]).items()}} for i in listed]
 
 
 def window(s: Store, tenant: str, hours: float, now: datetime) -> tuple[datetime, datetime]:

@@ -372,7 +372,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     console.print(
         f"dispatch: {counts['alerts']} alerts -> {counts['notices']} incident notices, "
         f"{counts['submitted']} sent to webhooks, {counts['already_delivered']} already delivered, "
-        f"{counts['no_webhook']} for tenants without webhooks",
+        f"{counts['no_webhook']} for tenants without webhooks, {counts['silenced']} silenced",
         soft_wrap=True,
     )
     return 0

@@ -180,11 +180,11 @@ class Dispatcher:
         self.disabled = disabled or {}
         self.endpoints: dict[tuple[str, str], Endpoint] = {}
 
-    def submit(self, incident: dict[str, Any]) -> None:
-        """Queue a notice for every enabled endpoint of its tenant."""
+    def submit(self, incident: dict[str, Any], urls: set[str] | None = None) -> None:
+        """Queue a notice for every enabled endpoint of its tenant (only those in `urls`, if given)."""
         tenant = incident["tenant_id"]
         for config in self.webhooks(tenant):
-            if not config.enabled:
+            if not config.enabled or (urls is not None and config.url not in urls):
                 continue
             key = (tenant, config.url)
             if key not in self.endpoints:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from pulse.incidents.delivery import Dispatcher, RetryPolicy
+from pulse.incidents.silences import HoldBack
 from pulse.incidents.sources import Item, Watermark
 from pulse.incidents.tracking import IncidentTracker
 from pulse.incidents.webhooks import webhook_id
@@ -22,7 +24,7 @@ from pulse.job.metric_alerts import metric_headline, metric_next_step
 from pulse.store.clickhouse import Store
 from pulse.store.writer import BatchWriter
 from pulse.summaries import default_template, incident_summary
-from pulse.tenants.config import ConfigSet, WebhookConfig
+from pulse.tenants.config import ConfigSet, TenantConfig, WebhookConfig
 
 INCIDENT_COLUMNS = (
     "tenant_id", "incident_id", "version", "status", "kind", "cause", "severity", "group_key", "opened_at",
@@ -84,12 +86,18 @@ class IncidentPipeline:
         self.tracker = IncidentTracker(lambda tenant: configs.for_tenant(tenant).incidents)
         self.delivered = self._delivered()
         self.dispatcher = Dispatcher(self._webhooks, self.record, policy, allow_private, self._disabled())
-        self.counts = {"alerts": 0, "notices": 0, "submitted": 0, "already_delivered": 0, "no_webhook": 0}
+        self.hold_back = HoldBack(lambda tenant: self._config(tenant).mute_windows if self._config(tenant) else [])
+        self.held_before = self._held_before()
+        self.reached: dict[str, set[str]] = defaultdict(set)  # incident id -> urls its notices went to
+        self.refreshed = 0.0
+        self.counts = {"alerts": 0, "notices": 0, "submitted": 0, "already_delivered": 0, "no_webhook": 0,
+                       "silenced": 0}  # fmt: skip
 
     def run(self, items: Iterable[Item]) -> dict[str, int]:
         """Consume alerts and watermarks until the source ends; then wait for every delivery and every row."""
         try:
             for item in items:
+                self._refresh_hold_back()
                 if isinstance(item, Watermark):
                     notices = self.tracker.advance(item.tenant_id, item.ts)
                 else:
@@ -112,11 +120,32 @@ class IncidentPipeline:
         if not notice["notify"] or not hooks:
             self.counts["no_webhook"] += bool(notice["notify"])
             return
-        if all(webhook_id(notice, w.url) in self.delivered for w in hooks):
+        done = {w.url for w in hooks if webhook_id(notice, w.url) in self.delivered}  # by an earlier run
+        self.reached[notice["incident_id"]] |= done
+        if len(done) == len(hooks):
             self.counts["already_delivered"] += 1
             return
+        hooks = [w for w in hooks if w.url not in done] if done else self.receivers(notice, hooks)
+        if not hooks:
+            return
+        self.reached[notice["incident_id"]] |= {w.url for w in hooks}
         self.counts["submitted"] += 1
-        self.dispatcher.submit(notice)
+        self.dispatcher.submit(notice, {w.url for w in hooks})
+
+    def receivers(self, notice: dict[str, Any], hooks: list[WebhookConfig]) -> list[WebhookConfig]:
+        """The endpoints a notice goes to: all, unless it is held back (silenced); then none, except that a
+        resolve still goes to the endpoints that got the incident's earlier notices. Held-back notices are
+        recorded, and one held back before (a replay) stays held back."""
+        held = (notice["incident_id"], notice["version"]) in self.held_before
+        reason = "held back before" if held else self.hold_back.reason(notice)
+        if reason is None:
+            return hooks
+        reached = self.reached.get(notice["incident_id"], set()) if notice["status"] == "resolved" else set()
+        self.counts["silenced"] += 1
+        if not held:
+            row = {k: notice[k] for k in ("tenant_id", "incident_id", "version", "status")}
+            self.rows.add("silenced_notices", row | {"reason": reason, "silenced_at": datetime.now(UTC)})
+        return [w for w in hooks if w.url in reached]
 
     def summarise(self, notice: dict[str, Any]) -> str:
         config = self.configs.for_tenant(notice["tenant_id"])
@@ -132,7 +161,22 @@ class IncidentPipeline:
         self.rows.add(table, row)
 
     def _webhooks(self, tenant: str) -> list[WebhookConfig]:
-        return self.configs.for_tenant(tenant).webhooks if tenant in self.configs.tenants else []
+        config = self._config(tenant)
+        return config.webhooks if config else []
+
+    def _config(self, tenant: str) -> TenantConfig | None:
+        return self.configs.for_tenant(tenant) if tenant in self.configs.tenants else None
+
+    def _refresh_hold_back(self, every_s: float = 2.0) -> None:
+        """Re-read silences and hand resolves at most every `every_s` seconds."""
+        if time.monotonic() - self.refreshed >= every_s:
+            with self.lock:
+                self.hold_back.refresh(self.store)
+            self.refreshed = time.monotonic()
+
+    def _held_before(self) -> set[tuple[str, int]]:
+        _, rows = self.store.query("SELECT incident_id, version FROM silenced_notices")
+        return {(i, v) for i, v in rows}
 
     def _delivered(self) -> set[str]:
         _, rows = self.store.query(

@@ -39,6 +39,7 @@ from pulse.rules.language import (
     known_fields,
 )
 from pulse.tenants.limits import MAX_TABLE_ENTRIES, MAX_TABLE_TEXT_CHARS, MAX_TABLES_ENTRIES
+from pulse.tenants.mute_windows import MuteWindow
 from pulse.tenants.yaml_lines import line_of, load_yaml
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
@@ -239,6 +240,7 @@ class TenantConfig(Strict):
     playbooks: dict[str, str] = Field(default_factory=dict)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
+    mute_windows: list[MuteWindow] = Field(default_factory=list)  # recurring silences (pulse.tenants.mute_windows)
     # Hashes of the tenant's ingestion API keys (`pulse keys new --tenant T` prints one), never the keys.
     api_keys: list[Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]] = Field(default_factory=list)
 

@@ -1,0 +1,264 @@
+"""Working incidents end to end: a real `pulse serve` (actions, silences, labels over REST), a real
+`pulse dispatch` (what is sent and what is held back), real chDB and a real HTTP receiver.
+
+Phase 1 alerts open incidents (their opens reach the receiver); people act through the API; phase 2 alerts
+update and, as event time runs on, resolve them; `pulse dispatch` runs after each phase.
+"""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+from ingest_support import free_port, start_api
+from receiver import Receiver
+
+from pulse.store.clickhouse import store
+
+SECRET = "whsec_" + base64.b64encode(b"work-secret").decode()
+BASE = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=4)
+MONDAY = datetime(2026, 11, 2, tzinfo=UTC)  # globex's stream: a Monday and a Tuesday
+PHASE_1 = [  # tenant, alert id, minutes after its stream's start, cause, group key
+    ("acme", "a1", 0, "large-order", "silenced-until-resolved"),
+    ("acme", "b1", 0, "card-testing", "expired-silence"),
+    ("acme", "d1", 0, "velocity", "resolved-by-hand"),
+    ("globex", "w1", 3 * 60, "refund-burst", "inside-window"),  # Monday 04:00 Berlin
+    ("globex", "w2", 12 * 60, "refund-burst", "outside-hours"),  # Monday 13:00 Berlin
+    ("globex", "w3", (24 + 3) * 60, "refund-burst", "other-weekday"),  # Tuesday 04:00 Berlin
+]
+PHASE_2 = [
+    ("acme", "a2", 15, "large-order", "silenced-until-resolved"),
+    ("acme", "b2", 15, "card-testing", "expired-silence"),
+    ("acme", "d2", 15, "velocity", "resolved-by-hand"),
+    ("acme", "c1", 15, "refund-burst", "matched-by-silence"),
+]
+WINDOW = """
+mute_windows:
+  - name: night-refunds
+    matchers: ["cause=refund-burst"]
+    weekdays: [mon]
+    hours: "03:30-05:00"
+    timezone: Europe/Berlin
+"""
+
+
+def start_of(tenant: str) -> datetime:
+    return BASE if tenant == "acme" else MONDAY
+
+
+def insert(dsn: str, alerts: list[tuple], watermarks: dict[str, datetime]) -> None:
+    """The job's output as `pulse dispatch` reads it: alert rows and, per tenant, an event at its newest time."""
+    now = datetime.now(UTC)
+    rows, events = [], []
+    for tenant, alert_id, minutes, cause, group in alerts:
+        ts = start_of(tenant) + timedelta(minutes=minutes)
+        rows.append([tenant, alert_id, ts, "rule", cause, "high", group, f"e-{alert_id}", None, None, "", {}, "t", now])
+        events.append([tenant, f"e-{alert_id}", "order_placed", ts, 100.0, "USD", "t", now])
+    for tenant, ts in watermarks.items():
+        events.append([tenant, f"wm-{tenant}-{ts.isoformat()}", "page_view", ts, None, "USD", "t", now])
+    columns = ["tenant_id", "alert_id", "ts", "kind", "cause", "severity", "group_key", "event_id", "score",
+               "threshold", "summary", "labels", "run_id", "created_at"]  # fmt: skip
+    with store(dsn, wait_s=60) as s:
+        s.client.insert("alerts", rows, column_names=columns)
+        s.client.insert("scored_events", events, column_names=["tenant_id", "event_id", "event_type", "ts", "amount",
+                                                                "currency", "run_id", "ingested_at"])  # fmt: skip
+
+
+def dispatch(folder, dsn: str) -> str:
+    command = [sys.executable, "-m", "pulse", "dispatch", "--once", "--allow-private", "--configs",
+               str(folder / "configs"), "--clickhouse", dsn]  # fmt: skip
+    env = {**os.environ, "ACME_HOOK": SECRET, "GLOBEX_HOOK": SECRET}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=folder, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def incident_of(dsn: str, tenant: str, group: str) -> str:
+    with store(dsn, wait_s=60) as s:
+        sql = "SELECT DISTINCT incident_id FROM incidents WHERE tenant_id = {t:String} AND group_key = {g:String}"
+        return s.query(sql, {"t": tenant, "g": group})[1][0][0]
+
+
+def sent(receiver: Receiver, path: str) -> list[tuple[str, str]]:
+    """(group key, type) of every notice the receiver got on `path`, in order."""
+    bodies = [json.loads(r.body) for r in receiver.received(path)]
+    return [(b["incident"]["group_key"], b["type"]) for b in bodies]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("incident-work")
+    dsn = f"chdb://{folder / 'clickhouse'}"
+    receiver = Receiver(port=free_port())
+    receiver.start()
+
+    def edit(configs):
+        for tenant, extra in (("acme", ""), ("globex", WINDOW)):
+            with (configs / "tenants" / f"{tenant}.yaml").open("a") as f:
+                hook = f"  - url: {receiver.url('/' + tenant)}\n    secrets: [{tenant.upper()}_HOOK]\n"
+                f.write(f"\nwebhooks:\n{hook}{extra}")
+
+    server = start_api(folder, free_port(), "127.0.0.1:19899", "unused", "--clickhouse", dsn, edit=edit)
+    try:
+        yield server, receiver, dsn, folder
+    finally:
+        server.stop()
+        receiver.stop()
+
+
+def call(server, tenant: str, method: str, path: str, body: dict | None = None) -> requests.Response:
+    headers = {"Authorization": f"Bearer {server.keys[tenant]}"}
+    return requests.request(method, server.url + path, json=body, headers=headers, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def phase_1(world):
+    server, receiver, dsn, folder = world
+    insert(dsn, PHASE_1, {"acme": BASE + timedelta(minutes=1), "globex": MONDAY + timedelta(days=2)})
+    output = dispatch(folder, dsn)
+    return {g: incident_of(dsn, t, g) for t, _, _, _, g in PHASE_1}, output
+
+
+def test_actions_are_recorded_with_who_and_when(world, phase_1):
+    server, _, _, _ = world
+    ids, _ = phase_1
+    a = ids["silenced-until-resolved"]
+    assert call(server, "acme", "POST", f"/v1/incidents/{a}/acknowledge", {"by": "ana@acme.example"}).ok
+    assert call(server, "acme", "POST", f"/v1/incidents/{a}/assign", {"by": "ana@acme.example", "assignee": "bo"}).ok
+    assert call(server, "acme", "POST", f"/v1/incidents/{a}/note", {"by": "bo", "text": "customer called back"}).ok
+    answer = call(server, "acme", "POST", f"/v1/incidents/{a}/label", {"by": "bo", "label": "false_alarm"}).json()
+    assert answer["work"] | {"acknowledged_at": None} == {
+        "acknowledged_by": "ana@acme.example", "acknowledged_at": None, "assignee": "bo", "resolved_by_hand": False,
+        "label": "false_alarm", "notes": 1,
+    }  # fmt: skip
+    history = call(server, "acme", "GET", f"/v1/incidents/{a}/history").json()["history"]
+    assert [(h["action"], h["actor"], h["value"], h["via"]) for h in history] == [
+        ("acknowledge", "ana@acme.example", "", "api"), ("assign", "ana@acme.example", "bo", "api"),
+        ("note", "bo", "customer called back", "api"), ("label", "bo", "false_alarm", "api"),
+    ]  # fmt: skip
+    times = [datetime.fromisoformat(h["at"]) for h in history]
+    assert times == sorted(times) and datetime.now(UTC) - times[0] < timedelta(minutes=5)
+    assert call(server, "acme", "POST", f"/v1/incidents/{a}/label", {"by": "bo", "label": "maybe"}).status_code == 422
+    assert call(server, "acme", "POST", f"/v1/incidents/{a}/acknowledge", {}).status_code == 422  # who is required
+
+
+def test_another_tenants_incident_is_a_404_also_for_actions(world, phase_1):
+    server, _, dsn, _ = world
+    ids, _ = phase_1
+    acme, globex = ids["resolved-by-hand"], ids["outside-hours"]
+    for tenant, incident in (("globex", acme), ("acme", globex)):
+        assert call(server, tenant, "GET", f"/v1/incidents/{incident}/history").status_code == 404
+        for action, body in (("acknowledge", {}), ("label", {"label": "false_alarm"}), ("resolve", {}),
+                             ("silence", {}), ("note", {"text": "x"}), ("assign", {"assignee": "x"})):  # fmt: skip
+            answer = call(server, tenant, "POST", f"/v1/incidents/{incident}/{action}", {"by": "mallory"} | body)
+            assert answer.status_code == 404, (action, answer.text)
+    with store(dsn, wait_s=60) as s:
+        assert s.query("SELECT count() FROM incident_actions WHERE actor = 'mallory'")[1][0][0] == 0
+        assert s.query("SELECT count() FROM silences WHERE created_by = 'mallory'")[1][0][0] == 0
+    unsigned = requests.post(f"{server.url}/v1/incidents/{acme}/acknowledge", json={"by": "x"}, timeout=10)
+    assert unsigned.status_code == 401
+
+
+@pytest.fixture(scope="module")
+def phase_2(world, phase_1):
+    server, receiver, dsn, folder = world
+    ids, _ = phase_1
+    before = len(receiver.requests)
+    by = {"by": "ana@acme.example"}
+    silence = call(server, "acme", "POST", f"/v1/incidents/{ids['silenced-until-resolved']}/silence", by).json()
+    assert silence["until_resolved"] and silence["matchers"] == [f"incident_id={ids['silenced-until-resolved']}"]
+    expired = {"matchers": ["cause=card-testing"], "duration": "10m", "starts_at": BASE.isoformat()} | by
+    assert call(server, "acme", "POST", "/v1/silences", expired).status_code == 201
+    matched = {"matchers": ["cause=refund-burst", "severity=high|critical"], "duration": "1h",
+               "starts_at": BASE.isoformat(), "comment": "known refund run"} | by  # fmt: skip
+    assert call(server, "acme", "POST", "/v1/silences", matched).status_code == 201
+    assert call(server, "acme", "POST", f"/v1/incidents/{ids['resolved-by-hand']}/resolve", by).ok
+    insert(dsn, PHASE_2, {"acme": BASE + timedelta(hours=2)})
+    output = dispatch(folder, dsn)
+    return receiver.requests[before:], output
+
+
+def test_phase_1_sent_every_open(world, phase_1):
+    _, receiver, _, _ = world
+    assert sorted(g for g, _ in sent(receiver, "/acme")[:3]) == [
+        "expired-silence", "resolved-by-hand", "silenced-until-resolved"
+    ]  # fmt: skip
+
+
+def test_silenced_incident_sends_nothing_but_its_resolve_reaches_who_saw_the_open(world, phase_2):
+    _, receiver, dsn, _ = world
+    notices = sent(receiver, "/acme")
+    assert ("silenced-until-resolved", "incident.open") in notices
+    assert ("silenced-until-resolved", "incident.updated") not in notices
+    assert notices.count(("silenced-until-resolved", "incident.resolved")) == 1
+    with store(dsn, wait_s=60) as s:
+        held = s.query("SELECT i.group_key, n.status, n.reason FROM silenced_notices n JOIN "
+                       "(SELECT DISTINCT incident_id, group_key FROM incidents) i USING incident_id "
+                       "WHERE n.tenant_id = 'acme' ORDER BY i.group_key, n.version")[1]  # fmt: skip
+        recorded = s.query("SELECT group_key, status FROM incidents FINAL WHERE tenant_id = 'acme'")[1]
+    assert [(g, st) for g, st, _ in held] == [
+        ("matched-by-silence", "open"), ("matched-by-silence", "resolved"),
+        ("resolved-by-hand", "updated"), ("resolved-by-hand", "resolved"),
+        ("silenced-until-resolved", "updated"), ("silenced-until-resolved", "resolved"),
+    ]  # fmt: skip
+    assert {r for _, _, r in held if r.startswith("silence ")} and "resolved by hand" in {r for _, _, r in held}
+    assert sorted(recorded) == sorted([(g, "resolved") for g in
+                                       ("silenced-until-resolved", "expired-silence", "resolved-by-hand",
+                                        "matched-by-silence")])  # fmt: skip
+
+
+def test_a_silence_matching_by_cause_mutes_a_new_incident_entirely(world, phase_2):
+    _, receiver, _, _ = world
+    assert [n for n in sent(receiver, "/acme") if n[0] == "matched-by-silence"] == []
+
+
+def test_an_expired_silence_simply_stops(world, phase_2):
+    _, receiver, _, _ = world
+    notices = [t for g, t in sent(receiver, "/acme") if g == "expired-silence"]
+    assert notices == ["incident.open", "incident.updated", "incident.resolved"]
+
+
+def test_resolved_by_hand_sends_no_updates_and_the_resolve_still_arrives(world, phase_2):
+    server, receiver, _, _ = world
+    notices = [t for g, t in sent(receiver, "/acme") if g == "resolved-by-hand"]
+    assert notices == ["incident.open", "incident.resolved"]
+
+
+def test_a_recurring_window_mutes_only_inside_its_hours(world, phase_1):
+    _, receiver, _, _ = world
+    notices = sent(receiver, "/globex")
+    assert [g for g, _ in notices if g == "inside-window"] == []
+    assert sorted(notices) == [
+        ("other-weekday", "incident.open"), ("other-weekday", "incident.resolved"),
+        ("outside-hours", "incident.open"), ("outside-hours", "incident.resolved"),
+    ]  # fmt: skip
+
+
+def test_silences_are_listed_and_can_be_ended(world, phase_2):
+    server, _, _, _ = world
+    listed = call(server, "acme", "GET", "/v1/silences").json()["silences"]
+    assert len(listed) == 3 and sum(s["until_resolved"] for s in listed) == 1
+    made = call(server, "acme", "POST", "/v1/silences",
+                {"by": "ana", "matchers": ["labels.team=risk"], "duration": "2h"}).json()  # fmt: skip
+    assert made["active"]
+    ended = call(server, "acme", "DELETE", f"/v1/silences/{made['silence_id']}").json()
+    assert not ended["active"]
+    assert not next(s for s in call(server, "acme", "GET", "/v1/silences").json()["silences"]
+                    if s["silence_id"] == made["silence_id"])["active"]  # fmt: skip
+    assert call(server, "globex", "DELETE", f"/v1/silences/{made['silence_id']}").status_code == 404
+    assert call(server, "globex", "GET", "/v1/silences").json()["silences"] == []
+    foreign = {"by": "ana", "matchers": ["tenant_id=globex"], "duration": "1h"}
+    bad = call(server, "acme", "POST", "/v1/silences", foreign)
+    assert bad.status_code == 422 and "FIELD one of" in bad.text
+
+
+def test_a_rerun_sends_nothing_again(world, phase_2):
+    _, receiver, dsn, folder = world
+    before = len(receiver.requests)
+    output = dispatch(folder, dsn)
+    assert len(receiver.requests) == before
+    assert " 0 sent to webhooks" in output
