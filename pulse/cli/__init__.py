@@ -1,4 +1,4 @@
-"""The `pulse` command: generate, validate, run, query, clickhouse migrate, serve, upload, keys, stream."""
+"""The `pulse` command: generate, validate, run, query, clickhouse migrate, serve, upload, keys, stream, incidents."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from pulse.cli import incidents
 from pulse.eventtime import ALLOWED_LATENESS_MS
 from pulse.store.clickhouse import default_dsn, describe, store
 from pulse.tenants.config import METRIC_NAMES, ConfigInvalid, ConfigSet, load_config_dir
@@ -613,6 +614,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--scenario", action="append", choices=SCENARIO_NAMES, help="repeatable; default: all")
     e.add_argument("--seed", type=int, nargs="+", default=[7, 8, 9], help="one stream per seed and scenario")
     e.set_defaults(func=cmd_models_evaluate)
+    incidents.register(sub)
     return root
 
 

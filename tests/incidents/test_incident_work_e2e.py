@@ -262,3 +262,52 @@ def test_a_rerun_sends_nothing_again(world, phase_2):
     output = dispatch(folder, dsn)
     assert len(receiver.requests) == before
     assert " 0 sent to webhooks" in output
+
+
+def cli(server, tenant: str | None, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PULSE_API_KEY"} | {"PULSE_USER": "cli-user", "COLUMNS": "200"}
+    if tenant:
+        env["PULSE_API_KEY"] = server.keys[tenant]
+    command = [sys.executable, "-m", "pulse", "incidents", *args, "--api", server.url]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_the_cli_labels_reopens_and_shows_precision_per_rule(world, phase_1, phase_2):
+    server, _, _, _ = world
+    ids, _ = phase_1
+    for group, label in (("expired-silence", "true_problem"), ("resolved-by-hand", "false_alarm"),
+                         ("matched-by-silence", "expected")):  # fmt: skip
+        incident = ids.get(group) or next(i["incident_id"] for i in call(server, "acme", "GET", "/v1/incidents")
+                                          .json()["incidents"] if i["group_key"] == group)  # fmt: skip
+        assert cli(server, "acme", "label", incident, label).returncode == 0
+    assert cli(server, "acme", "reopen", ids["resolved-by-hand"]).returncode == 0
+    shown = json.loads(cli(server, "acme", "show", ids["resolved-by-hand"], "--json").stdout)
+    assert shown["work"]["resolved_by_hand"] is False and shown["work"]["label"] == "false_alarm"
+    assert [(h["action"], h["actor"], h["via"]) for h in shown["history"]][-3:] == [
+        ("resolve", "ana@acme.example", "api"),
+        ("label", "cli-user", "api"),
+        ("reopen", "cli-user", "api"),
+    ]
+    stats = json.loads(cli(server, "acme", "stats", "--json").stdout)["causes"]
+    assert {c["cause"]: (c["labelled"], c["precision"]) for c in stats} == {
+        "card-testing": (1, 1.0),
+        "large-order": (1, 0.0),
+        "velocity": (1, 0.0),
+        "refund-burst": (1, 0.0),
+    }
+    table = cli(server, "acme", "stats")
+    assert table.returncode == 0 and "card-testing" in table.stdout and "100%" in table.stdout
+    assert json.loads(cli(server, "globex", "stats", "--json").stdout)["causes"][0]["labelled"] == 0
+
+
+def test_the_cli_refuses_clearly(world, phase_1):
+    server, _, _, _ = world
+    ids, _ = phase_1
+    no_key = cli(server, None, "stats")
+    assert no_key.returncode == 1 and "set PULSE_API_KEY" in no_key.stderr
+    foreign = cli(server, "globex", "ack", ids["silenced-until-resolved"])
+    assert foreign.returncode == 1 and "HTTP 404" in foreign.stderr
+    bad = cli(server, "acme", "silence", "--match", "bogus", "--for", "1h")
+    assert bad.returncode == 1 and "matcher 'bogus'" in bad.stderr
+    made = cli(server, "acme", "silence", "--match", "cause=velocity", "--for", "30m")
+    assert made.returncode == 0 and "cause=velocity until" in made.stdout
