@@ -5,7 +5,6 @@ Phase 1 alerts open incidents (their opens reach the receiver); people act throu
 update and, as event time runs on, resolve them; `pulse dispatch` runs after each phase.
 """
 
-import base64
 import json
 import os
 import subprocess
@@ -14,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from incident_support import dispatch, insert_alerts, webhook_config
 from ingest_support import free_port, start_api
 from receiver import Receiver
 
 from pulse.store.clickhouse import store
 
-SECRET = "whsec_" + base64.b64encode(b"work-secret").decode()
 BASE = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=4)
 MONDAY = datetime(2026, 11, 2, tzinfo=UTC)  # globex's stream: a Monday and a Tuesday
 PHASE_1 = [  # tenant, alert id, minutes after its stream's start, cause, group key
@@ -46,35 +45,8 @@ mute_windows:
 """
 
 
-def start_of(tenant: str) -> datetime:
-    return BASE if tenant == "acme" else MONDAY
-
-
 def insert(dsn: str, alerts: list[tuple], watermarks: dict[str, datetime]) -> None:
-    """The job's output as `pulse dispatch` reads it: alert rows and, per tenant, an event at its newest time."""
-    now = datetime.now(UTC)
-    rows, events = [], []
-    for tenant, alert_id, minutes, cause, group in alerts:
-        ts = start_of(tenant) + timedelta(minutes=minutes)
-        rows.append([tenant, alert_id, ts, "rule", cause, "high", group, f"e-{alert_id}", None, None, "", {}, "t", now])
-        events.append([tenant, f"e-{alert_id}", "order_placed", ts, 100.0, "USD", "t", now])
-    for tenant, ts in watermarks.items():
-        events.append([tenant, f"wm-{tenant}-{ts.isoformat()}", "page_view", ts, None, "USD", "t", now])
-    columns = ["tenant_id", "alert_id", "ts", "kind", "cause", "severity", "group_key", "event_id", "score",
-               "threshold", "summary", "labels", "run_id", "created_at"]  # fmt: skip
-    with store(dsn, wait_s=60) as s:
-        s.client.insert("alerts", rows, column_names=columns)
-        s.client.insert("scored_events", events, column_names=["tenant_id", "event_id", "event_type", "ts", "amount",
-                                                                "currency", "run_id", "ingested_at"])  # fmt: skip
-
-
-def dispatch(folder, dsn: str) -> str:
-    command = [sys.executable, "-m", "pulse", "dispatch", "--once", "--allow-private", "--configs",
-               str(folder / "configs"), "--clickhouse", dsn]  # fmt: skip
-    env = {**os.environ, "ACME_HOOK": SECRET, "GLOBEX_HOOK": SECRET}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=folder, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    insert_alerts(dsn, alerts, {"acme": BASE, "globex": MONDAY}, watermarks)
 
 
 def incident_of(dsn: str, tenant: str, group: str) -> str:
@@ -99,8 +71,7 @@ def world(tmp_path_factory):
     def edit(configs):
         for tenant, extra in (("acme", ""), ("globex", WINDOW)):
             with (configs / "tenants" / f"{tenant}.yaml").open("a") as f:
-                hook = f"  - url: {receiver.url('/' + tenant)}\n    secrets: [{tenant.upper()}_HOOK]\n"
-                f.write(f"\nwebhooks:\n{hook}{extra}")
+                f.write(webhook_config(receiver.url("/" + tenant), tenant) + extra)
 
     server = start_api(folder, free_port(), "127.0.0.1:19899", "unused", "--clickhouse", dsn, edit=edit)
     try:

@@ -6,7 +6,7 @@ const METRICS = [
   ["orders", "Orders"], ["revenue", "Revenue"], ["conversion", "Conversion (orders per session)"],
   ["payment_failures", "Payment failures"], ["traffic", "Traffic (events)"],
 ];
-const pulse = { charts: {}, renders: 0 };
+const pulse = { charts: {}, renders: 0, actions: 0, live: false, hours: null };
 window.pulse = pulse;
 
 function el(tag, text, cls) {
@@ -82,6 +82,74 @@ function renderTotals(snapshot) {
     "Window: " + when(snapshot.start) + " to " + when(snapshot.end) + " (ends at the latest data)";
 }
 
+const LABELS = [["true_problem", "True problem"], ["false_alarm", "False alarm"], ["expected", "Expected"]];
+const drafts = {}; // what was typed into an incident's assign/note field, kept across refreshes
+
+function workText(work) {
+  if (!work) return "";
+  const parts = [];
+  if (work.acknowledged_by) parts.push("acknowledged by " + work.acknowledged_by);
+  if (work.assignee) parts.push("assigned to " + work.assignee);
+  if (work.resolved_by_hand) parts.push("resolved by hand");
+  if (work.label) parts.push("label: " + work.label.replace("_", " "));
+  if (work.notes) parts.push(work.notes + (work.notes === 1 ? " note" : " notes"));
+  return parts.join(" · ");
+}
+
+async function act(incidentId, action, body) {
+  const status = document.getElementById("status");
+  const by = document.getElementById("actor").value.trim();
+  if (!by) {
+    status.textContent = "Type your name (top of the page) before acting on an incident.";
+    return;
+  }
+  localStorage.setItem("pulse-actor", by);
+  const response = await fetch("/dashboard/incidents/" + encodeURIComponent(incidentId) + "/" + action, {
+    method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" },
+    body: JSON.stringify(Object.assign({ by: by }, body || {})),
+  });
+  if (!response.ok) {
+    status.textContent = action + " failed: HTTP " + response.status;
+    return;
+  }
+  pulse.actions += 1;
+  await refresh(pulse.hours);
+}
+
+function button(text, name, onClick) {
+  const b = el("button", text);
+  b.type = "button";
+  b.name = name;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function field(incidentId, name, placeholder, action, key) {
+  const input = el("input");
+  input.name = name;
+  input.placeholder = placeholder;
+  input.value = drafts[incidentId + name] || "";
+  input.addEventListener("input", () => { drafts[incidentId + name] = input.value; });
+  const go = button(action === "assign" ? "Assign" : "Add note", action, () => {
+    if (!input.value.trim()) return;
+    delete drafts[incidentId + name];
+    act(incidentId, action, { [key]: input.value.trim() });
+  });
+  return [input, go];
+}
+
+function actionBar(i) {
+  const bar = el("div", undefined, "actions");
+  const id = i.incident_id;
+  const resolved = i.work && i.work.resolved_by_hand;
+  bar.append(button("Acknowledge", "acknowledge", () => act(id, "acknowledge")),
+    resolved ? button("Reopen", "reopen", () => act(id, "reopen")) : button("Resolve", "resolve", () => act(id, "resolve")),
+    button("Silence until resolved", "silence", () => act(id, "silence")),
+    ...LABELS.map(([label, text]) => button(text, "label-" + label, () => act(id, "label", { label: label }))),
+    ...field(id, "assignee", "assign to…", "assign", "assignee"), ...field(id, "note", "note…", "note", "text"));
+  return bar;
+}
+
 function renderIncidents(incidents) {
   const root = document.getElementById("incidents");
   if (incidents.length === 0) {
@@ -94,8 +162,30 @@ function renderIncidents(incidents) {
     const head = el("h3");
     head.append(el("span", i.status, "badge"), el("span", i.severity, "badge sev"),
       document.createTextNode(" " + i.cause + " (" + i.alert_count + " alerts) opened " + when(i.opened_at)));
-    card.append(head, el("p", i.summary), el("p", i.incident_id, "muted id"));
+    card.append(head, el("p", i.summary), el("p", workText(i.work), "work"), el("p", i.incident_id, "muted id"));
+    if (pulse.live) card.append(actionBar(i));
     return card;
+  }));
+}
+
+function renderPrecision(causes) {
+  const body = document.querySelector("#precision tbody");
+  const labelled = (causes || []).filter((c) => c.labelled > 0);
+  if (labelled.length === 0) {
+    const row = el("tr");
+    const cell = el("td", "No labels yet: label incidents as true problem, false alarm or expected.", "muted");
+    cell.colSpan = 5;
+    row.append(cell);
+    body.replaceChildren(row);
+    return;
+  }
+  body.replaceChildren(...labelled.map((c) => {
+    const row = el("tr");
+    row.dataset.cause = c.cause;
+    row.append(el("td", c.cause), el("td", c.kind), el("td", fmt(c.labelled), "num"),
+      el("td", c.true_problem + " / " + c.false_alarm + " / " + c.expected, "num"),
+      el("td", Math.round(c.precision * 100) + "%", "num precision"));
+    return row;
   }));
 }
 
@@ -139,6 +229,7 @@ function render(snapshot) {
   renderCharts(snapshot.series);
   renderIncidents(snapshot.incidents);
   renderRules(snapshot.top_rules);
+  renderPrecision(snapshot.precision);
   renderUsage(snapshot);
   pulse.renders += 1;
   pulse.snapshot = snapshot;
@@ -166,7 +257,9 @@ if (inline) {
 } else {
   const script = document.currentScript;
   const every = Number(script.dataset.refreshS) * 1000;
-  const hours = script.dataset.hours;
-  refresh(hours);
-  setInterval(() => refresh(hours), every);
+  pulse.live = true;
+  pulse.hours = script.dataset.hours;
+  document.getElementById("actor").value = localStorage.getItem("pulse-actor") || "";
+  refresh(pulse.hours);
+  setInterval(() => refresh(pulse.hours), every);
 }
