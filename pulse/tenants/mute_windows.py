@@ -10,6 +10,7 @@ listed weekdays and inside the hours (in the window's time zone) are recorded, n
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pulse.incidents.matchers import check_matcher
 
+HOURS = re.compile(r"^([01]\d|2[0-4]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -31,8 +33,15 @@ class MuteWindow(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     matchers: list[str] = Field(default_factory=list)
     weekdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
-    hours: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")] = "00:00-24:00"
+    hours: str = "00:00-24:00"
     timezone: str = "UTC"
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, hours: str) -> str:
+        if not HOURS.match(hours) or hours.split("-")[0] == "24:00":
+            raise ValueError(f"hours {hours!r}: write HH:MM-HH:MM in 24-hour local time, e.g. 22:00-06:00")
+        return hours
 
     @field_validator("matchers")
     @classmethod
