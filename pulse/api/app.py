@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pyarrow import ArrowException
@@ -243,6 +245,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
         description=__doc__,
         default_response_class=AsciiJSONResponse,
     )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> AsciiJSONResponse:
+        """FastAPI's 422, rendered ASCII-safe: the errors echo the input, which may hold a lone surrogate."""
+        return AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+
     bearer = HTTPBearer(auto_error=False, description="The tenant's API key: `Authorization: Bearer pk_...`")
 
     def tenant_of(

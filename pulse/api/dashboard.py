@@ -97,7 +97,7 @@ def dashboard_router(
                     return signed.tenant
         raise HTTPException(401, "not signed in: sign in at /dashboard with your API key")
 
-    router.include_router(work_router(session_tenant, open_store, prefix="", via="dashboard"))
+    router.include_router(work_router(session_tenant, open_store, prefix="", via="dashboard"), include_in_schema=False)
 
     @router.get("", response_class=HTMLResponse)
     def page(signed: Signed) -> Response:

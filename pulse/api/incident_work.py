@@ -29,7 +29,14 @@ from pulse.rules.durations import parse_duration
 from pulse.store.clickhouse import Store
 
 MAX_SILENCE = timedelta(days=90)
-Who = Annotated[str, Field(min_length=1, max_length=200, description="who acts, e.g. ana@acme.example")]
+
+
+def Text(max_length: int, min_length: int = 1, **kw: Any) -> Any:  # noqa: N802
+    """A text field of the given length (JSON bodies with lone surrogates are refused by the parser: 422)."""
+    return Annotated[str, Field(min_length=min_length, max_length=max_length, **kw)]
+
+
+Who = Text(200, description="who acts, e.g. ana@acme.example")
 
 
 class Act(BaseModel):
@@ -37,11 +44,11 @@ class Act(BaseModel):
 
 
 class Assign(Act):
-    assignee: Annotated[str, Field(min_length=1, max_length=200)]
+    assignee: Text(200)
 
 
 class Note(Act):
-    text: Annotated[str, Field(min_length=1, max_length=5000)]
+    text: Text(5000)
 
 
 class LabelIt(Act):
@@ -52,14 +59,14 @@ class SilenceIt(Act):
     """Without `duration`: until the incident resolves."""
 
     duration: str | None = Field(None, description="e.g. 30m, 2h, 1d; omit to mute until resolved")
-    comment: Annotated[str, Field(max_length=1000)] = ""
+    comment: Text(1000, min_length=0) = ""
 
 
 class NewSilence(Act):
-    matchers: Annotated[list[str], Field(min_length=1, max_length=20)]
+    matchers: Annotated[list[Text(500)], Field(min_length=1, max_length=20)]
     duration: str = Field(description="e.g. 30m, 2h, 1d (at most 90d)")
     starts_at: datetime | None = Field(None, description="default: now")
-    comment: Annotated[str, Field(max_length=1000)] = ""
+    comment: Text(1000, min_length=0) = ""
 
     @field_validator("matchers")
     @classmethod
@@ -154,6 +161,8 @@ def work_router(
     def create_silence(tenant: Tenant, body: NewSilence) -> dict[str, Any]:
         """Mute the notices of every incident the matchers select, from `starts_at` (default now) for `duration`."""
         starts = _aware(body.starts_at) if body.starts_at else datetime.now(UTC)
+        if not 1970 <= starts.year <= 2200:
+            raise HTTPException(422, f"starts_at {starts.isoformat()} is outside 1970..2200")
         with open_store() as s:
             return _store_silence(s, tenant, body.matchers, starts, starts + _duration(body.duration), body.comment,
                                   body.by)  # fmt: skip
@@ -198,6 +207,8 @@ def _silence_view(row: dict[str, Any], now: datetime) -> dict[str, Any]:
 def _duration(text: str) -> timedelta:
     try:
         duration = timedelta(milliseconds=parse_duration(text))
+    except OverflowError:
+        raise HTTPException(422, f"duration {text!r}: choose at most 90d") from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     if not timedelta(0) < duration <= MAX_SILENCE:

@@ -252,6 +252,12 @@ def test_no_input_makes_the_api_fail(api):
         "/healthz",
         "/readyz",
         "/v1/usage",
+        "/v1/incidents/stats",
+        "/v1/incidents/{incident_id}/history",
+        *(f"/v1/incidents/{{incident_id}}/{a}" for a in ("acknowledge", "assign", "note", "resolve", "reopen")),
+        *(f"/v1/incidents/{{incident_id}}/{a}" for a in ("label", "silence")),
+        "/v1/silences",
+        "/v1/silences/{silence_id}",
     }
     assert {op.path for op in operations} == paths
     for operation in operations:

@@ -115,6 +115,10 @@ def test_actions_are_recorded_with_who_and_when(world, phase_1):
     assert times == sorted(times) and datetime.now(UTC) - times[0] < timedelta(minutes=5)
     assert call(server, "acme", "POST", f"/v1/incidents/{a}/label", {"by": "bo", "label": "maybe"}).status_code == 422
     assert call(server, "acme", "POST", f"/v1/incidents/{a}/acknowledge", {}).status_code == 422  # who is required
+    headers = {"Authorization": f"Bearer {server.keys['acme']}", "content-type": "application/json"}
+    surrogate = requests.post(f"{server.url}/v1/incidents/{a}/note", data='{"by": "x", "text": "\\ud800"}',
+                              headers=headers, timeout=30)  # fmt: skip
+    assert surrogate.status_code == 422 and "text" in surrogate.text
 
 
 def test_another_tenants_incident_is_a_404_also_for_actions(world, phase_1):
