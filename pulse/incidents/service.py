@@ -1,4 +1,4 @@
-"""`pulse dispatch`: alerts → incidents (with summaries) → `incidents` table → tenants' webhooks.
+"""`pulse dispatch`: alerts → incidents (with summaries) → `incidents` table → tenants' webhooks and channels.
 
 Runs outside the scoring job, reading alerts from ClickHouse or Kafka, so a slow endpoint can never
 slow the stream. It rebuilds incident state by re-reading alerts (incident ids are deterministic) and
@@ -14,15 +14,15 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from pulse.incidents.delivery import Dispatcher, RetryPolicy
+from pulse.incidents.channels import ReceiverConfig
+from pulse.incidents.delivery import Dispatcher, RetryPolicy, message_id
 from pulse.incidents.sources import Item, Watermark
 from pulse.incidents.tracking import IncidentTracker
-from pulse.incidents.webhooks import webhook_id
 from pulse.job.metric_alerts import metric_headline, metric_next_step
 from pulse.store.clickhouse import Store
 from pulse.store.writer import BatchWriter
-from pulse.summaries import default_template, incident_summary
-from pulse.tenants.config import ConfigSet, WebhookConfig
+from pulse.summaries import default_template, incident_summary, next_step
+from pulse.tenants.config import ConfigSet
 
 INCIDENT_COLUMNS = (
     "tenant_id", "incident_id", "version", "status", "kind", "cause", "severity", "group_key", "opened_at",
@@ -76,14 +76,23 @@ class RowWriter:
 class IncidentPipeline:
     """Holds the tracker, the dispatcher and the store lock shared by every writer thread."""
 
-    def __init__(self, store: Store, configs: ConfigSet, policy: RetryPolicy | None = None, allow_private=False):
+    def __init__(
+        self,
+        store: Store,
+        configs: ConfigSet,
+        policy: RetryPolicy | None = None,
+        allow_private: bool = False,
+        dashboard_url: str | None = None,
+    ):
         self.store = store
         self.configs = configs
         self.lock = threading.Lock()
         self.rows = RowWriter(store, self.lock)
         self.tracker = IncidentTracker(lambda tenant: configs.for_tenant(tenant).incidents)
         self.delivered = self._delivered()
-        self.dispatcher = Dispatcher(self._webhooks, self.record, policy, allow_private, self._disabled())
+        self.dispatcher = Dispatcher(
+            self._receivers, self.record, policy, allow_private, self._disabled(), dashboard_url
+        )
         self.counts = {"alerts": 0, "notices": 0, "submitted": 0, "already_delivered": 0, "no_webhook": 0}
 
     def run(self, items: Iterable[Item]) -> dict[str, int]:
@@ -103,16 +112,16 @@ class IncidentPipeline:
         return self.counts
 
     def handle(self, notice: dict[str, Any]) -> None:
-        """Summarise a notice, record it, and queue it for the tenant's endpoints."""
+        """Summarise a notice, record it, and queue it for the tenant's receivers."""
         notice["summary"] = self.summarise(notice)
         self.counts["notices"] += 1
         row = {c: notice.get(c) for c in INCIDENT_COLUMNS} | {"recorded_at": datetime.now(UTC)}
         self.rows.add("incidents", row)
-        hooks = self._webhooks(notice["tenant_id"])
-        if not notice["notify"] or not hooks:
+        receivers = [r for r in self._receivers(notice["tenant_id"]) if r.enabled]
+        if not notice["notify"] or not receivers:
             self.counts["no_webhook"] += bool(notice["notify"])
             return
-        if all(webhook_id(notice, w.url) in self.delivered for w in hooks):
+        if all(message_id(notice, r) in self.delivered for r in receivers):
             self.counts["already_delivered"] += 1
             return
         self.counts["submitted"] += 1
@@ -125,14 +134,19 @@ class IncidentPipeline:
         template = config.templates.get("incident") or default_template("incident")
         name = config.display_name or notice["tenant_id"]
         shipped = metric_next_step(notice["cause"])
+        notice["headline"] = headline  # for the channels' titles
+        notice["next_step"] = next_step(notice["cause"], config.playbooks, shipped)
         return incident_summary(notice, headline, name, config.currency, template, config.playbooks, shipped)
 
     def record(self, table: str, row: dict[str, Any]) -> None:
         """Thread-safe row write for the delivery workers (attempts, dead letters, disabled); never waits for it."""
         self.rows.add(table, row)
 
-    def _webhooks(self, tenant: str) -> list[WebhookConfig]:
-        return self.configs.for_tenant(tenant).webhooks if tenant in self.configs.tenants else []
+    def _receivers(self, tenant: str) -> list[ReceiverConfig]:
+        if tenant not in self.configs.tenants:
+            return []
+        config = self.configs.for_tenant(tenant)
+        return [*config.webhooks, *config.channels]
 
     def _delivered(self) -> set[str]:
         _, rows = self.store.query(
