@@ -364,7 +364,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     policy = RetryPolicy(attempts=args.attempts, timeout_s=args.timeout)
     with store(args.clickhouse, wait_s=args.wait) as s:
         s.migrate()
-        pipeline = IncidentPipeline(s, configs, policy, allow_private=args.allow_private)
+        pipeline = IncidentPipeline(s, configs, policy, args.allow_private, args.dashboard_url)
         if args.kafka:
             items = kafka_alerts(args.kafka, args.topic, idle_s=10.0 if args.once else None)
         else:
@@ -597,6 +597,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--attempts", type=int, default=8)
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per HTTP attempt")
     p.add_argument("--allow-private", action="store_true", help="allow webhook URLs on private/loopback addresses")
+    p.add_argument("--dashboard-url", help="the dashboard's base URL (pulse serve), linked from every notice")
     p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for a busy chDB folder")
     with_dsn(p)
     p.set_defaults(func=cmd_dispatch)

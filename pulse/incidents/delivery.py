@@ -1,13 +1,14 @@
-"""Delivering incident notices to tenants' webhook endpoints: one worker thread and queue per endpoint,
-so a slow or failing endpoint only ever delays itself. Retries with exponential backoff and full jitter
-on network errors, 5xx and 429 (honouring Retry-After); other 4xx fail at once; 410 disables the
-endpoint; after the last attempt the notice goes to the dead-letter table. Every attempt is logged.
+"""Delivering incident notices to tenants' receivers (webhooks, Slack, Teams, PagerDuty, email): one worker
+thread and queue per receiver, so a slow or failing one only ever delays itself. Retries with exponential
+backoff and full jitter on network errors, 5xx and 429 (honouring Retry-After) and SMTP 4xx; other refusals
+fail at once; 410 disables the endpoint; after the last attempt the notice goes to the dead-letter table.
+Every attempt is logged, once per notice (a digest mail's attempt is every one of its notices' attempt).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import os
 import queue
 import random
 import threading
@@ -15,26 +16,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from http import HTTPStatus
 from typing import Any
 
-import httpx
-
-from pulse.incidents.webhooks import (
-    EndpointRefused,
-    PinnedTransport,
-    body,
-    check_form,
-    redact,
-    sign_headers,
-    webhook_id,
-)
-from pulse.tenants.config import WebhookConfig
+from pulse.incidents.channels import ReceiverConfig, Target, receiver_key, target
+from pulse.incidents.channels.base import MissingSecret
+from pulse.incidents.webhooks import EndpointRefused, webhook_id
 
 log = logging.getLogger(__name__)
 Record = Callable[[str, dict[str, Any]], None]
 """Writes one row to a table (webhook_attempts, webhook_dead_letters, webhook_disabled)."""
+Notices = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -53,145 +44,151 @@ class RetryPolicy:
 
 
 class Endpoint:
-    """One tenant endpoint: its queue, its worker thread and its HTTP client."""
+    """One tenant receiver: its queue of notice batches, its worker thread and its target."""
 
-    def __init__(self, tenant: str, config: WebhookConfig, policy: RetryPolicy, record: Record, allow_private: bool):
+    def __init__(self, tenant: str, target: Target, policy: RetryPolicy, record: Record):
         self.tenant = tenant
-        self.config = config
+        self.target = target
         self.policy = policy
         self.record = record
-        self.allow_private = allow_private
-        self.name = redact(config.url)
+        self.name = target.name
         self.disabled: str | None = None
-        self.queue: queue.Queue[dict | None] = queue.Queue()
-        transport = PinnedTransport(allow_private)
-        self.client = httpx.Client(timeout=policy.timeout_s, follow_redirects=False, transport=transport)
-        self.thread = threading.Thread(target=self._run, name=f"webhook {tenant} {self.name}", daemon=True)
+        self.queue: queue.Queue[Notices | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name=f"notices {tenant} {self.name}", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        while (incident := self.queue.get()) is not None:
+        while (notices := self.queue.get()) is not None:
+            taken = 1
+            while self.target.digest_from:  # a digest takes everything queued meanwhile too
+                try:
+                    more = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                taken += 1
+                if more is None:
+                    self.queue.put(None)
+                    break
+                notices = notices + more
             try:
-                self.deliver(incident)
+                for batch in self.batches(notices):
+                    self.deliver(batch)
             except Exception as exc:  # a bug must not kill this endpoint's worker and strand its queue
-                log.exception("webhook %s %s: delivery failed unexpectedly", self.tenant, self.name)
-                self._dead(incident, webhook_id(incident, self.config.url), b"", 0, f"internal error: {exc!r}")
+                log.exception("notices %s %s: delivery failed unexpectedly", self.tenant, self.name)
+                self._dead(notices, b"", 0, f"internal error: {exc!r}")
             finally:
-                self.queue.task_done()
+                for _ in range(taken):
+                    self.queue.task_done()
         self.queue.task_done()
-        self.client.close()
+        self.target.close()
 
-    def deliver(self, incident: dict[str, Any]) -> None:
+    def batches(self, notices: Notices) -> list[Notices]:
+        """One message per notice, or one digest of them all when `digest_from` or more came at once."""
+        digest = self.target.digest_from and len(notices) >= self.target.digest_from
+        return [notices] if digest else [[n] for n in notices]
+
+    def deliver(self, notices: Notices) -> None:
         """Try until delivered, refused for good, or out of attempts (then dead-letter)."""
-        msg_id = webhook_id(incident, self.config.url)
-        payload = body(incident, self.config.format)
+        message_id = self.target.message_id(notices[0]) if len(notices) == 1 else _digest_id(self.target, notices)
+        payload = self.target.payload(notices, message_id)
         if self.disabled:
-            return self._dead(incident, msg_id, payload, 0, f"endpoint disabled: {self.disabled}")
+            return self._dead(notices, payload, 0, f"endpoint disabled: {self.disabled}")
         try:
-            check_form(self.config.url)  # the address is checked when connecting (PinnedTransport)
-            secrets = [_secret(name) for name in self.config.secrets]
+            self.target.prepare()  # the form and the credentials; the address is checked when connecting
         except (EndpointRefused, MissingSecret) as exc:
-            return self._dead(incident, msg_id, payload, 0, str(exc))
+            return self._dead(notices, payload, 0, str(exc))
         for attempt in range(1, self.policy.attempts + 1):
             try:
-                status, error, retry_after = self._attempt(msg_id, payload, secrets)
+                outcome = self.target.send(message_id, payload)
             except EndpointRefused as exc:  # the host resolved to a refused address when connecting
-                return self._dead(incident, msg_id, payload, attempt, str(exc))
-            retryable = status is None or status == 429 or status >= 500
-            last = attempt == self.policy.attempts or not retryable or (status is not None and status < 300)
-            delay = 0.0 if last else self.policy.delay(attempt - 1, retry_after)
-            self._log_attempt(incident, msg_id, attempt, status, error, delay)
-            if status is not None and 200 <= status < 300:
+                return self._dead(notices, payload, attempt, str(exc))
+            last = attempt == self.policy.attempts or not outcome.retryable or outcome.ok
+            delay = 0.0 if last else self.policy.delay(attempt - 1, outcome.retry_after)
+            self._log_attempt(notices, attempt, outcome.status, outcome.ok, outcome.error, delay)
+            if outcome.ok:
                 return
-            if status == 410:
+            if outcome.gone:
                 self.disabled = f"{self.name} answered 410 Gone"
                 self.record("webhook_disabled", {"tenant_id": self.tenant, "endpoint": self.name,
                                                  "reason": self.disabled, "disabled_at": _now()})  # fmt: skip
-                return self._dead(incident, msg_id, payload, attempt, self.disabled)
-            if not retryable:
-                return self._dead(incident, msg_id, payload, attempt, f"{error}: not retried")
+                return self._dead(notices, payload, attempt, self.disabled)
+            if not outcome.retryable:
+                return self._dead(notices, payload, attempt, f"{outcome.error}: not retried")
             if last:
-                reason = f"gave up after {attempt} attempts: {error}"
-                return self._dead(incident, msg_id, payload, attempt, reason)
+                return self._dead(notices, payload, attempt, f"gave up after {attempt} attempts: {outcome.error}")
             time.sleep(delay)
 
-    def _attempt(self, msg_id: str, payload: bytes, secrets: list[str]) -> tuple[int | None, str, float | None]:
-        headers = {"content-type": "application/json", "user-agent": "PulseEcom-Webhooks/1"}
-        headers |= sign_headers(msg_id, int(time.time()), payload, secrets)  # fresh timestamp, same id
-        try:
-            response = self.client.post(self.config.url, content=payload, headers=headers)
-        except httpx.HTTPError as exc:
-            return None, f"no response ({type(exc).__name__})", None
-        return (
-            response.status_code,
-            status_text(response.status_code),
-            _retry_after(response.headers.get("retry-after")),
-        )
-
-    def _delivery(self, incident: dict, msg_id: str) -> dict:
+    def _delivery(self, notice: dict) -> dict:
         """The columns that name one delivery in the attempts and dead-letter tables."""
         return {
             "tenant_id": self.tenant,
-            "webhook_id": msg_id,
+            "webhook_id": self.target.message_id(notice),
             "endpoint": self.name,
-            "incident_id": incident["incident_id"],
-            "version": incident["version"],
+            "incident_id": notice["incident_id"],
+            "version": notice["version"],
         }
 
-    def _log_attempt(self, incident: dict, msg_id: str, attempt: int, status: int | None, error: str, delay: float):
-        ok = status is not None and 200 <= status < 300
-        row = self._delivery(incident, msg_id) | {
-            "attempt": attempt,
-            "status_code": status or 0,
-            "ok": ok,
-            "error": "" if ok else error,
-            "next_delay_ms": int(delay * 1000),
-            "attempted_at": _now(),
-        }
-        log.info("webhook %s %s attempt %d -> %s", self.tenant, self.name, attempt, status or error)
-        self.record("webhook_attempts", row)
+    def _log_attempt(self, notices: Notices, attempt: int, status: int | None, ok: bool, error: str, delay: float):
+        log.info("notices %s %s attempt %d -> %s", self.tenant, self.name, attempt, status or error)
+        for notice in notices:
+            row = self._delivery(notice) | {
+                "attempt": attempt,
+                "status_code": status or 0,
+                "ok": ok,
+                "error": "" if ok else error,
+                "next_delay_ms": int(delay * 1000),
+                "attempted_at": _now(),
+            }
+            self.record("webhook_attempts", row)
 
-    def _dead(self, incident: dict, msg_id: str, payload: bytes, attempts: int, reason: str) -> None:
-        log.warning("webhook %s %s dead-lettered %s: %s", self.tenant, self.name, msg_id, reason)
-        row = self._delivery(incident, msg_id) | {
-            "payload": payload.decode(),
-            "reason": reason,
-            "attempts": attempts,
-            "failed_at": _now(),
-        }
-        self.record("webhook_dead_letters", row)
+    def _dead(self, notices: Notices, payload: bytes, attempts: int, reason: str) -> None:
+        log.warning("notices %s %s dead-lettered %d notice(s): %s", self.tenant, self.name, len(notices), reason)
+        for notice in notices:
+            row = self._delivery(notice) | {
+                "payload": payload.decode(),
+                "reason": reason,
+                "attempts": attempts,
+                "failed_at": _now(),
+            }
+            self.record("webhook_dead_letters", row)
 
 
 class Dispatcher:
-    """Routes each incident notice to its tenant's endpoints; never blocks on delivery."""
+    """Queues notices for a tenant's receivers; never blocks on delivery."""
 
     def __init__(
         self,
-        webhooks: Callable[[str], list[WebhookConfig]],
+        receivers: Callable[[str], list[ReceiverConfig]],
         record: Record,
         policy: RetryPolicy | None = None,
         allow_private: bool = False,
         disabled: dict[tuple[str, str], str] | None = None,
+        dashboard_url: str | None = None,
     ):
-        self.webhooks = webhooks
+        self.receivers = receivers
         self.record = record
         self.policy = policy or RetryPolicy()
         self.allow_private = allow_private
         self.disabled = disabled or {}
+        self.dashboard_url = dashboard_url
         self.endpoints: dict[tuple[str, str], Endpoint] = {}
 
-    def submit(self, incident: dict[str, Any], urls: set[str] | None = None) -> None:
-        """Queue a notice for every enabled endpoint of its tenant (only those in `urls`, if given)."""
-        tenant = incident["tenant_id"]
-        for config in self.webhooks(tenant):
-            if not config.enabled or (urls is not None and config.url not in urls):
-                continue
-            key = (tenant, config.url)
-            if key not in self.endpoints:
-                endpoint = Endpoint(tenant, config, self.policy, self.record, self.allow_private)
-                endpoint.disabled = self.disabled.get((tenant, endpoint.name))
-                self.endpoints[key] = endpoint
-            self.endpoints[key].queue.put(incident)
+    def submit(self, notice: dict[str, Any], keys: set[str] | None = None) -> None:
+        """Queue a notice for every enabled receiver of its tenant (only those whose `receiver_key` is in `keys`,
+        if given)."""
+        for config in self.receivers(notice["tenant_id"]):
+            if config.enabled and (keys is None or receiver_key(config) in keys):
+                self.send(notice["tenant_id"], config, [notice])
+
+    def send(self, tenant: str, config: ReceiverConfig, notices: Notices) -> None:
+        """Queue notices that came at once for one receiver (a digest when that receiver makes them)."""
+        key = (tenant, config.model_dump_json())
+        if key not in self.endpoints:
+            made = target(config, self.policy.timeout_s, self.allow_private, self.dashboard_url)
+            endpoint = Endpoint(tenant, made, self.policy, self.record)
+            endpoint.disabled = self.disabled.get((tenant, endpoint.name))
+            self.endpoints[key] = endpoint
+        self.endpoints[key].queue.put(list(notices))
 
     def drain(self) -> None:
         """Wait until every queued notice is delivered or dead-lettered."""
@@ -207,38 +204,15 @@ class Dispatcher:
         self.endpoints.clear()
 
 
-class MissingSecret(ValueError):
-    """A signing secret's environment variable is not set (its value is never logged)."""
+def message_id(notice: dict[str, Any], config: ReceiverConfig) -> str:
+    """The id a notice has at a receiver (what `webhook_attempts` and dead letters record)."""
+    return webhook_id(notice, receiver_key(config))
 
 
-def _secret(name: str) -> str:
-    if not os.environ.get(name):
-        raise MissingSecret(f"signing secret environment variable {name} is not set")
-    return os.environ[name]
-
-
-def status_text(status: int) -> str:
-    """What is stored of a response (tenants' analysts read webhook_attempts): the status only, never the body.
-
-    >>> status_text(503), status_text(599)
-    ('HTTP 503 Service Unavailable', 'HTTP 599')
-    """
-    try:
-        return f"HTTP {status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"HTTP {status}"
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
+def _digest_id(target: Target, notices: Notices) -> str:
+    """A digest's own id, from its notices' ids."""
+    ids = "\x1f".join(target.message_id(n) for n in notices)
+    return "msg_" + hashlib.sha256(ids.encode()).hexdigest()[:32]
 
 
 def _now() -> datetime:

@@ -1,4 +1,4 @@
-"""`pulse dispatch`: alerts → incidents (with summaries) → `incidents` table → tenants' webhooks.
+"""`pulse dispatch`: alerts → incidents (with summaries) → `incidents` table → tenants' webhooks and channels.
 
 Runs outside the scoring job, reading alerts from ClickHouse or Kafka, so a slow endpoint can never
 slow the stream. It rebuilds incident state by re-reading alerts (incident ids are deterministic) and
@@ -15,16 +15,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from pulse.incidents.delivery import Dispatcher, RetryPolicy
+from pulse.incidents.channels import ReceiverConfig, receiver_key
+from pulse.incidents.delivery import Dispatcher, RetryPolicy, message_id
 from pulse.incidents.silences import HoldBack
 from pulse.incidents.sources import Item, Watermark
 from pulse.incidents.tracking import IncidentTracker
-from pulse.incidents.webhooks import webhook_id
 from pulse.job.metric_alerts import metric_headline, metric_next_step
 from pulse.store.clickhouse import Store
 from pulse.store.writer import BatchWriter
-from pulse.summaries import default_template, incident_summary
-from pulse.tenants.config import ConfigSet, TenantConfig, WebhookConfig
+from pulse.summaries import default_template, incident_summary, next_step
+from pulse.tenants.config import ConfigSet, TenantConfig
 
 INCIDENT_COLUMNS = (
     "tenant_id", "incident_id", "version", "status", "kind", "cause", "severity", "group_key", "opened_at",
@@ -78,17 +78,26 @@ class RowWriter:
 class IncidentPipeline:
     """Holds the tracker, the dispatcher and the store lock shared by every writer thread."""
 
-    def __init__(self, store: Store, configs: ConfigSet, policy: RetryPolicy | None = None, allow_private=False):
+    def __init__(
+        self,
+        store: Store,
+        configs: ConfigSet,
+        policy: RetryPolicy | None = None,
+        allow_private: bool = False,
+        dashboard_url: str | None = None,
+    ):
         self.store = store
         self.configs = configs
         self.lock = threading.Lock()
         self.rows = RowWriter(store, self.lock)
         self.tracker = IncidentTracker(lambda tenant: configs.for_tenant(tenant).incidents)
         self.delivered = self._delivered()
-        self.dispatcher = Dispatcher(self._webhooks, self.record, policy, allow_private, self._disabled())
+        self.dispatcher = Dispatcher(
+            self._receivers, self.record, policy, allow_private, self._disabled(), dashboard_url
+        )
         self.hold_back = HoldBack(lambda tenant: self._config(tenant).mute_windows if self._config(tenant) else [])
         self.held_before = self._held_before()
-        self.reached: dict[str, set[str]] = defaultdict(set)  # incident id -> urls its notices went to
+        self.reached: dict[str, set[str]] = defaultdict(set)  # incident id -> receivers its notices went to
         self.refreshed = 0.0
         self.counts = {"alerts": 0, "notices": 0, "submitted": 0, "already_delivered": 0, "no_webhook": 0,
                        "silenced": 0}  # fmt: skip
@@ -111,41 +120,44 @@ class IncidentPipeline:
         return self.counts
 
     def handle(self, notice: dict[str, Any]) -> None:
-        """Summarise a notice, record it, and queue it for the tenant's endpoints."""
+        """Summarise a notice, record it, and queue it for the tenant's receivers."""
         notice["summary"] = self.summarise(notice)
         self.counts["notices"] += 1
         row = {c: notice.get(c) for c in INCIDENT_COLUMNS} | {"recorded_at": datetime.now(UTC)}
         self.rows.add("incidents", row)
-        hooks = self._webhooks(notice["tenant_id"])
-        if not notice["notify"] or not hooks:
+        receivers = [r for r in self._receivers(notice["tenant_id"]) if r.enabled]
+        if not notice["notify"] or not receivers:
             self.counts["no_webhook"] += bool(notice["notify"])
             return
-        done = {w.url for w in hooks if webhook_id(notice, w.url) in self.delivered}  # by an earlier run
+        done = {receiver_key(r) for r in receivers if message_id(notice, r) in self.delivered}  # by an earlier run
         self.reached[notice["incident_id"]] |= done
-        if len(done) == len(hooks):
+        if len(done) == len(receivers):
             self.counts["already_delivered"] += 1
             return
-        hooks = [w for w in hooks if w.url not in done] if done else self.receivers(notice, hooks)
-        if not hooks:
+        receivers = (
+            [r for r in receivers if receiver_key(r) not in done] if done else self.recipients(notice, receivers)
+        )
+        if not receivers:
             return
-        self.reached[notice["incident_id"]] |= {w.url for w in hooks}
+        keys = {receiver_key(r) for r in receivers}
+        self.reached[notice["incident_id"]] |= keys
         self.counts["submitted"] += 1
-        self.dispatcher.submit(notice, {w.url for w in hooks})
+        self.dispatcher.submit(notice, keys)
 
-    def receivers(self, notice: dict[str, Any], hooks: list[WebhookConfig]) -> list[WebhookConfig]:
-        """The endpoints a notice goes to: all, unless it is held back (silenced); then none, except that a
-        resolve still goes to the endpoints that got the incident's earlier notices. Held-back notices are
+    def recipients(self, notice: dict[str, Any], receivers: list[ReceiverConfig]) -> list[ReceiverConfig]:
+        """The receivers a notice goes to: all, unless it is held back (silenced); then none, except that a
+        resolve still goes to the receivers that got the incident's earlier notices. Held-back notices are
         recorded, and one held back before (a replay) stays held back."""
         held = (notice["incident_id"], notice["version"]) in self.held_before
         reason = "held back before" if held else self.hold_back.reason(notice)
         if reason is None:
-            return hooks
+            return receivers
         reached = self.reached.get(notice["incident_id"], set()) if notice["status"] == "resolved" else set()
         self.counts["silenced"] += 1
         if not held:
             row = {k: notice[k] for k in ("tenant_id", "incident_id", "version", "status")}
             self.rows.add("silenced_notices", row | {"reason": reason, "silenced_at": datetime.now(UTC)})
-        return [w for w in hooks if w.url in reached]
+        return [r for r in receivers if receiver_key(r) in reached]
 
     def summarise(self, notice: dict[str, Any]) -> str:
         config = self.configs.for_tenant(notice["tenant_id"])
@@ -154,15 +166,17 @@ class IncidentPipeline:
         template = config.templates.get("incident") or default_template("incident")
         name = config.display_name or notice["tenant_id"]
         shipped = metric_next_step(notice["cause"])
+        notice["headline"] = headline  # for the channels' titles
+        notice["next_step"] = next_step(notice["cause"], config.playbooks, shipped)
         return incident_summary(notice, headline, name, config.currency, template, config.playbooks, shipped)
 
     def record(self, table: str, row: dict[str, Any]) -> None:
         """Thread-safe row write for the delivery workers (attempts, dead letters, disabled); never waits for it."""
         self.rows.add(table, row)
 
-    def _webhooks(self, tenant: str) -> list[WebhookConfig]:
+    def _receivers(self, tenant: str) -> list[ReceiverConfig]:
         config = self._config(tenant)
-        return config.webhooks if config else []
+        return [*config.webhooks, *config.channels] if config else []
 
     def _config(self, tenant: str) -> TenantConfig | None:
         return self.configs.for_tenant(tenant) if tenant in self.configs.tenants else None

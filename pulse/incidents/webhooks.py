@@ -74,9 +74,9 @@ def webhook_id(incident: dict[str, Any], url: str) -> str:
     return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def body(incident: dict[str, Any], fmt: str) -> bytes:
+def body(incident: dict[str, Any], fmt: str, dashboard_url: str | None = None) -> bytes:
     """The request body of a notice in the endpoint's format."""
-    payload = alertmanager_payload(incident) if fmt == "alertmanager" else json_payload(incident)
+    payload = alertmanager_payload(incident, dashboard_url) if fmt == "alertmanager" else json_payload(incident)
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=_iso).encode()
 
 
@@ -89,8 +89,14 @@ def json_payload(incident: dict[str, Any]) -> dict[str, Any]:
     return {"type": f"incident.{incident['status']}", "incident": {f: incident[f] for f in fields}}
 
 
-def alertmanager_payload(incident: dict[str, Any]) -> dict[str, Any]:
-    """The Alertmanager webhook format, version 4, with the incident as its one alert."""
+VOLATILE_LABELS = ("observed", "expected", "since")
+"""Values that change while an alert lasts: annotations, since Alertmanager labels identify an alert."""
+
+
+def alertmanager_payload(incident: dict[str, Any], dashboard_url: str | None = None) -> dict[str, Any]:
+    """The Alertmanager webhook format, version 4, with the incident as its one alert: `fingerprint` and
+    `groupKey` as Alertmanager makes them, `externalURL` the dashboard and `generatorURL` the incident on it
+    (`pulse dispatch --dashboard-url`), empty without one."""
     status = "resolved" if incident["status"] == "resolved" else "firing"
     labels = {
         "alertname": incident["cause"],
@@ -98,31 +104,76 @@ def alertmanager_payload(incident: dict[str, Any]) -> dict[str, Any]:
         "severity": incident["severity"],
         "kind": incident["kind"],
         "group_key": incident["group_key"],
-        **incident["labels"],
+        **{k: v for k, v in incident["labels"].items() if k not in VOLATILE_LABELS},
     }
+    annotations = {"summary": incident["summary"], "incident_id": incident["incident_id"]}
+    annotations |= {k: str(v) for k, v in incident["labels"].items() if k in VOLATILE_LABELS}
     ends = incident["resolved_at"] if status == "resolved" else "0001-01-01T00:00:00Z"
+    base = dashboard_url.rstrip("/") if dashboard_url else ""
     alert = {
         "status": status,
         "labels": labels,
-        "annotations": {"summary": incident["summary"], "incident_id": incident["incident_id"]},
+        "annotations": annotations,
         "startsAt": incident["opened_at"],
         "endsAt": ends,
-        "generatorURL": "",
-        "fingerprint": incident["incident_id"][:16],
+        "generatorURL": f"{base}/dashboard#{incident['incident_id']}" if base else "",
+        "fingerprint": fingerprint(labels),
     }
     group = {"alertname": incident["cause"], "tenant": incident["tenant_id"]}
     return {
         "version": "4",
-        "groupKey": f"{{}}:{{alertname={incident['cause']!r}, tenant={incident['tenant_id']!r}}}",
+        "groupKey": f"{{}}:{label_set(group)}",
         "truncatedAlerts": 0,
         "status": status,
         "receiver": incident["tenant_id"],
         "groupLabels": group,
         "commonLabels": labels,
-        "commonAnnotations": alert["annotations"],
-        "externalURL": "",
+        "commonAnnotations": annotations,
+        "externalURL": base,
         "alerts": [alert],
     }
+
+
+def fingerprint(labels: dict[str, str]) -> str:
+    """Alertmanager's alert fingerprint: FNV-1a (64 bit) over the sorted label names and values, each followed
+    by the byte 0xff, as 16 hex digits (Prometheus `model.LabelSet.Fingerprint`).
+
+    >>> fingerprint({}), fingerprint({"foo": "bar"}), fingerprint({"foo": "bar", "baz": "qux"})
+    ('cbf29ce484222325', '3fff2c2d7595e046', 'e4d83091cd448e77')
+    """
+    value = 0xCBF29CE484222325
+    for name in sorted(labels):
+        for byte in name.encode() + b"\xff" + labels[name].encode() + b"\xff":
+            value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{value:016x}"
+
+
+def label_set(labels: dict[str, str]) -> str:
+    """A label set as Alertmanager writes it in a group key: sorted, values quoted as Go's strconv.Quote.
+
+    >>> label_set({"tenant": "acme", "alertname": 'say "hi"\\n'})
+    '{alertname="say \\\\"hi\\\\"\\\\n", tenant="acme"}'
+    """
+    return "{" + ", ".join(f"{name}={go_quote(labels[name])}" for name in sorted(labels)) + "}"
+
+
+GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+              "\\": "\\\\", '"': '\\"'}  # fmt: skip
+
+
+def go_quote(text: str) -> str:
+    """Go's strconv.Quote: double quotes; backslash, quote and control characters escaped; printable text kept."""
+    out = []
+    for char in text:
+        if char in GO_ESCAPES:
+            out.append(GO_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\x{ord(char):02x}")
+        elif not char.isprintable():
+            out.append(f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
 
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address

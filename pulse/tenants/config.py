@@ -38,6 +38,7 @@ from pulse.rules.language import (
     derived_fields,
     known_fields,
 )
+from pulse.tenants.channels import CHANNEL_TYPES, Channel
 from pulse.tenants.limits import MAX_TABLE_ENTRIES, MAX_TABLE_TEXT_CHARS, MAX_TABLES_ENTRIES
 from pulse.tenants.mute_windows import MuteWindow
 from pulse.tenants.yaml_lines import line_of, load_yaml
@@ -240,9 +241,18 @@ class TenantConfig(Strict):
     playbooks: dict[str, str] = Field(default_factory=dict)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list)
     mute_windows: list[MuteWindow] = Field(default_factory=list)  # recurring silences (pulse.tenants.mute_windows)
     # Hashes of the tenant's ingestion API keys (`pulse keys new --tenant T` prints one), never the keys.
     api_keys: list[Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]] = Field(default_factory=list)
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_channel_names(cls, channels: list[Channel]) -> list[Channel]:
+        names = [c.name for c in channels]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"channel name(s) {', '.join(twice)} used more than once: every channel needs its own")
+        return channels
 
     @field_validator("tables")
     @classmethod
@@ -328,26 +338,33 @@ def _duplicate_rule_ids(config: TenantConfig, file: str, lines: dict) -> list[Co
 
 
 def _foreign_secrets(config: TenantConfig, file: str, lines: dict, tenants: Iterable[str]) -> list[ConfigError]:
-    """Signing secrets are the tenant's own `<TENANT>_...` variables: one naming another tenant's secret would
-    sign this tenant's notices as that tenant."""
+    """Secrets are the tenant's own `<TENANT>_...` variables: one naming another tenant's secret would sign this
+    tenant's notices as that tenant (or post to that tenant's Slack, page its on-call, use its mail account)."""
     if config.tenant is None:
-        where = line_of(lines, ("webhooks",))
-        message = "webhooks belong in a tenant's own file (tenants/<tenant>.yaml), not in the default"
-        return [ConfigError(file, where, "webhooks", message)] if config.webhooks else []
+        errors = []
+        for key in ("webhooks", "channels"):
+            if getattr(config, key):
+                message = f"{key} belong in a tenant's own file (tenants/<tenant>.yaml), not in the default"
+                errors.append(ConfigError(file, line_of(lines, (key,)), key, message))
+        return errors
     tenants = {*tenants, config.tenant}
     prefix = secret_prefix(config.tenant)
+    named = [(("webhooks", i, "secrets", j), name) for i, hook in enumerate(config.webhooks)
+             for j, name in enumerate(hook.secrets)]  # fmt: skip
+    for i, channel in enumerate(config.channels):
+        named += [(("channels", i, key), name) for key, name in channel.secret_names().items()]
     errors = []
-    for i, hook in enumerate(config.webhooks):
-        for j, name in enumerate(hook.secrets):
-            owner = secret_owner(name, tenants)
-            if owner != config.tenant:
-                whose = f"it belongs to tenant {owner}" if owner else f"it does not start with {prefix}"
-                message = (
-                    f"{name} cannot sign {config.tenant}'s notices ({whose}); name an environment variable "
-                    f"of this tenant's, e.g. {prefix}HOOK_SECRET"
-                )
-                path = ("webhooks", i, "secrets", j)
-                errors.append(ConfigError(file, line_of(lines, path), f"webhooks[{i}].secrets[{j}]", message))
+    for path, name in named:
+        owner = secret_owner(name, tenants)
+        if owner != config.tenant:
+            whose = f"it belongs to tenant {owner}" if owner else f"it does not start with {prefix}"
+            verb = "sign" if path[0] == "webhooks" else "be used for"
+            message = (
+                f"{name} cannot {verb} {config.tenant}'s notices ({whose}); name an environment variable "
+                f"of this tenant's, e.g. {prefix}HOOK_SECRET"
+            )
+            field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+            errors.append(ConfigError(file, line_of(lines, path), field, message))
     return errors
 
 
@@ -384,7 +401,8 @@ def load_config_dir(folder: str | Path, skip_invalid: bool = False) -> ConfigSet
 
 
 def _locate(err: dict[str, Any], file: str, lines: dict) -> ConfigError:
-    path = tuple(p for i, p in enumerate(err["loc"]) if not (i == 2 and err["loc"][0] == "rules" and p in RULE_TYPES))
+    tags = {"rules": RULE_TYPES, "channels": CHANNEL_TYPES}.get(err["loc"][0], ())  # union tags are not keys
+    path = tuple(p for i, p in enumerate(err["loc"]) if not (i == 2 and p in tags))
     field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":

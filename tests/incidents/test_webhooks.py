@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 import threading
 import time
 from datetime import UTC, datetime
@@ -14,7 +15,15 @@ from receiver import Receiver
 
 from pulse.incidents.delivery import Dispatcher, RetryPolicy
 from pulse.incidents.tracking import IncidentTracker
-from pulse.incidents.webhooks import EndpointRefused, check_url, refusal, verify
+from pulse.incidents.webhooks import (
+    EndpointRefused,
+    alertmanager_payload,
+    check_url,
+    fingerprint,
+    label_set,
+    refusal,
+    verify,
+)
 from pulse.tenants.config import IncidentsConfig, WebhookConfig
 
 NEW, OLD = "whsec_" + base64.b64encode(b"new-secret-key").decode(), "old-secret-key"
@@ -170,7 +179,30 @@ def test_alertmanager_format(db, receiver):
     [alert] = payload["alerts"]
     assert alert["labels"]["alertname"] == "large-order" and alert["labels"]["tenant"] == "am"
     assert alert["annotations"]["summary"] == "Large order by c1"
-    assert alert["startsAt"] == "2026-11-02T10:00:00Z" and alert["fingerprint"]
+    assert alert["startsAt"] == "2026-11-02T10:00:00Z"
+    assert re.fullmatch(r"[0-9a-f]{16}", alert["fingerprint"]) and alert["fingerprint"] == fingerprint(alert["labels"])
+    assert payload["groupKey"] == '{}:{alertname="large-order", tenant="am"}'
+    assert payload["externalURL"] == "" and alert["generatorURL"] == ""  # no dashboard configured
+
+
+def test_alertmanager_links_the_dashboard_and_keeps_volatile_values_out_of_labels():
+    metric = notice("am", "c1") | {"labels": {"metric": "orders", "direction": "drop", "observed": "3",
+                                              "expected": "41.5", "since": "2026-11-02T09:58:00+00:00"}}  # fmt: skip
+    payload = alertmanager_payload(metric, "https://pulse.example.com/")
+    [alert] = payload["alerts"]
+    assert payload["externalURL"] == "https://pulse.example.com"
+    assert alert["generatorURL"] == f"https://pulse.example.com/dashboard#{metric['incident_id']}"
+    assert {"observed", "expected", "since"}.isdisjoint(alert["labels"])
+    assert alert["labels"]["metric"] == "orders" and alert["labels"]["direction"] == "drop"
+    assert alert["annotations"]["observed"] == "3" and alert["annotations"]["since"] == "2026-11-02T09:58:00+00:00"
+    later = metric | {"labels": metric["labels"] | {"observed": "1", "since": "2026-11-02T09:59:00+00:00"}}
+    assert alertmanager_payload(later)["alerts"][0]["fingerprint"] == alert["fingerprint"]  # the same alert
+
+
+def test_fingerprint_is_prometheus_fnv1a_over_sorted_labels():
+    assert fingerprint({"b": "2", "a": "1"}) == fingerprint({"a": "1", "b": "2"})
+    assert fingerprint({"a": "1b"}) != fingerprint({"a1": "b"})  # the 0xff separator keeps name and value apart
+    assert label_set({"alertname": 'x"y\\z\n', "tenant": "é"}) == '{alertname="x\\"y\\\\z\\n", tenant="é"}'
 
 
 def test_loopback_and_private_urls_are_refused_unless_allowed(db, receiver):
