@@ -32,7 +32,7 @@ from pulse.job.kept import Kept, read
 from pulse.job.pipeline import PipelineState, Rows, TenantPipeline
 from pulse.job.rule_updates import RuleUpdate, update_row, validate_update
 from pulse.tenants.config import ConfigInvalid, ConfigSet, TenantConfig, load_config_dir
-from pulse.tenants.plans import PlanWatcher, load_plans, plans_file_for
+from pulse.tenants.plans import PlanWatcher, plans_file_for
 
 log = logging.getLogger(__name__)
 # Tenant → its config from the latest accepted update (tenants without one use the config folder).
@@ -144,9 +144,8 @@ class RunPipeline(KeyedBroadcastProcessFunction):
 
     def process_broadcast_element(self, envelope: str, ctx: KeyedBroadcastProcessFunction.Context):
         update = RuleUpdate.from_envelope(envelope)
-        plans_file = plans_file_for(self.configs_dir)
         try:
-            config = validate_update(update, load_plans(plans_file), str(plans_file), tenants=self.configs.tenants)
+            config = validate_update(update, self.plans.current(), str(self.plans.path), tenants=self.configs.tenants)
         except (ConfigInvalid, ValueError, OSError) as exc:
             log.error("rule update %s for tenant %r refused, the previous rules stay active:\n%s",
                       update.version, update.tenant, exc)  # fmt: skip

@@ -34,19 +34,6 @@ EVENT_TYPES = (
     "campaign_click",
 )
 
-OPTIONAL_STRING_FIELDS = (
-    "currency",
-    "customer_id",
-    "session_id",
-    "order_id",
-    "product_id",
-    "campaign_id",
-    "ip",
-    "country",
-    "payment_method",
-    "card_fingerprint",
-)
-
 
 def _to_datetime(value: Any) -> datetime:
     """Accept RFC 3339 text with an offset, or epoch milliseconds as an integer."""

@@ -26,7 +26,6 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 EVENTS_TOPIC = "pulse.events"
-ALERTS_TOPIC = "pulse.alerts"
 RULES_TOPIC = "pulse.rules"
 EVENTS_PARTITIONS = 4
 FLUSH_MARGIN_S = 2.0

@@ -159,7 +159,7 @@ class Ingestion:
         if configs.default.api_keys:
             raise ValueError(f"{settings.configs_dir}/default.yaml: api_keys belong in a tenant's own file")
         self.keys = KeyRing.from_configs(configs)
-        self.plans = TenantPlans(settings.plans_path, settings.plans_check_s)
+        self.plans = PlanWatcher(settings.plans_path, settings.plans_check_s)
         self.limiter = RateLimiter()
         self.failures = AuthFailures()
         self.recent = RecentIds(settings.dedup_ttl_s, settings.dedup_max_per_tenant)
@@ -357,16 +357,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
             responses={code: ERRORS[code] for code in (401, 429, 503)},
         )
     return app
-
-
-class TenantPlans(PlanWatcher):
-    """Each tenant's plan for the whole API (rate limits, usage, dashboard): the operator's plans file, re-read
-    when it changes, gives both which plan a tenant is on and its limits."""
-
-    def label(self, tenant: str) -> str:
-        """The plan as the dashboard shows it, e.g. `free (50 events/s)`."""
-        name, plan = self.of(tenant)
-        return f"{name} ({plan.events_per_second:g} events/s)"
 
 
 @contextmanager

@@ -30,6 +30,7 @@ from pulse.api.dashboard_data import snapshot
 from pulse.api.incident_work import work_router
 from pulse.api.ratelimit import retry_after_header
 from pulse.store.clickhouse import Store
+from pulse.store.writer import BatchWriter
 
 STATIC = Path(__file__).parent / "static"
 COOKIE = "pulse_session"
@@ -172,7 +173,7 @@ def _signed_out(s: Store, session_id: str) -> bool:
 def _sign_out(s: Store, session: Session) -> None:
     now = datetime.now(UTC)
     row = {"session_id": session.id, "tenant_id": session.tenant, "ended_at": now}
-    s.insert("dashboard_logouts", [row | {"expires_at": now + timedelta(hours=SESSION_HOURS)}])
+    BatchWriter(s).insert("dashboard_logouts", [row | {"expires_at": now + timedelta(hours=SESSION_HOURS)}])
 
 
 def _login_page(error: str, status: int, headers: dict[str, str] | None = None) -> HTMLResponse:

@@ -16,7 +16,6 @@ from pulse.tenants.config import ConfigSet
 
 KEY_PREFIX = "pk_"
 HASH_PREFIX = "sha256:"
-HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
 
 
 def new_key() -> str:

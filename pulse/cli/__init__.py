@@ -71,14 +71,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _over_plan(configs_dir: str, configs: ConfigSet, plans_path: str | None) -> list:
     """Where the configs exceed their plans (too many rules, models or webhooks, unknown plan)."""
     from pulse.tenants.plan_check import check_against_plan
-    from pulse.tenants.plans import load_plans, plans_file_for
+    from pulse.tenants.plans import read_plans
 
-    plans_file = plans_path or str(plans_file_for(configs_dir))
-    plans = load_plans(plans_file)
+    plans_file, plans = read_plans(configs_dir, plans_path)
     folder = Path(configs_dir)
     files = [(configs.default, folder / "default.yaml")]
     files += [(config, next((folder / "tenants").glob(f"{tenant}.y*ml"))) for tenant, config in configs.tenants.items()]
-    return [error for config, file in files for error in check_against_plan(config, str(file), plans, plans_file)]
+    return [error for config, file in files for error in check_against_plan(config, str(file), plans, str(plans_file))]
 
 
 def _load_configs_or_report(folder: str) -> ConfigSet | None:
@@ -136,9 +135,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pulse.incidents.report import parse_since, render_report, write_report
 
     hours = parse_since(args.since)
-    from pulse.tenants.plans import load_plans, plans_file_for
+    from pulse.tenants.plans import read_plans
 
-    plan = load_plans(plans_file_for(args.configs)).name_of(args.tenant)
+    plan = read_plans(args.configs)[1].name_of(args.tenant)
     with store(args.clickhouse, wait_s=args.wait) as s:
         html = render_report(s, args.tenant, hours, plan)
     out = Path(args.out)
@@ -176,15 +175,15 @@ def cmd_rules_backtest(args: argparse.Namespace) -> int:
 
 def cmd_rules_publish(args: argparse.Namespace) -> int:
     from pulse.job.rule_updates import RuleUpdate, publish, validate_update
-    from pulse.tenants.plans import load_plans, plans_file_for
+    from pulse.tenants.plans import read_plans
 
     path = Path(args.file)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     update = RuleUpdate(args.tenant, f"{path.name}@{stamp}", 0, path.read_text())
-    plans_file = plans_file_for(args.configs)
+    plans_file, plans = read_plans(args.configs)
     tenants = [p.stem for p in (Path(args.configs) / "tenants").glob("*.y*ml")]
     try:
-        validate_update(update, load_plans(plans_file), str(plans_file), file=str(path), tenants=tenants)
+        validate_update(update, plans, str(plans_file), file=str(path), tenants=tenants)
     except ConfigInvalid as exc:
         errors.print(f"{exc}\nnot published: fix the file and publish again", markup=False, highlight=False)
         return 1
@@ -202,10 +201,9 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_usage(args: argparse.Namespace) -> int:
     from pulse.store.usage import current_month, usage_report
-    from pulse.tenants.plans import load_plans, plans_file_for
+    from pulse.tenants.plans import read_plans
 
-    plans_file = args.plans or str(plans_file_for(args.configs))
-    plan_name, plan = load_plans(plans_file).of(args.tenant)
+    plan_name, plan = read_plans(args.configs, args.plans)[1].of(args.tenant)
     with store(args.clickhouse) as s:
         report = usage_report(s, args.tenant, args.month or current_month(), plan_name, plan)
     totals, quota = report["totals"], plan.events_per_month

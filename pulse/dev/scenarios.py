@@ -92,12 +92,3 @@ def _quiet_incident(kind: str, start: int, end: int, description: str) -> Incide
     incident = Incident("acme", kind, start, end, description)
     incident.events = []  # type: ignore[attr-defined]
     return incident
-
-
-def write_scenario(scenario: str, out, seed: int = 7, minutes: int | None = None) -> dict[str, int]:
-    """Generate one scenario and write it with its truth file (see pulse.dev.generate.write)."""
-    from pulse.dev.generate import write
-
-    generator = ScenarioGenerator(scenario=scenario, seed=seed, minutes=minutes or 0)
-    events, incidents = generator.run()
-    return write(events, incidents, out, seed=seed)

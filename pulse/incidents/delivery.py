@@ -190,11 +190,6 @@ class Dispatcher:
             self.endpoints[key] = endpoint
         self.endpoints[key].queue.put(list(notices))
 
-    def drain(self) -> None:
-        """Wait until every queued notice is delivered or dead-lettered."""
-        for endpoint in self.endpoints.values():
-            endpoint.queue.join()
-
     def close(self) -> None:
         """Drain, then stop every worker."""
         for endpoint in self.endpoints.values():

@@ -10,7 +10,7 @@ import fcntl
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
@@ -69,21 +69,6 @@ class Store:
             self.client.insert("schema_migrations", [[name, datetime.now(UTC)]], column_names=["name", "applied_at"])
             applied.append(name)
         return applied
-
-    def insert(self, table: str, rows: Sequence[dict[str, Any]], attempts: int = 5) -> None:
-        """Insert rows (dicts with the same keys), retrying with backoff; raise after the last attempt."""
-        if not rows:
-            return
-        columns = list(rows[0])
-        data = [[row[c] for c in columns] for row in rows]
-        for attempt in range(attempts):
-            try:
-                self.client.insert(table, data, column_names=columns)
-                return
-            except Exception:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(min(0.2 * 2**attempt, 5.0))
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
         """Run a query; return column names and rows."""

@@ -32,7 +32,9 @@ from pulse.rules.language import (
     BaselineRule,
     EnrichmentRule,
     NewValueRule,
+    RuleId,
     SequenceRule,
+    Severity,
     TemplateText,
     ThresholdRule,
     derived_fields,
@@ -43,7 +45,6 @@ from pulse.tenants.limits import MAX_TABLE_ENTRIES, MAX_TABLE_TEXT_CHARS, MAX_TA
 from pulse.tenants.mute_windows import MuteWindow
 from pulse.tenants.yaml_lines import line_of, load_yaml
 
-Severity = Literal["info", "low", "medium", "high", "critical"]
 # The per-minute business metrics of every tenant (campaign metrics are tracked per campaign id).
 METRIC_NAMES = (
     "orders",
@@ -57,7 +58,6 @@ METRIC_NAMES = (
     "campaign_clicks",
     "campaign_conversions",
 )
-RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
 
 class Strict(BaseModel):

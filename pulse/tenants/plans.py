@@ -61,6 +61,12 @@ def plans_file_for(configs_dir: str | Path) -> Path:
     return own if own.is_file() else Path(__file__).resolve().parent.parent.parent / "configs" / "plans.yaml"
 
 
+def read_plans(configs_dir: str | Path, plans_file: str | Path | None = None) -> tuple[Path, PlanBook]:
+    """The plans file (`plans_file`, else the one that goes with the config folder) and what it says, read once."""
+    path = Path(plans_file) if plans_file else plans_file_for(configs_dir)
+    return path, load_plans(path)
+
+
 @dataclass(frozen=True)
 class PlanBook:
     """The plans of a plans file and the operator's assignment of tenants to them (`tenants:`); a tenant not
@@ -125,6 +131,11 @@ class PlanWatcher:
     def of(self, tenant: str) -> tuple[str, Plan]:
         """The name and current limits of the plan `tenant` is on now."""
         return self.current().of(tenant)
+
+    def label(self, tenant: str) -> str:
+        """The plan as the dashboard shows it, e.g. `free (50 events/s)`."""
+        name, plan = self.of(tenant)
+        return f"{name} ({plan.events_per_second:g} events/s)"
 
     def current(self) -> PlanBook:
         """The plans and assignments in force (the file is checked for changes at most every `check_every_s`)."""
