@@ -173,7 +173,7 @@ def _signed_out(s: Store, session_id: str) -> bool:
 def _sign_out(s: Store, session: Session) -> None:
     now = datetime.now(UTC)
     row = {"session_id": session.id, "tenant_id": session.tenant, "ended_at": now}
-    BatchWriter(s).insert("dashboard_logouts", [row | {"expires_at": now + timedelta(hours=SESSION_HOURS)}])
+    BatchWriter(s, attempts=5).insert("dashboard_logouts", [row | {"expires_at": now + timedelta(hours=SESSION_HOURS)}])
 
 
 def _login_page(error: str, status: int, headers: dict[str, str] | None = None) -> HTMLResponse:

@@ -27,6 +27,7 @@ from pulse.incidents.matchers import check_matcher
 from pulse.incidents.silences import SILENCE_COLUMNS, new_silence_id
 from pulse.rules.durations import parse_duration
 from pulse.store.clickhouse import Store
+from pulse.store.writer import BatchWriter
 
 MAX_SILENCE = timedelta(days=90)
 
@@ -180,7 +181,7 @@ def work_router(
             row = dict(zip(SILENCE_COLUMNS, rows[0], strict=True))
             ends = row["ends_at"] and _aware(row["ends_at"])
             row |= {"ends_at": min(ends, now) if ends else now, "updated_at": now}
-            s.insert("silences", [row])
+            BatchWriter(s, attempts=5).insert("silences", [row])
         return _silence_view(row, now)
 
     return router
@@ -192,7 +193,7 @@ def _store_silence(
     now = datetime.now(UTC)
     row = {"tenant_id": tenant, "silence_id": new_silence_id(), "matchers": matchers, "starts_at": starts,
            "ends_at": ends, "comment": comment, "created_by": by, "created_at": now, "updated_at": now}  # fmt: skip
-    s.insert("silences", [row])
+    BatchWriter(s, attempts=5).insert("silences", [row])
     return _silence_view(row, now)
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pulse.store.clickhouse import Store
+from pulse.store.writer import BatchWriter
 
 Action = Literal["acknowledge", "assign", "note", "resolve", "reopen", "label", "silence"]
 Label = Literal["true_problem", "false_alarm", "expected"]
@@ -44,7 +45,7 @@ def record_action(
     """Append one action to the incident's history; return it."""
     row = {"tenant_id": tenant, "incident_id": incident_id, "action_id": "act_" + secrets.token_hex(8),
            "action": action, "actor": actor, "value": value, "via": via, "at": datetime.now(UTC)}  # fmt: skip
-    s.insert("incident_actions", [row])
+    BatchWriter(s, attempts=5).insert("incident_actions", [row])
     return row
 
 

@@ -52,7 +52,10 @@ def batch_token(table: str, rows: list[dict[str, Any]]) -> str:
 
 
 class BatchWriter:
-    """Buffers (table, row) pairs; flushes when `batch_rows` are buffered or the oldest is `max_age_s` old."""
+    """Buffers (table, row) pairs; flushes when `batch_rows` are buffered or the oldest is `max_age_s` old.
+
+    The job's writer retries a failed insert until ClickHouse takes it (back-pressure); a request's writer gives
+    `attempts` and gets the last failure raised instead of a request that never answers."""
 
     def __init__(
         self,
@@ -61,12 +64,14 @@ class BatchWriter:
         max_age_s: float = 1.0,
         backoff_cap_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        attempts: int | None = None,
     ):
         self.store = store
         self.batch_rows = batch_rows
         self.max_age_s = max_age_s
         self.backoff_cap_s = backoff_cap_s
         self.sleep = sleep
+        self.attempts = attempts
         self.buffer: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.buffered = 0
         self.oldest = 0.0
@@ -88,7 +93,7 @@ class BatchWriter:
         self.buffered = 0
 
     def insert(self, table: str, rows: list[dict[str, Any]]) -> None:
-        """One deduplicated insert of rows with the same keys, retried until it succeeds."""
+        """One deduplicated insert of rows with the same keys, retried until it succeeds (or `attempts` failed)."""
         if not rows:
             return
         columns = list(rows[0])
@@ -107,6 +112,8 @@ class BatchWriter:
             except PERMANENT as exc:
                 raise _permanent(table, rows, exc) from exc
             except Exception as exc:  # any other failure: ClickHouse down, timeouts, a table not yet there
+                if self.attempts is not None and attempt + 1 >= self.attempts:
+                    raise
                 delay = min(self.backoff_cap_s, 0.1 * 2**attempt)
                 log.warning("insert of %d rows into %s failed (%s); retrying in %.1f s", len(rows), table, exc, delay)
                 attempt += 1

@@ -116,3 +116,13 @@ def test_a_batch_clickhouse_can_never_take_fails_at_once_with_the_cause(db):
     writer.add("scored_events", scored(1) | {"no_such_column": 1})
     with pytest.raises(PermanentWriteError, match="ClickHouse cannot take 1 rows of table scored_events: Prog"):
         writer.flush()
+
+
+def test_a_request_writer_gives_up_after_its_attempts_with_the_failure(tmp_path):
+    """A request (a sign-out, an incident action) must answer: its writer raises after `attempts` failures."""
+    with store(f"chdb://{tmp_path / 'ch'}") as s:
+        waits: list[float] = []
+        writer = BatchWriter(s, sleep=waits.append, attempts=3)
+        with pytest.raises(Exception, match="scored_events"):
+            writer.insert("scored_events", [scored(1)])  # the table does not exist
+        assert len(waits) == 2 and writer.retries == 2
