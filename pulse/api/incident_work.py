@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 
 from pulse.incidents.actions import (
     Label,
@@ -23,7 +23,7 @@ from pulse.incidents.actions import (
     record_action,
     work_state,
 )
-from pulse.incidents.matchers import check_matcher
+from pulse.incidents.matchers import valid_matcher
 from pulse.incidents.silences import SILENCE_COLUMNS, new_silence_id
 from pulse.rules.durations import parse_duration
 from pulse.store.clickhouse import Store
@@ -64,17 +64,10 @@ class SilenceIt(Act):
 
 
 class NewSilence(Act):
-    matchers: Annotated[list[Text(500)], Field(min_length=1, max_length=20)]
+    matchers: Annotated[list[Annotated[Text(500), AfterValidator(valid_matcher)]], Field(min_length=1, max_length=20)]
     duration: str = Field(description="e.g. 30m, 2h, 1d (at most 90d)")
     starts_at: datetime | None = Field(None, description="default: now")
     comment: Text(1000, min_length=0) = ""
-
-    @field_validator("matchers")
-    @classmethod
-    def _matchers(cls, matchers: list[str]) -> list[str]:
-        for matcher in matchers:
-            check_matcher(matcher)
-        return matchers
 
 
 def work_router(

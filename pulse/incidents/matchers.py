@@ -29,6 +29,12 @@ def check_matcher(text: str) -> tuple[str, str, set[str]]:
     return field, found["op"], {v.strip() for v in found["value"].split("|")}
 
 
+def valid_matcher(text: str) -> str:
+    """A matcher as written, once `check_matcher` accepts it (a pydantic `AfterValidator`)."""
+    check_matcher(text)
+    return text
+
+
 def field_value(incident: dict[str, Any], field: str) -> str:
     if field.startswith("labels."):
         return str((incident.get("labels") or {}).get(field.removeprefix("labels."), ""))

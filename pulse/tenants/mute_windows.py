@@ -15,9 +15,9 @@ from datetime import datetime, time
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from pulse.incidents.matchers import check_matcher
+from pulse.incidents.matchers import valid_matcher
 
 HOURS = re.compile(r"^([01]\d|2[0-4]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -31,7 +31,7 @@ class MuteWindow(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
-    matchers: list[str] = Field(default_factory=list)
+    matchers: list[Annotated[str, AfterValidator(valid_matcher)]] = Field(default_factory=list)
     weekdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
     hours: str = "00:00-24:00"
     timezone: str = "UTC"
@@ -42,13 +42,6 @@ class MuteWindow(BaseModel):
         if not HOURS.match(hours) or hours.split("-")[0] == "24:00":
             raise ValueError(f"hours {hours!r}: write HH:MM-HH:MM in 24-hour local time, e.g. 22:00-06:00")
         return hours
-
-    @field_validator("matchers")
-    @classmethod
-    def _matchers(cls, matchers: list[str]) -> list[str]:
-        for matcher in matchers:
-            check_matcher(matcher)
-        return matchers
 
     @field_validator("timezone")
     @classmethod
