@@ -15,9 +15,10 @@ from models.risk import RiskModel, RiskScore
 from pulse.eventtime import ALLOWED_LATENESS_MS
 from pulse.rules.conditions import RuleSet
 from pulse.rules.engine import EngineState, RuleEngine
+from pulse.rules.language import ConditionRule
 from pulse.rules.runners import Alert
 from pulse.summaries import default_template, render
-from pulse.tenants.config import ConditionRule, TenantConfig
+from pulse.tenants.config import TenantConfig
 
 REJECTED_COLUMNS = ("tenant_id", "source", "record_index", "reason", "detail", "raw", "run_id", "rejected_at")
 

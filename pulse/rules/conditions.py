@@ -1,6 +1,6 @@
 """Per-event condition rules, evaluated with the Common Expression Language (never Python eval).
 
->>> from pulse.tenants.config import ConditionRule
+>>> from pulse.rules.language import ConditionRule
 >>> rules = RuleSet([ConditionRule(id="big", description="Big order", when="amount > 100.0")])
 >>> [r.id for r in rules.matches({"amount": 250.0})], [r.id for r in rules.matches({"amount": None})]
 (['big'], [])
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from pulse.rules.expressions import Expression, Scope
-from pulse.tenants.config import ConditionRule
+from pulse.rules.language import ConditionRule
 
 
 class RuleSet:

@@ -23,7 +23,8 @@ from typing import Any
 from pulse.eventtime import ALLOWED_LATENESS_MS, END_OF_INPUT, NO_DEADLINE, NO_WATERMARK
 from pulse.rules.expressions import Expression, Scope
 from pulse.rules.language import BASE_FIELDS, EnrichmentRule
-from pulse.rules.runners import RUNNERS, Alert, Runner
+from pulse.rules.runners import Alert, Runner
+from pulse.rules.types import RULE_TYPES
 
 
 @dataclass
@@ -74,7 +75,9 @@ class RuleEngine:
         derived = [name for rule in enabled if rule.type == "enrichment" for name in rule.derive]
         self.scope = Scope(tables, [f for f in (*BASE_FIELDS, *derived) if f != "tables"])
         self.enrichments = [Enrichment(rule, self.scope) for rule in enabled if rule.type == "enrichment"]
-        self.runners: dict[str, Runner] = {r.id: RUNNERS[r.type](r, self.scope) for r in enabled if r.type in RUNNERS}
+        self.runners: dict[str, Runner] = {
+            rule.id: runner(rule, self.scope) for rule in enabled if (runner := RULE_TYPES[rule.type].runner)
+        }
         self.fingerprints = {rid: _fingerprint(runner.rule) for rid, runner in self.runners.items()}
         self.cooldowns = {r.id: r.cooldown for r in enabled if r.type == "condition" and r.cooldown}
         self.lateness = allowed_lateness_ms

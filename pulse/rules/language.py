@@ -1,4 +1,4 @@
-"""The stateful rule types of the tenant YAML, as pydantic models (condition rules live in pulse.tenants.config).
+"""The rule types of the tenant YAML, as pydantic models (pulse.rules.types lists them for validation and the engine).
 
 Expressions are CEL, checked against the fields events have plus the fields enrichment rules derive
 (passed in the validation context as `fields`), the matched `tags` and the tenant's lookup `tables`.
@@ -42,6 +42,27 @@ def checked_fields(names: list[str], info: ValidationInfo) -> list[str]:
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(unknown)}; events have: {', '.join(fields)}")
     return names
+
+
+class ConditionRule(BaseModel):
+    """A per-event rule: fires when the CEL expression `when` is true for an event."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: RuleId
+    type: Literal["condition"] = "condition"
+    description: Annotated[str, Field(min_length=1)]
+    severity: Severity = "medium"
+    when: Annotated[str, Field(min_length=1)]
+    labels: dict[str, str] = Field(default_factory=dict)
+    summary: TemplateText | None = None
+    enabled: bool = True
+    cooldown: Duration = 0
+
+    @field_validator("when")
+    @classmethod
+    def _compiles(cls, expression: str, info: ValidationInfo) -> str:
+        return checked(expression, info)
 
 
 class StatefulRule(BaseModel):

@@ -394,14 +394,5 @@ class SequenceRunner(Runner):
         return []
 
 
-RUNNERS: dict[str, type[Runner]] = {
-    "threshold": ThresholdRunner,
-    "baseline": BaselineRunner,
-    "absence": AbsenceRunner,
-    "new_value": NewValueRunner,
-    "sequence": SequenceRunner,
-}
-
-
 def _clock(ts: int) -> str:
     return datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -16,30 +16,14 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
-    Discriminator,
     Field,
-    Tag,
     ValidationError,
-    ValidationInfo,
     field_validator,
 )
 
 from pulse.events import EVENT_TYPES
-from pulse.rules import expressions
-from pulse.rules.durations import Duration
-from pulse.rules.language import (
-    AbsenceRule,
-    BaselineRule,
-    EnrichmentRule,
-    NewValueRule,
-    RuleId,
-    SequenceRule,
-    Severity,
-    TemplateText,
-    ThresholdRule,
-    derived_fields,
-    known_fields,
-)
+from pulse.rules.language import TemplateText, derived_fields
+from pulse.rules.types import RULE_TYPES, Rule, type_error
 from pulse.tenants.channels import CHANNEL_TYPES, Channel
 from pulse.tenants.limits import MAX_TABLE_ENTRIES, MAX_TABLE_TEXT_CHARS, MAX_TABLES_ENTRIES
 from pulse.tenants.mute_windows import MuteWindow
@@ -62,51 +46,6 @@ METRIC_NAMES = (
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ConditionRule(Strict):
-    """A per-event rule: fires when the CEL expression `when` is true for an event."""
-
-    id: RuleId
-    type: Literal["condition"] = "condition"
-    description: Annotated[str, Field(min_length=1)]
-    severity: Severity = "medium"
-    when: Annotated[str, Field(min_length=1)]
-    labels: dict[str, str] = Field(default_factory=dict)
-    summary: TemplateText | None = None
-    enabled: bool = True
-    cooldown: Duration = 0
-
-    @field_validator("when")
-    @classmethod
-    def _compiles(cls, expression: str, info: ValidationInfo) -> str:
-        expressions.check_expression(expression, known_fields(info))
-        return expression
-
-
-RULE_TYPES = ("condition", "threshold", "baseline", "absence", "new_value", "sequence", "enrichment")
-
-
-def _rule_type(value: Any) -> str | None:
-    """The `type` of a rule (condition when absent); an unknown type fails with the list of known ones."""
-    kind = value.get("type", "condition") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if kind in RULE_TYPES else None
-
-
-Rule = Annotated[
-    Annotated[ConditionRule, Tag("condition")]
-    | Annotated[ThresholdRule, Tag("threshold")]
-    | Annotated[BaselineRule, Tag("baseline")]
-    | Annotated[AbsenceRule, Tag("absence")]
-    | Annotated[NewValueRule, Tag("new_value")]
-    | Annotated[SequenceRule, Tag("sequence")]
-    | Annotated[EnrichmentRule, Tag("enrichment")],
-    Discriminator(
-        _rule_type,
-        custom_error_type="unknown_rule_type",
-        custom_error_message=f"unknown rule type; use one of: {', '.join(RULE_TYPES)}",
-    ),
-]
 
 
 class RiskModelConfig(Strict):
@@ -408,7 +347,7 @@ def _locate(err: dict[str, Any], file: str, lines: dict) -> ConfigError:
     if err["type"] == "extra_forbidden":
         message = "unknown key: check its spelling or remove it"
     elif err["type"] == "unknown_rule_type":
-        message = f"unknown rule type {err['input'].get('type')!r}; use one of: {', '.join(RULE_TYPES)}"
+        message = type_error(err["input"])
     elif err["type"] == "missing":
         message = "required key is missing"
     elif err["type"] == "string_type" and isinstance(err.get("input"), bool):

@@ -5,8 +5,9 @@ import pytest
 from models.risk import RiskModel
 from pulse.job.scoring import TenantScorer, alert_id
 from pulse.rules.conditions import RuleSet
+from pulse.rules.language import ConditionRule
 from pulse.summaries import render
-from pulse.tenants.config import ConditionRule, RiskModelConfig, parse_tenant_config
+from pulse.tenants.config import RiskModelConfig, parse_tenant_config
 
 ORDER = {
     "event_id": "e1",
