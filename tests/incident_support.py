@@ -10,10 +10,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from pulse.store.clickhouse import store
+from pulse.store.tables import ALERTS
 
 SECRET = "whsec_" + base64.b64encode(b"work-secret").decode()
-ALERT_COLUMNS = ["tenant_id", "alert_id", "ts", "kind", "cause", "severity", "group_key", "event_id", "score",
-                 "threshold", "summary", "labels", "run_id", "created_at"]  # fmt: skip
 EVENT_COLUMNS = ["tenant_id", "event_id", "event_type", "ts", "amount", "currency", "run_id", "ingested_at"]
 
 
@@ -29,7 +28,7 @@ def insert_alerts(dsn: str, alerts: list[tuple], start: dict[str, datetime], wat
     for tenant, ts in watermarks.items():
         events.append([tenant, f"wm-{tenant}-{ts.isoformat()}", "page_view", ts, None, "USD", "t", now])
     with store(dsn, wait_s=60) as s:
-        s.client.insert("alerts", rows, column_names=ALERT_COLUMNS)
+        s.client.insert("alerts", rows, column_names=ALERTS)
         s.client.insert("scored_events", events, column_names=EVENT_COLUMNS)
 
 

@@ -24,9 +24,10 @@ from pulse.incidents.actions import (
     work_state,
 )
 from pulse.incidents.matchers import valid_matcher
-from pulse.incidents.silences import SILENCE_COLUMNS, new_silence_id
+from pulse.incidents.silences import new_silence_id
 from pulse.rules.durations import parse_duration
 from pulse.store.clickhouse import Store
+from pulse.store.tables import SILENCES
 from pulse.store.writer import BatchWriter
 
 MAX_SILENCE = timedelta(days=90)
@@ -145,10 +146,10 @@ def work_router(
     def list_silences(tenant: Tenant) -> dict[str, Any]:
         """The tenant's silences, newest first; `active` says whether one holds notices back now."""
         with open_store() as s:
-            _, rows = s.query(f"SELECT {', '.join(SILENCE_COLUMNS)} FROM silences FINAL WHERE tenant_id = {{t:String}} "
+            _, rows = s.query(f"SELECT {', '.join(SILENCES)} FROM silences FINAL WHERE tenant_id = {{t:String}} "
                               "ORDER BY created_at DESC", {"t": tenant})  # fmt: skip
         now = datetime.now(UTC)
-        silences = [_silence_view(dict(zip(SILENCE_COLUMNS, r, strict=True)), now) for r in rows]
+        silences = [_silence_view(dict(zip(SILENCES, r, strict=True)), now) for r in rows]
         return {"tenant": tenant, "silences": silences}
 
     @router.post("/silences", status_code=201)
@@ -166,12 +167,12 @@ def work_router(
         """End a silence now (it stays listed, expired)."""
         now = datetime.now(UTC)
         with open_store() as s:
-            _, rows = s.query(f"SELECT {', '.join(SILENCE_COLUMNS)} FROM silences FINAL "
+            _, rows = s.query(f"SELECT {', '.join(SILENCES)} FROM silences FINAL "
                               "WHERE tenant_id = {t:String} AND silence_id = {id:String}",
                               {"t": tenant, "id": silence_id})  # fmt: skip
             if not rows:
                 raise HTTPException(404, f"no silence {silence_id} for this tenant")
-            row = dict(zip(SILENCE_COLUMNS, rows[0], strict=True))
+            row = dict(zip(SILENCES, rows[0], strict=True))
             ends = row["ends_at"] and _aware(row["ends_at"])
             row |= {"ends_at": min(ends, now) if ends else now, "updated_at": now}
             BatchWriter(s, attempts=5).insert("silences", [row])
@@ -184,8 +185,8 @@ def _store_silence(
     s: Store, tenant: str, matchers: list[str], starts: datetime, ends: datetime | None, comment: str, by: str
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
-    row = {"tenant_id": tenant, "silence_id": new_silence_id(), "matchers": matchers, "starts_at": starts,
-           "ends_at": ends, "comment": comment, "created_by": by, "created_at": now, "updated_at": now}  # fmt: skip
+    values = (tenant, new_silence_id(), matchers, starts, ends, comment, by, now, now)
+    row = dict(zip(SILENCES, values, strict=True))
     BatchWriter(s, attempts=5).insert("silences", [row])
     return _silence_view(row, now)
 

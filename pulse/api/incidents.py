@@ -12,12 +12,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from pulse.store.clickhouse import Store
+from pulse.store.tables import INCIDENTS
 
-FIELDS = (
-    "incident_id", "version", "status", "kind", "cause", "severity", "group_key", "opened_at", "updated_at",
-    "resolved_at", "alert_count", "observed", "expected", "percent", "unit", "currency", "top_dimensions", "summary",
-    "labels",
-)  # fmt: skip
+# An incident as stored, less the tenant (the caller's own) and the dispatcher's bookkeeping.
+FIELDS = tuple(c for c in INCIDENTS if c not in ("tenant_id", "notify", "recorded_at"))
 
 
 def incidents_router(

@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pulse.store.clickhouse import Store
+from pulse.store.tables import INCIDENT_ACTIONS
 from pulse.store.writer import BatchWriter
 
 Action = Literal["acknowledge", "assign", "note", "resolve", "reopen", "label", "silence"]
 Label = Literal["true_problem", "false_alarm", "expected"]
 LABELS: tuple[str, ...] = ("true_problem", "false_alarm", "expected")
-ACTION_COLUMNS = ("tenant_id", "incident_id", "action_id", "action", "actor", "value", "via", "at")
 
 
 def incident_exists(s: Store, tenant: str, incident_id: str) -> bool:
@@ -43,8 +43,8 @@ def record_action(
     s: Store, tenant: str, incident_id: str, action: Action, actor: str, value: str = "", via: str = "api"
 ) -> dict[str, Any]:
     """Append one action to the incident's history; return it."""
-    row = {"tenant_id": tenant, "incident_id": incident_id, "action_id": "act_" + secrets.token_hex(8),
-           "action": action, "actor": actor, "value": value, "via": via, "at": datetime.now(UTC)}  # fmt: skip
+    values = (tenant, incident_id, "act_" + secrets.token_hex(8), action, actor, value, via, datetime.now(UTC))
+    row = dict(zip(INCIDENT_ACTIONS, values, strict=True))
     BatchWriter(s, attempts=5).insert("incident_actions", [row])
     return row
 

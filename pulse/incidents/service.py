@@ -22,16 +22,10 @@ from pulse.incidents.sources import Item, Watermark
 from pulse.incidents.tracking import IncidentTracker
 from pulse.job.metric_alerts import metric_headline, metric_next_step
 from pulse.store.clickhouse import Store
+from pulse.store.tables import INCIDENTS
 from pulse.store.writer import BatchWriter
 from pulse.summaries import default_template, incident_summary, next_step
 from pulse.tenants.config import ConfigSet, TenantConfig
-
-INCIDENT_COLUMNS = (
-    "tenant_id", "incident_id", "version", "status", "kind", "cause", "severity", "group_key", "opened_at",
-    "updated_at", "resolved_at", "alert_count", "observed", "expected", "percent", "unit", "currency",
-    "top_dimensions", "summary", "labels", "notify", "recorded_at",
-)  # fmt: skip
-
 
 RISK_HEADLINE = "Unusual orders and payments flagged by the risk model"
 
@@ -123,7 +117,7 @@ class IncidentPipeline:
         """Summarise a notice, record it, and queue it for the tenant's receivers."""
         notice["summary"] = self.summarise(notice)
         self.counts["notices"] += 1
-        row = {c: notice.get(c) for c in INCIDENT_COLUMNS} | {"recorded_at": datetime.now(UTC)}
+        row = {c: notice.get(c) for c in INCIDENTS} | {"recorded_at": datetime.now(UTC)}
         self.rows.add("incidents", row)
         receivers = [r for r in self._receivers(notice["tenant_id"]) if r.enabled]
         if not notice["notify"] or not receivers:

@@ -25,9 +25,6 @@ from pulse.incidents.matchers import matches
 from pulse.store.clickhouse import Store
 from pulse.tenants.mute_windows import MuteWindow
 
-SILENCE_COLUMNS = ("tenant_id", "silence_id", "matchers", "starts_at", "ends_at", "comment", "created_by",
-                   "created_at", "updated_at")  # fmt: skip
-
 
 @dataclass(frozen=True)
 class Silence:

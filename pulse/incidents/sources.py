@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pulse.store.clickhouse import Store
+from pulse.store.tables import ALERTS
 
 DIMENSION_COLUMNS = ("event_type", "amount", "currency", "campaign_id", "country", "payment_method", "product_id")
-ALERT_COLUMNS = ("tenant_id", "alert_id", "ts", "kind", "cause", "severity", "group_key", "event_id", "score",
-                 "threshold", "labels", "created_at")  # fmt: skip
+ALERT_COLUMNS = tuple(c for c in ALERTS if c not in ("summary", "run_id"))  # what incidents take of an alert
 
 
 @dataclass(frozen=True)

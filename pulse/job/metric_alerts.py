@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models.detectors import MINUTE, Verdict
-from pulse.job.scoring import alert_id
+from pulse.job.alerts import alert_row
 from pulse.summaries import default_template, render
 from pulse.tenants.config import TenantConfig
 
@@ -119,22 +119,22 @@ class MetricRows:
         cause = f"metric:{metric}"
         labels = {"metric": metric, "direction": v.direction, "observed": f"{v.observed:g}"}
         labels |= {"expected": f"{v.expected:g}", "since": _datetime(v.since).isoformat()}
-        return {
-            "tenant_id": self.tenant,
-            "alert_id": alert_id(self.tenant, cause, str(v.since)),
-            "ts": _datetime(v.ts),
-            "kind": "model",
-            "cause": cause,
-            "severity": severity,
-            "group_key": metric,
-            "event_id": "",
-            "score": v.score,
-            "threshold": v.threshold,
-            "summary": render(self.template, context),
-            "labels": labels,
-            "run_id": self.run_id,
-            "created_at": now,
-        }
+        return alert_row(
+            self.tenant,
+            key=(cause, str(v.since)),
+            ts=_datetime(v.ts),
+            kind="model",
+            cause=cause,
+            severity=severity,
+            group_key=metric,
+            event_id="",
+            score=v.score,
+            threshold=v.threshold,
+            summary=render(self.template, context),
+            labels=labels,
+            run_id=self.run_id,
+            created_at=now,
+        )
 
     def _amount(self, family: str, value: float) -> str:
         if family == "revenue":

@@ -5,7 +5,6 @@ Callable without Flink; the job's keyed step (pulse/job/pipeline.py) runs it wit
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,14 +12,14 @@ from typing import Any
 
 from models.risk import RiskModel, RiskScore
 from pulse.eventtime import ALLOWED_LATENESS_MS
+from pulse.job.alerts import alert_row
 from pulse.rules.conditions import RuleSet
 from pulse.rules.engine import EngineState, RuleEngine
 from pulse.rules.language import ConditionRule
 from pulse.rules.runners import Alert
+from pulse.store.tables import REJECTED_EVENTS
 from pulse.summaries import default_template, render
 from pulse.tenants.config import TenantConfig
-
-REJECTED_COLUMNS = ("tenant_id", "source", "record_index", "reason", "detail", "raw", "run_id", "rejected_at")
 
 
 @dataclass
@@ -125,22 +124,22 @@ class TenantScorer:
         event = alert.event or {}
         context = {**self._context(event), "rule": rule.model_dump(), "headline": rule.description, "alert": facts}
         summary = render(rule.summary or self.window_template, context)
-        return {
-            "tenant_id": self.tenant,
-            "alert_id": alert_id(self.tenant, rule.id, f"{group}@{alert.ts}"),
-            "ts": _datetime(alert.ts),
-            "kind": "rule",
-            "cause": rule.id,
-            "severity": rule.severity,
-            "group_key": group,
-            "event_id": event.get("event_id", ""),
-            "score": None if alert.value is None else float(alert.value),
-            "threshold": None if alert.limit is None else float(alert.limit),
-            "summary": summary,
-            "labels": dict(rule.labels),
-            "run_id": run_id,
-            "created_at": now,
-        }
+        return alert_row(
+            self.tenant,
+            key=(rule.id, f"{group}@{alert.ts}"),
+            ts=_datetime(alert.ts),
+            kind="rule",
+            cause=rule.id,
+            severity=rule.severity,
+            group_key=group,
+            event_id=event.get("event_id", ""),
+            score=alert.value,
+            threshold=alert.limit,
+            summary=summary,
+            labels=rule.labels,
+            run_id=run_id,
+            created_at=now,
+        )
 
     def _risk_alert(self, event: dict[str, Any], risk: RiskScore, run_id: str, now: datetime) -> dict[str, Any]:
         headline = f"Unusual {event['event_type']} (risk score {risk.score:.2f})"
@@ -164,27 +163,22 @@ class TenantScorer:
         run_id: str,
         now: datetime,
     ) -> dict[str, Any]:
-        return {
-            "tenant_id": self.tenant,
-            "alert_id": alert_id(self.tenant, cause, event["event_id"]),
-            "ts": _datetime(event["ts"]),
-            "kind": kind,
-            "cause": cause,
-            "severity": severity,
-            "group_key": _group_key(event),
-            "event_id": event["event_id"],
-            "score": score,
-            "threshold": threshold,
-            "summary": summary,
-            "labels": dict(labels),
-            "run_id": run_id,
-            "created_at": now,
-        }
-
-
-def alert_id(tenant: str, cause: str, event_id: str) -> str:
-    """A deterministic alert id, so a replayed event yields the same alert row."""
-    return hashlib.sha256(f"{tenant}\x1f{cause}\x1f{event_id}".encode()).hexdigest()[:24]
+        return alert_row(
+            self.tenant,
+            key=(cause, event["event_id"]),
+            ts=_datetime(event["ts"]),
+            kind=kind,
+            cause=cause,
+            severity=severity,
+            group_key=_group_key(event),
+            event_id=event["event_id"],
+            score=score,
+            threshold=threshold,
+            summary=summary,
+            labels=labels,
+            run_id=run_id,
+            created_at=now,
+        )
 
 
 def rejected_row(
@@ -194,7 +188,7 @@ def rejected_row(
     when the record was received (epoch ms), so the row is the same whenever the record is read again."""
     text = raw if isinstance(raw, str) else _json(raw)
     values = (tenant or "", source, index, reason, detail, text, run_id, _datetime(received))
-    return dict(zip(REJECTED_COLUMNS, values, strict=True))
+    return dict(zip(REJECTED_EVENTS, values, strict=True))
 
 
 def _group_key(event: dict[str, Any]) -> str:

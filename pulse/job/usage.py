@@ -32,13 +32,13 @@ beyond 100% the plan's `overage` decides: `flag` scores as usual and marks the r
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pulse.job.alerts import alert_row
 from pulse.job.duplicates import DUPLICATE
 from pulse.tenants.plans import Plan
 
@@ -167,22 +167,22 @@ def quota_alert(
         f"{tenant} has used {percent}% of the {quota:,} events per month of plan {plan_name!r} "
         f"for {month} ({used:,} events). {beyond if percent >= 100 else 'At 100%: ' + beyond}"
     )
-    return {
-        "tenant_id": tenant,
-        "alert_id": hashlib.sha256(f"{tenant}\x1fusage\x1f{cause}\x1f{month}".encode()).hexdigest()[:24],
-        "ts": month_bounds(month)[0],
-        "kind": "usage",
-        "cause": cause,
-        "severity": severity,
-        "group_key": f"quota-{month}",
-        "event_id": row["event_id"],
-        "score": float(used),
-        "threshold": float(quota),
-        "summary": summary,
-        "labels": {"plan": plan_name, "month": month, "overage": plan.overage},
-        "run_id": run_id,
-        "created_at": datetime.now(UTC),
-    }
+    return alert_row(
+        tenant,
+        key=("usage", cause, month),
+        ts=month_bounds(month)[0],
+        kind="usage",
+        cause=cause,
+        severity=severity,
+        group_key=f"quota-{month}",
+        event_id=row["event_id"],
+        score=used,
+        threshold=quota,
+        summary=summary,
+        labels={"plan": plan_name, "month": month, "overage": plan.overage},
+        run_id=run_id,
+        created_at=datetime.now(UTC),
+    )
 
 
 def _counter(state: UsageState, stored: Stored, run_id: str) -> Callable[[datetime, str], None]:

@@ -1,1 +1,1 @@
-"""ClickHouse: access, the batching writer, grants, migrations, usage reads."""
+"""ClickHouse: access, the batching writer, grants, migrations and the tables' columns, usage reads."""

@@ -24,15 +24,9 @@ from typing import Any
 from clickhouse_connect.driver.exceptions import ProgrammingError
 
 from pulse.store.clickhouse import Store
+from pulse.store.tables import KEY_COLUMNS
 
 log = logging.getLogger(__name__)
-KEY_COLUMNS = {
-    "scored_events": ("tenant_id", "event_id", "run_id"),
-    "alerts": ("tenant_id", "alert_id", "run_id"),
-    "rejected_events": ("tenant_id", "run_id", "source", "record_index"),
-    "incidents": ("tenant_id", "incident_id", "version"),
-    "config_updates": ("tenant_id", "version", "run_id"),
-}
 DEDUP_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 # Raised by the client for the batch itself, not by the server or the connection: the same on every attempt.
 PERMANENT = (ProgrammingError, ValueError, TypeError, OverflowError)

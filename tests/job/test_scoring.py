@@ -3,7 +3,8 @@
 import pytest
 
 from models.risk import RiskModel
-from pulse.job.scoring import TenantScorer, alert_id
+from pulse.job.alerts import alert_id
+from pulse.job.scoring import TenantScorer
 from pulse.rules.conditions import RuleSet
 from pulse.rules.language import ConditionRule
 from pulse.summaries import render
