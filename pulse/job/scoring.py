@@ -115,7 +115,7 @@ class TenantScorer:
     def _rule_alert(self, event: dict[str, Any], rule: ConditionRule, run_id: str, now: datetime) -> dict[str, Any]:
         context = {**self._context(event), "rule": rule.model_dump(), "headline": rule.description}
         summary = render(rule.summary or self.rule_template, context)
-        return self._alert(event, "rule", rule.id, rule.severity, None, None, summary, rule.labels, run_id, now)
+        return self._event_alert(event, rule.id, rule.severity, summary, rule.labels, run_id, now)
 
     def _window_alert(self, alert: Alert, run_id: str, now: datetime) -> dict[str, Any]:
         rule = alert.rule
@@ -146,34 +146,24 @@ class TenantScorer:
         context = {**self._context(event), "risk": risk, "headline": headline}
         summary = render(self.risk_template, context)
         labels = {"top_features": ",".join(risk.top_features)}
-        return self._alert(
-            event, "model", "risk_score", "high", risk.score, risk.threshold, summary, labels, run_id, now
-        )
+        return self._event_alert(event, "risk_score", "high", summary, labels, run_id, now, risk)
 
-    def _alert(
-        self,
-        event: dict[str, Any],
-        kind: str,
-        cause: str,
-        severity: str,
-        score: float | None,
-        threshold: float | None,
-        summary: str,
-        labels: dict[str, str],
-        run_id: str,
-        now: datetime,
-    ) -> dict[str, Any]:
+    def _event_alert(
+        self, event: dict[str, Any], cause: str, severity: str, summary: str, labels: dict[str, str], run_id: str,
+        now: datetime, risk: RiskScore | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The alert about one event: a condition rule's, or the risk model's (with its `risk` score)."""
         return alert_row(
             self.tenant,
             key=(cause, event["event_id"]),
             ts=_datetime(event["ts"]),
-            kind=kind,
+            kind="rule" if risk is None else "model",
             cause=cause,
             severity=severity,
             group_key=_group_key(event),
             event_id=event["event_id"],
-            score=score,
-            threshold=threshold,
+            score=None if risk is None else risk.score,
+            threshold=None if risk is None else risk.threshold,
             summary=summary,
             labels=labels,
             run_id=run_id,
