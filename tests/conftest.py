@@ -1,5 +1,6 @@
-"""Shared fixtures: one real Flink run of the scoring job, reused by every end-to-end test, and a migrated chDB;
-and the check that every test starting Flink carries the `flink` marker (so `-m "not flink"` leaves none).
+"""Shared fixtures: one real Flink run of the scoring job, reused by every end-to-end test, a migrated chDB, a
+headless Chromium; and the check that every test starting Flink carries the `flink` marker (so `-m "not flink"`
+leaves none).
 
 The check: a test without the marker runs with $JAVA_TOOL_OPTIONS asking every JVM it starts (in any process
 below pytest) to log its start to a folder of the test's; a JVM with Flink on its class path fails the test, and
@@ -18,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, OUTPUT
+from playwright.sync_api import Browser, sync_playwright
 
 from pulse.dev.generate import Generator, write
 from pulse.events import parse_record
@@ -119,6 +122,16 @@ def db(tmp_path) -> Iterator[Store]:
     with store(f"chdb://{tmp_path / 'ch'}") as s:
         s.migrate()
         yield s
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium, for one test module of the dashboard (helpers in tests/browser_support.py)."""
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
 
 
 FLINK_FIXTURES = {"job_run", "incidents_run"}  # session fixtures that run the job

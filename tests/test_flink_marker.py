@@ -34,6 +34,7 @@ def test_unmarked_without_flink():
 @pytest.mark.flink
 def test_a_test_starting_flink_without_the_marker_fails(pytester):
     pytester.makeconftest((TESTS / "conftest.py").read_text())
+    pytester.makepyfile(browser_support=(TESTS / "browser_support.py").read_text())  # the conftest imports it
     pytester.makepyfile(test_under_test=UNDER_TEST)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA", timeout=300)
     result.stdout.fnmatch_lines_random([

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from browser_support import OUTPUT, sign_in, watched
 from incident_support import dispatch, insert_alerts
 from ingest_support import free_port, start_api
-from playwright.sync_api import Page, sync_playwright
-from test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT, sign_in, watched
+from playwright.sync_api import Page
 
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
 ALERTS = [
@@ -40,15 +40,6 @@ def served(tmp_path_factory):
         ids |= {i["cause"] if tenant == "acme" else "globex": i["incident_id"] for i in listed}
     yield server, ids
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def card_text(page: Page, incident_id: str, expected: str, present: bool = True, timeout_s: float = 20) -> str:

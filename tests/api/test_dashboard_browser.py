@@ -7,29 +7,21 @@ import os
 import re
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 import requests
+from browser_support import OUTPUT, sign_in, wait_renders, watched
 from conftest import STREAM_START
 from ingest_support import start_api
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
 from pulse.api.dashboard_data import CHART_METRICS
 from pulse.store.clickhouse import store
 
 pytestmark = pytest.mark.flink
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-OUTPUT = ROOT / ".data" / "test-output"
-CHROMIUM = "/usr/bin/chromium"
 PORT = 19811
 HOURS = 6
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
 
 def expected_state(dsn: str, tenant: str) -> dict:
@@ -62,40 +54,6 @@ def served(incidents_run):
         del os.environ["PULSE_DASHBOARD_REFRESH_S"]
     yield server, dsn, expected, folder
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-def watched(browser: Browser) -> tuple[Page, list[str]]:
-    """A page in a fresh context that records console errors, page errors and failed requests."""
-    page = browser.new_context(viewport={"width": 1280, "height": 1600}).new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
-    return page, problems
-
-
-def wait_renders(page: Page, count: int, timeout_s: float = 30) -> None:
-    """Until the page's script has drawn `count` snapshots (polled from outside: the page's CSP forbids eval)."""
-    deadline = time.monotonic() + timeout_s
-    while page.evaluate("() => (window.pulse && window.pulse.renders) || 0") < count:
-        assert time.monotonic() < deadline, f"the page did not render {count} times in {timeout_s} s"
-        page.wait_for_timeout(200)
-
-
-def sign_in(page: Page, url: str, key: str) -> None:
-    page.goto(f"{url}/dashboard")
-    page.fill("#api_key", key)
-    page.click("button[type=submit]")
-    wait_renders(page, 1)
 
 
 def chart_points(page: Page) -> dict[str, int]:
