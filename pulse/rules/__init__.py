@@ -1,1 +1,2 @@
-"""Stateful tenant rules: the YAML rule language, event-time windows and the engine that runs them."""
+"""Tenant rules: the YAML rule language, its rule types (declared once in types.py), event-time windows, the
+runners and the engine that runs them, backtests."""
