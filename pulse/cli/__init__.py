@@ -370,8 +370,9 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         counts = pipeline.run(items)
     console.print(
         f"dispatch: {counts['alerts']} alerts -> {counts['notices']} incident notices, "
-        f"{counts['submitted']} sent to webhooks, {counts['already_delivered']} already delivered, "
-        f"{counts['no_webhook']} for tenants without webhooks, {counts['silenced']} silenced",
+        f"{counts['submitted']} notifications sent to receivers, {counts['already_delivered']} already delivered, "
+        f"{counts['no_webhook']} for tenants without receivers, {counts['silenced']} silenced, "
+        f"{counts['inhibited']} inhibited",
         soft_wrap=True,
     )
     return 0
