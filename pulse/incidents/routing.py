@@ -20,6 +20,7 @@ Without a `route:` every notice goes to every receiver at once, as one notificat
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -76,16 +77,20 @@ class Group:
     pending: list[Notice] = field(default_factory=list)
     pending_since: datetime | None = None
     open: dict[str, Notice] = field(default_factory=dict)  # incident -> its latest notice, for repeats
+    first_sent: datetime | None = None
     flushed_at: datetime | None = None
     repeats: int = 0
 
     def due_at(self) -> datetime | None:
-        """When the group is next sent: its pending notices after group_wait (first time) or group_interval
-        (since the last send); else a repeat of its open incidents; None: nothing to send."""
+        """When the group is next sent: its first notices after group_wait; later ones on the group's ticks,
+        every group_interval from its first notification (at least one interval after the last); else a repeat
+        of its open incidents, repeat_interval after the last; None: nothing to send."""
         if self.pending:
-            if self.flushed_at is None:
+            if self.first_sent is None:
                 return self.pending_since + _ms(self.leaf.group_wait)
-            return max(self.pending_since, self.flushed_at + _ms(self.leaf.group_interval))
+            interval = _ms(self.leaf.group_interval)
+            start = max(self.pending_since, self.flushed_at + interval)
+            return self.first_sent + math.ceil((start - self.first_sent) / interval) * interval
         if self.open and self.leaf.repeat_interval and self.flushed_at is not None:
             return self.flushed_at + _ms(self.leaf.repeat_interval)
         return None
@@ -147,8 +152,7 @@ class Router:
         """The notifications due by `now`, in time order; inhibited notices are left out and listed."""
         flush = Flush()
         for key, group in sorted(self.groups.items(), key=lambda kv: kv[1].due_at() or now):
-            at = group.due_at()
-            if at is not None and at <= now:
+            while (at := group.due_at()) is not None and at <= now:  # a long gap: every repeat it spans
                 self._send(group, at, flush)
             if not group.pending and not group.open:
                 del self.groups[key]
@@ -169,6 +173,7 @@ class Router:
         notices = [n for n in group.open.values() if n["incident_id"] not in self.muted] if repeat else group.pending
         group.repeats = group.repeats + 1 if repeat else 0
         group.pending, group.pending_since, group.flushed_at = [], None, at
+        group.first_sent = group.first_sent or at
         kept = []
         for notice in notices:
             reason = self.inhibition(notice) if notice["status"] != "resolved" else None

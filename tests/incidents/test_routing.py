@@ -86,10 +86,13 @@ def test_grouping_waits_then_sends_new_notices_per_interval_and_repeats_unchange
     assert sent(router, 5.5) == [("webhook:risk", ["a:updated", "c:open"], 0)]  # group_interval after the last
     assert sent(router, 65.4) == []
     assert sent(router, 65.5) == [("webhook:risk", ["a:updated", "b:open", "c:open"], 1)]  # repeat_interval
-    assert sent(router, 125.5) == [("webhook:risk", ["a:updated", "b:open", "c:open"], 2)]
+    assert [repeat for _, _, repeat in sent(router, 125.5)] == [2]
+    assert [repeat for _, _, repeat in sent(router, 300)] == [3, 4]  # a long gap: each reminder it spans
+    add(router, 300, "a", "large-order", "updated", version=3)
+    assert sent(router, 300.4) == [] and sent(router, 300.5) == [("webhook:risk", ["a:updated"], 0)]  # next tick
     for incident in ("a", "b", "c"):
-        add(router, 130, incident, "large-order", "resolved", version=3)
-    assert sent(router, 130.5) == [("webhook:risk", ["a:resolved", "b:resolved", "c:resolved"], 0)]
+        add(router, 310, incident, "large-order", "resolved", version=4)
+    assert sent(router, 310.5) == [("webhook:risk", ["a:resolved", "b:resolved", "c:resolved"], 0)]
     assert router.groups == {} and sent(router, 1000) == []  # everything resolved: the group is gone
     add(router, 1001, "d", "large-order")
     assert sent(router, 1001) == [] and sent(router, 1001.5) == [("webhook:risk", ["d:open"], 0)]  # a new group
@@ -153,7 +156,8 @@ def test_a_muted_incident_still_inhibits_but_is_not_repeated():
     router.mute(notice("drop", "conversion-drop", at(1), "updated", version=2, labels={"region": "eu"}))
     assert router.due(at(120)).notifications == []  # drop is muted: no reminder
     add(router, 121, "drop", "conversion-drop", "updated", version=3, labels={"region": "eu"})
-    assert [reason for _, reason in router.due(at(121)).inhibited] == [
+    assert router.due(at(124)).inhibited == []  # the group's next tick: 5m (the default) after 0, 5, ..., 120
+    assert [reason for _, reason in router.due(at(125)).inhibited] == [
         "inhibited by outage (checkout-errors, inhibit_rules[0])"
     ]
 
