@@ -17,13 +17,16 @@ EVENT_COLUMNS = ["tenant_id", "event_id", "event_type", "ts", "amount", "currenc
 
 
 def insert_alerts(dsn: str, alerts: list[tuple], start: dict[str, datetime], watermarks: dict[str, datetime]) -> None:
-    """Alert rows `(tenant, alert id, minutes after start[tenant], cause, group key)`, each with its event, and
-    per tenant an event at its newest time (what `pulse dispatch` reads as the tenant's watermark)."""
+    """Alert rows `(tenant, alert id, minutes after start[tenant], cause, group key[, severity[, labels]])` (high,
+    no labels unless given), each with its event, and per tenant an event at its newest time (what
+    `pulse dispatch` reads as the tenant's watermark)."""
     now = datetime.now(start["acme"].tzinfo)
     rows, events = [], []
-    for tenant, alert_id, minutes, cause, group in alerts:
+    for tenant, alert_id, minutes, cause, group, *more in alerts:
+        severity, labels = (*more, *("high", {})[len(more) :])
         ts = start[tenant] + timedelta(minutes=minutes)
-        rows.append([tenant, alert_id, ts, "rule", cause, "high", group, f"e-{alert_id}", None, None, "", {}, "t", now])
+        rows.append([tenant, alert_id, ts, "rule", cause, severity, group, f"e-{alert_id}", None, None, "", labels,
+                     "t", now])  # fmt: skip
         events.append([tenant, f"e-{alert_id}", "order_placed", ts, 100.0, "USD", "t", now])
     for tenant, ts in watermarks.items():
         events.append([tenant, f"wm-{tenant}-{ts.isoformat()}", "page_view", ts, None, "USD", "t", now])

@@ -17,7 +17,7 @@ from rich.table import Table
 from pulse.cli import incidents
 from pulse.eventtime import ALLOWED_LATENESS_MS
 from pulse.store.clickhouse import default_dsn, describe, store
-from pulse.tenants.config import METRIC_NAMES, ConfigInvalid, ConfigSet, load_config_dir
+from pulse.tenants.config import METRIC_NAMES, ConfigInvalid, ConfigSet, TenantConfig, load_config_dir
 
 if TYPE_CHECKING:
     from pulse.cli.run import RunReport
@@ -170,7 +170,26 @@ def cmd_rules_backtest(args: argparse.Namespace) -> int:
             console.print(f"  {escape(rule)}  {ts:%Y-%m-%d %H:%M:%S}  {escape(group)}", highlight=False)
         if len(fired) > args.show:
             console.print(f"  {escape(rule)}  ... {len(fired) - args.show} more", highlight=False)
+    if args.notifications:
+        print_forecast(args.tenant, configs.for_tenant(args.tenant), result.raised, result.until)
     return 0
+
+
+def print_forecast(tenant: str, config: TenantConfig, alerts: list[dict], until: datetime | None) -> None:
+    """The table of `--notifications`: per receiver, what it would have got over the replayed period."""
+    from pulse.incidents.forecast import HELD, forecast
+
+    if until is None or not (config.webhooks or config.channels):
+        console.print(f"{tenant} has no events or no receivers (webhooks, channels): no notifications")
+        return
+    tallies = forecast(tenant, config, alerts, until)
+    held = tallies.pop(HELD)
+    table = Table("receiver", "notifications", "notices in them", "messages", title="notifications (routing, "
+                  "grouping, inhibition and mute windows applied)")  # fmt: skip
+    for name, tally in tallies.items():
+        table.add_row(escape(name), str(tally.notifications), str(tally.notices), str(tally.messages))
+    console.print(table)
+    console.print(f"{held.notices} notices held back (mute windows, inhibition)")
 
 
 def cmd_rules_publish(args: argparse.Namespace) -> int:
@@ -370,8 +389,9 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         counts = pipeline.run(items)
     console.print(
         f"dispatch: {counts['alerts']} alerts -> {counts['notices']} incident notices, "
-        f"{counts['submitted']} sent to webhooks, {counts['already_delivered']} already delivered, "
-        f"{counts['no_webhook']} for tenants without webhooks, {counts['silenced']} silenced",
+        f"{counts['submitted']} notifications sent to receivers, {counts['already_delivered']} already delivered, "
+        f"{counts['no_webhook']} for tenants without receivers, {counts['silenced']} silenced, "
+        f"{counts['inhibited']} inhibited",
         soft_wrap=True,
     )
     return 0
@@ -546,6 +566,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--configs", default=str(PROJECT_CONFIGS))
     b.add_argument("--allowed-lateness", default=LATENESS, help=f"as in the job (default {LATENESS})")
     b.add_argument("--show", type=int, default=10, help="alerts listed per rule (default 10)")
+    b.add_argument(
+        "--notifications", action="store_true", help="also how many notifications each receiver would have got"
+    )
     b.set_defaults(func=cmd_rules_backtest)
 
     b = rules.add_parser("publish", help="check a tenant's config file and send it to the running job")

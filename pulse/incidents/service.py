@@ -17,7 +17,8 @@ from typing import Any
 
 from pulse.incidents.channels import ReceiverConfig, receiver_key
 from pulse.incidents.delivery import Dispatcher, RetryPolicy, message_id
-from pulse.incidents.silences import HoldBack
+from pulse.incidents.routing import Flush, Router, receiver_names
+from pulse.incidents.silences import HoldBack, notice_time
 from pulse.incidents.sources import Item, Watermark
 from pulse.incidents.tracking import IncidentTracker
 from pulse.job.metric_alerts import metric_headline, metric_next_step
@@ -91,10 +92,11 @@ class IncidentPipeline:
         )
         self.hold_back = HoldBack(lambda tenant: self._config(tenant).mute_windows if self._config(tenant) else [])
         self.held_before = self._held_before()
-        self.reached: dict[str, set[str]] = defaultdict(set)  # incident id -> receivers its notices went to
+        self.routers: dict[str, Router] = {}
+        self.clocks: dict[str, datetime] = {}  # per tenant: the latest event time seen
         self.refreshed = 0.0
         self.counts = {"alerts": 0, "notices": 0, "submitted": 0, "already_delivered": 0, "no_webhook": 0,
-                       "silenced": 0}  # fmt: skip
+                       "silenced": 0, "inhibited": 0}  # fmt: skip
 
     def run(self, items: Iterable[Item]) -> dict[str, int]:
         """Consume alerts and watermarks until the source ends; then wait for every delivery and every row."""
@@ -108,50 +110,85 @@ class IncidentPipeline:
                     notices = self.tracker.observe(item)
                 for notice in notices:
                     self.handle(notice)
+                if isinstance(item, Watermark):
+                    self._due(item.tenant_id, item.ts)
+                else:
+                    self._due(item["tenant_id"], item["ts"])
+            for tenant, router in self.routers.items():
+                self._send(tenant, router.close(self.clocks[tenant]))
         finally:
             self.dispatcher.close()
             self.rows.close()
         return self.counts
 
     def handle(self, notice: dict[str, Any]) -> None:
-        """Summarise a notice, record it, and queue it for the tenant's receivers."""
+        """Summarise a notice, record it, and route it to the tenant's receivers (unless it is held back)."""
         notice["summary"] = self.summarise(notice)
         self.counts["notices"] += 1
         row = {c: notice.get(c) for c in INCIDENTS} | {"recorded_at": datetime.now(UTC)}
         self.rows.add("incidents", row)
-        receivers = [r for r in self._receivers(notice["tenant_id"]) if r.enabled]
-        if not notice["notify"] or not receivers:
+        tenant = notice["tenant_id"]
+        if not notice["notify"] or not any(r.enabled for r in self._receivers(tenant)):
             self.counts["no_webhook"] += bool(notice["notify"])
             return
-        done = {receiver_key(r) for r in receivers if message_id(notice, r) in self.delivered}  # by an earlier run
-        self.reached[notice["incident_id"]] |= done
-        if len(done) == len(receivers):
-            self.counts["already_delivered"] += 1
-            return
-        receivers = (
-            [r for r in receivers if receiver_key(r) not in done] if done else self.recipients(notice, receivers)
-        )
-        if not receivers:
-            return
-        keys = {receiver_key(r) for r in receivers}
-        self.reached[notice["incident_id"]] |= keys
-        self.counts["submitted"] += 1
-        self.dispatcher.submit(notice, keys)
+        at = notice_time(notice)
+        self._due(tenant, at)  # what was due before this notice
+        router = self._router(tenant)
+        delivered = {receiver_key(r) for r in self._receivers(tenant) if message_id(notice, r) in self.delivered}
+        router.reached[notice["incident_id"]] |= delivered  # by an earlier run, whatever holds it back now
+        if not delivered and self._held(notice) and notice["status"] != "resolved":
+            router.mute(notice)
+        else:  # a resolve still goes to the receivers that got the incident before
+            router.add(notice, at)
+        self._due(tenant, at)
 
-    def recipients(self, notice: dict[str, Any], receivers: list[ReceiverConfig]) -> list[ReceiverConfig]:
-        """The receivers a notice goes to: all, unless it is held back (silenced); then none, except that a
-        resolve still goes to the receivers that got the incident's earlier notices. Held-back notices are
-        recorded, and one held back before (a replay) stays held back."""
-        held = (notice["incident_id"], notice["version"]) in self.held_before
-        reason = "held back before" if held else self.hold_back.reason(notice)
+    def _held(self, notice: dict[str, Any]) -> bool:
+        """Whether a notice is held back (silenced, muted, resolved by hand); recorded once, and one held back
+        before (a replay) stays held back."""
+        key = (notice["incident_id"], notice["version"])
+        reason = "held back before" if key in self.held_before else self.hold_back.reason(notice)
         if reason is None:
-            return receivers
-        reached = self.reached.get(notice["incident_id"], set()) if notice["status"] == "resolved" else set()
+            return False
         self.counts["silenced"] += 1
-        if not held:
-            row = {k: notice[k] for k in ("tenant_id", "incident_id", "version", "status")}
-            self.rows.add("silenced_notices", row | {"reason": reason, "silenced_at": datetime.now(UTC)})
-        return [r for r in receivers if receiver_key(r) in reached]
+        if key not in self.held_before:
+            self._record_held(notice, reason)
+        return True
+
+    def _record_held(self, notice: dict[str, Any], reason: str) -> None:
+        row = {k: notice[k] for k in ("tenant_id", "incident_id", "version", "status")}
+        self.rows.add("silenced_notices", row | {"reason": reason, "silenced_at": datetime.now(UTC)})
+        self.held_before.add((notice["incident_id"], notice["version"]))
+
+    def _router(self, tenant: str) -> Router:
+        if tenant not in self.routers:
+            config = self.configs.for_tenant(tenant)
+            names = receiver_names(self._receivers(tenant), receiver_key)
+            self.routers[tenant] = Router(config.route, names, config.inhibit_rules)
+        return self.routers[tenant]
+
+    def _due(self, tenant: str, at: datetime) -> None:
+        """Send the tenant's notifications due by event time `at` (its clock never goes back)."""
+        self.clocks[tenant] = max(self.clocks.get(tenant, at), at)
+        if tenant in self.routers:
+            self._send(tenant, self.routers[tenant].due(self.clocks[tenant]))
+
+    def _send(self, tenant: str, flush: Flush) -> None:
+        """Record the inhibited notices; queue each notification's notices not delivered by an earlier run."""
+        for notice, reason in flush.inhibited:
+            self.counts["inhibited"] += 1
+            if (notice["incident_id"], notice["version"]) not in self.held_before:
+                self._record_held(notice, reason)
+        configs = {receiver_key(r): r for r in self._receivers(tenant)}
+        for notification in flush.notifications:
+            config = configs[notification.receiver]
+            extra = {"group_labels": notification.group_labels, "group": notification.group_key}
+            extra |= {"repeat": notification.repeat} if notification.repeat else {}
+            left = [n | extra for n in notification.notices if message_id(n | extra, config) not in self.delivered]
+            if not left:
+                self.counts["already_delivered"] += 1
+                continue
+            self.counts["submitted"] += 1
+            self.dispatcher.send(tenant, config, left)
 
     def summarise(self, notice: dict[str, Any]) -> str:
         config = self.configs.for_tenant(notice["tenant_id"])

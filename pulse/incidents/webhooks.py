@@ -69,14 +69,17 @@ def verify(secret: str, headers: dict[str, str], body: bytes, tolerance_s: int =
 
 
 def webhook_id(incident: dict[str, Any], url: str) -> str:
-    """Stable for one notice to one endpoint: the same across retries and replays, so receivers deduplicate."""
+    """Stable for one notice to one endpoint: the same across retries and replays, so receivers deduplicate
+    (a reminder of an unchanged group, `repeat` n, has an id of its own)."""
     key = f"{incident['incident_id']}\x1f{incident['version']}\x1f{url}"
+    key += f"\x1frepeat {incident['repeat']}" if incident.get("repeat") else ""
     return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def body(incident: dict[str, Any], fmt: str, dashboard_url: str | None = None) -> bytes:
-    """The request body of a notice in the endpoint's format."""
-    payload = alertmanager_payload(incident, dashboard_url) if fmt == "alertmanager" else json_payload(incident)
+def body(notices: list[dict[str, Any]], fmt: str, dashboard_url: str | None = None) -> bytes:
+    """The request body in the endpoint's format: one notice as JSON, or a group's notices as one Alertmanager
+    notification."""
+    payload = alertmanager_payload(notices, dashboard_url) if fmt == "alertmanager" else json_payload(*notices)
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=_iso).encode()
 
 
@@ -93,10 +96,41 @@ VOLATILE_LABELS = ("observed", "expected", "since")
 """Values that change while an alert lasts: annotations, since Alertmanager labels identify an alert."""
 
 
-def alertmanager_payload(incident: dict[str, Any], dashboard_url: str | None = None) -> dict[str, Any]:
-    """The Alertmanager webhook format, version 4, with the incident as its one alert: `fingerprint` and
-    `groupKey` as Alertmanager makes them, `externalURL` the dashboard and `generatorURL` the incident on it
-    (`pulse dispatch --dashboard-url`), empty without one."""
+def alertmanager_payload(notices: list[dict[str, Any]], dashboard_url: str | None = None) -> dict[str, Any]:
+    """The Alertmanager webhook format, version 4, each notice an alert: `fingerprint` and `groupKey` as
+    Alertmanager makes them (the group of the tenant's route, else the incident's cause), `externalURL` the
+    dashboard and `generatorURL` the incident on it (`pulse dispatch --dashboard-url`), empty without one."""
+    base = dashboard_url.rstrip("/") if dashboard_url else ""
+    alerts = [_alert(n, base) for n in notices]
+    first = notices[0]
+    group = {"tenant": first["tenant_id"]} | (
+        {_label_name(k): v for k, v in first["group_labels"].items()}
+        if "group_labels" in first
+        else {"alertname": first["cause"]}
+    )
+    route = first["group"].split(":{", 1)[0] if "group" in first else "{}"
+    common = {k: v for k, v in alerts[0]["labels"].items() if all(a["labels"].get(k) == v for a in alerts)}
+    shared = {k: v for k, v in alerts[0]["annotations"].items() if all(a["annotations"].get(k) == v for a in alerts)}
+    return {
+        "version": "4",
+        "groupKey": f"{route}:{label_set(group)}",
+        "truncatedAlerts": 0,
+        "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
+        "receiver": first["tenant_id"],
+        "groupLabels": group,
+        "commonLabels": common,
+        "commonAnnotations": shared,
+        "externalURL": base,
+        "alerts": alerts,
+    }
+
+
+def _label_name(field: str) -> str:
+    """A routing field as an Alertmanager label: `cause` is `alertname`, `labels.NAME` is `NAME`."""
+    return "alertname" if field == "cause" else field.removeprefix("labels.")
+
+
+def _alert(incident: dict[str, Any], base: str) -> dict[str, Any]:
     status = "resolved" if incident["status"] == "resolved" else "firing"
     labels = {
         "alertname": incident["cause"],
@@ -108,29 +142,14 @@ def alertmanager_payload(incident: dict[str, Any], dashboard_url: str | None = N
     }
     annotations = {"summary": incident["summary"], "incident_id": incident["incident_id"]}
     annotations |= {k: str(v) for k, v in incident["labels"].items() if k in VOLATILE_LABELS}
-    ends = incident["resolved_at"] if status == "resolved" else "0001-01-01T00:00:00Z"
-    base = dashboard_url.rstrip("/") if dashboard_url else ""
-    alert = {
+    return {
         "status": status,
         "labels": labels,
         "annotations": annotations,
         "startsAt": incident["opened_at"],
-        "endsAt": ends,
+        "endsAt": incident["resolved_at"] if status == "resolved" else "0001-01-01T00:00:00Z",
         "generatorURL": f"{base}/dashboard#{incident['incident_id']}" if base else "",
         "fingerprint": fingerprint(labels),
-    }
-    group = {"alertname": incident["cause"], "tenant": incident["tenant_id"]}
-    return {
-        "version": "4",
-        "groupKey": f"{{}}:{label_set(group)}",
-        "truncatedAlerts": 0,
-        "status": status,
-        "receiver": incident["tenant_id"],
-        "groupLabels": group,
-        "commonLabels": labels,
-        "commonAnnotations": annotations,
-        "externalURL": base,
-        "alerts": [alert],
     }
 
 

@@ -19,13 +19,16 @@ from pulse.tenants.config import TenantConfig
 
 @dataclass
 class Backtest:
-    """What a tenant's rules would have raised: per rule id, the (event time, group) of every alert."""
+    """What a tenant's rules would have raised: per rule id, the (event time, group) of every alert; `raised`:
+    the alerts themselves (for `pulse.incidents.forecast`), `until`: the newest event time."""
 
     tenant: str
     events: int = 0
     rejected: int = 0
     late: int = 0
     alerts: dict[str, list[tuple[datetime, str]]] = field(default_factory=dict)
+    raised: list[dict] = field(default_factory=list)
+    until: datetime | None = None
 
 
 def backtest(
@@ -46,6 +49,7 @@ def backtest(
             row, alerts = scorer.score(parsed.event, state, "backtest")
             result.events += 1
             result.late += row["is_late"]
+            result.until = max(result.until or row["ts"], row["ts"])
             _collect(result, alerts)
     _collect(result, scorer.advance(state, END_OF_INPUT, "backtest"))
     return result
@@ -54,3 +58,4 @@ def backtest(
 def _collect(result: Backtest, alerts: list[dict]) -> None:
     for alert in alerts:
         result.alerts.setdefault(alert["cause"], []).append((alert["ts"], alert["group_key"]))
+        result.raised.append(alert)

@@ -18,15 +18,17 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
 from pulse.events import EVENT_TYPES
 from pulse.rules.language import TemplateText, derived_fields
 from pulse.rules.types import RULE_TYPES, Rule, type_error
-from pulse.tenants.channels import CHANNEL_TYPES, Channel
+from pulse.tenants.channels import CHANNEL_TYPES, Channel, ChannelName
 from pulse.tenants.limits import MAX_TABLE_ENTRIES, MAX_TABLE_TEXT_CHARS, MAX_TABLES_ENTRIES
 from pulse.tenants.mute_windows import MuteWindow
+from pulse.tenants.routes import InhibitRule, Route
 from pulse.tenants.yaml_lines import line_of, load_yaml
 
 # The per-minute business metrics of every tenant (campaign metrics are tracked per campaign id).
@@ -101,6 +103,7 @@ class WebhookConfig(Strict):
     """One webhook endpoint of a tenant; secrets are names of environment variables, newest first."""
 
     url: Annotated[str, Field(pattern=r"^https?://")]
+    name: ChannelName | None = None  # what routes call it (`route.receivers`)
     format: Literal["json", "alertmanager"] = "json"
     secrets: Annotated[list[str], Field(min_length=1)]
     enabled: bool = True
@@ -182,15 +185,20 @@ class TenantConfig(Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
     mute_windows: list[MuteWindow] = Field(default_factory=list)  # recurring silences (pulse.tenants.mute_windows)
+    route: Route | None = None  # None: every notice to every receiver, at once (pulse.tenants.routes)
+    inhibit_rules: list[InhibitRule] = Field(default_factory=list)
     # Hashes of the tenant's ingestion API keys (`pulse keys new --tenant T` prints one), never the keys.
     api_keys: list[Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]] = Field(default_factory=list)
 
     @field_validator("channels")
     @classmethod
-    def _unique_channel_names(cls, channels: list[Channel]) -> list[Channel]:
-        names = [c.name for c in channels]
+    def _unique_channel_names(cls, channels: list[Channel], info: ValidationInfo) -> list[Channel]:
+        names = [c.name for c in channels] + [w.name for w in info.data.get("webhooks", []) if w.name]
         if twice := sorted({n for n in names if names.count(n) > 1}):
-            raise ValueError(f"channel name(s) {', '.join(twice)} used more than once: every channel needs its own")
+            raise ValueError(
+                f"receiver name(s) {', '.join(twice)} used more than once (channels and webhooks): "
+                "every receiver needs its own"
+            )
         return channels
 
     @field_validator("tables")
@@ -260,6 +268,7 @@ def parse_tenant_config(text: str, file: str, tenants: Iterable[str] = ()) -> Te
     except ValidationError as exc:
         raise ConfigInvalid([*errors, *(_locate(err, file, lines) for err in exc.errors(include_url=False))]) from None
     errors += _duplicate_rule_ids(config, file, lines) + _foreign_secrets(config, file, lines, tenants)
+    errors += _unknown_receivers(config, file, lines)
     if errors:
         raise ConfigInvalid(errors)
     return config
@@ -274,6 +283,30 @@ def _duplicate_rule_ids(config: TenantConfig, file: str, lines: dict) -> list[Co
             errors.append(ConfigError(file, line_of(lines, ("rules", i, "id")), f"rules[{i}].id", message))
         seen.add(rule.id)
     return errors
+
+
+def _unknown_receivers(config: TenantConfig, file: str, lines: dict) -> list[ConfigError]:
+    """Every receiver a route names is one of the tenant's named webhooks or channels."""
+    known = {c.name for c in config.channels} | {w.name for w in config.webhooks if w.name}
+    errors = []
+    stack = [(("route",), config.route)] if config.route else []
+    while stack:
+        path, route = stack.pop()
+        for i, name in enumerate(route.receivers or []):
+            if name not in known:
+                where = (*path, "receivers", i)
+                listed = ", ".join(sorted(known)) or "none yet"
+                message = (
+                    f"no webhook or channel is named {name!r} (named: {listed}); give the receiver "
+                    "`name: " + name + "` or correct the name"
+                )
+                errors.append(ConfigError(file, line_of(lines, where), _field(where), message))
+        stack += [((*path, "routes", i), child) for i, child in enumerate(route.routes)]
+    return sorted(errors, key=lambda e: e.line or 0)
+
+
+def _field(path: tuple) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
 
 
 def _foreign_secrets(config: TenantConfig, file: str, lines: dict, tenants: Iterable[str]) -> list[ConfigError]:
@@ -302,8 +335,7 @@ def _foreign_secrets(config: TenantConfig, file: str, lines: dict, tenants: Iter
                 f"{name} cannot {verb} {config.tenant}'s notices ({whose}); name an environment variable "
                 f"of this tenant's, e.g. {prefix}HOOK_SECRET"
             )
-            field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
-            errors.append(ConfigError(file, line_of(lines, path), field, message))
+            errors.append(ConfigError(file, line_of(lines, path), _field(path), message))
     return errors
 
 
@@ -342,7 +374,7 @@ def load_config_dir(folder: str | Path, skip_invalid: bool = False) -> ConfigSet
 def _locate(err: dict[str, Any], file: str, lines: dict) -> ConfigError:
     tags = {"rules": RULE_TYPES, "channels": CHANNEL_TYPES}.get(err["loc"][0], ())  # union tags are not keys
     path = tuple(p for i, p in enumerate(err["loc"]) if not (i == 2 and p in tags))
-    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    field = _field(path)
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         message = "unknown key: check its spelling or remove it"

@@ -56,7 +56,7 @@ def test_alerts_become_incidents_with_summaries(dispatched):
 def test_webhooks_delivered_signed_once_and_not_again_on_rerun(dispatched):
     job_run, sent, resent, output = dispatched
     assert sent and resent == []
-    assert f"0 sent to webhooks, {len(sent)} already delivered" in output
+    assert f"0 notifications sent to receivers, {len(sent)} already delivered" in output
     for request in sent:
         assert verify(SECRET, request.headers, request.body)
     acme = [json.loads(r.body) for r in sent if r.path == "/acme"]

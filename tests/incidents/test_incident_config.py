@@ -74,7 +74,7 @@ def test_channels_parse_with_their_defaults():
          "GLOBEX_PD_KEY cannot be used for acme's notices (it belongs to tenant globex)"),
         ("ACME_SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/x", "acme.yaml:3: channels[0].url_env",
          "String should match pattern"),
-        ("name: ops", "name: risk-desk", "acme.yaml:2: channels", "channel name(s) risk-desk used more than once"),
+        ("name: ops", "name: risk-desk", "acme.yaml:2: channels", "receiver name(s) risk-desk used more than once"),
         ("    password_env: ACME_SMTP_PASSWORD\n", "", "acme.yaml:6: channels[3]:",
          "give both username_env and password_env"),
         ("type: teams", "type: discord", "acme.yaml:4: channels[1]", "'slack', 'teams', 'pagerduty', 'email'"),

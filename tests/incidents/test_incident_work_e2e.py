@@ -236,7 +236,7 @@ def test_a_rerun_sends_nothing_again(world, phase_2):
     before = len(receiver.requests)
     output = dispatch(folder, dsn)
     assert len(receiver.requests) == before
-    assert " 0 sent to webhooks" in output
+    assert " 0 notifications sent to receivers" in output
 
 
 def cli(server, tenant: str | None, *args: str) -> subprocess.CompletedProcess:

@@ -188,7 +188,7 @@ def test_alertmanager_format(db, receiver):
 def test_alertmanager_links_the_dashboard_and_keeps_volatile_values_out_of_labels():
     metric = notice("am", "c1") | {"labels": {"metric": "orders", "direction": "drop", "observed": "3",
                                               "expected": "41.5", "since": "2026-11-02T09:58:00+00:00"}}  # fmt: skip
-    payload = alertmanager_payload(metric, "https://pulse.example.com/")
+    payload = alertmanager_payload([metric], "https://pulse.example.com/")
     [alert] = payload["alerts"]
     assert payload["externalURL"] == "https://pulse.example.com"
     assert alert["generatorURL"] == f"https://pulse.example.com/dashboard#{metric['incident_id']}"
@@ -196,7 +196,7 @@ def test_alertmanager_links_the_dashboard_and_keeps_volatile_values_out_of_label
     assert alert["labels"]["metric"] == "orders" and alert["labels"]["direction"] == "drop"
     assert alert["annotations"]["observed"] == "3" and alert["annotations"]["since"] == "2026-11-02T09:58:00+00:00"
     later = metric | {"labels": metric["labels"] | {"observed": "1", "since": "2026-11-02T09:59:00+00:00"}}
-    assert alertmanager_payload(later)["alerts"][0]["fingerprint"] == alert["fingerprint"]  # the same alert
+    assert alertmanager_payload([later])["alerts"][0]["fingerprint"] == alert["fingerprint"]  # the same alert
 
 
 def test_fingerprint_is_prometheus_fnv1a_over_sorted_labels():

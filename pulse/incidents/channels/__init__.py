@@ -28,6 +28,7 @@ class Target(Protocol):
     key: str
     name: str  # what logs and tables show: never a credential
     digest_from: int  # from how many notices at once they go as one message (0: never)
+    grouped: bool  # each batch (a group's notification) is one message
 
     def message_id(self, notice: dict[str, Any]) -> str: ...
     def payload(self, notices: list[dict[str, Any]], message_id: str) -> bytes: ...

@@ -119,6 +119,7 @@ class EmailTarget:
         self.key = f"email:{config.name}"
         self.name = f"email {config.name}"
         self.digest_from = config.digest_from
+        self.grouped = False
         self.timeout_s = timeout_s
         self.allow_private = allow_private
         self.dashboard_url = dashboard_url

@@ -25,6 +25,7 @@ class HttpTarget:
     """POSTs one JSON document per notice to `url()`; subclasses say what the document is."""
 
     digest_from = 0  # one request per notice
+    grouped = False
 
     def __init__(self, key: str, name: str, timeout_s: float, allow_private: bool, dashboard_url: str | None):
         self.key = key
@@ -70,13 +71,13 @@ class WebhookTarget(HttpTarget):
     def __init__(self, config: WebhookConfig, timeout_s: float, allow_private: bool, dashboard_url: str | None):
         super().__init__(config.url, redact(config.url), timeout_s, allow_private, dashboard_url)
         self.config = config
+        self.grouped = config.format == "alertmanager"  # a group's notices as one notification
 
     def url(self) -> str:
         return self.config.url
 
     def payload(self, notices: list[dict[str, Any]], message_id: str) -> bytes:
-        [notice] = notices
-        return body(notice, self.config.format, self.dashboard_url)
+        return body(notices, self.config.format, self.dashboard_url)
 
     def prepare(self) -> None:
         super().prepare()
