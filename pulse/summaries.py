@@ -173,11 +173,11 @@ def _deadline(seconds: float) -> Iterator[None]:
         sys.settrace(previous)
 
 
-def _money(amount: float | None, currency: str = "") -> str:
+def money(amount: float | None, currency: str = "") -> str:
     return "an unknown amount" if amount is None else f"{amount:,.2f} {currency}".strip()
 
 
-def _when(moment: int | datetime) -> str:
+def when(moment: int | datetime) -> str:
     """Epoch milliseconds or a datetime, as `2026-11-02 10:00 UTC`."""
     if not isinstance(moment, datetime):
         moment = datetime.fromtimestamp(moment / 1000, tz=UTC)
@@ -189,8 +189,8 @@ def _environment() -> ImmutableSandboxedEnvironment:
     env = _Sandbox(undefined=StrictUndefined, autoescape=False)
     env.filters = {name: _guarded(f) for name, f in env.filters.items()}
     env.globals = {"range": env.globals["range"]}
-    env.filters["money"] = _money
-    env.filters["when"] = _when
+    env.filters["money"] = money
+    env.filters["when"] = when
     return env
 
 

@@ -96,6 +96,26 @@ def test_one_tenant_sees_none_of_another_tenants_data(served, browser):
     assert problems == []
 
 
+def test_a_link_to_an_incident_scrolls_to_it_and_marks_it(served, browser):
+    server, _, _, _ = served
+    page, problems = watched(browser)
+    sign_in(page, server.url, server.keys["acme"])
+    last = page.eval_on_selector_all("[data-incident-id]", "cards => cards[cards.length - 1].dataset.incidentId")
+    page.goto("about:blank")
+    page.goto(f"{server.url}/dashboard#{last}")  # as a Slack, Teams or Alertmanager link opens it
+    wait_renders(page, 1)
+    card = page.locator(f"[data-incident-id='{last}']")
+    assert "linked" in card.get_attribute("class")
+    top = card.evaluate("c => c.getBoundingClientRect().top")
+    assert 0 <= top < page.viewport_size["height"] / 2
+    page.goto("about:blank")
+    page.goto(f"{server.url}/dashboard#inc_not_here")
+    wait_renders(page, 1)
+    assert "inc_not_here is not in this time window" in page.inner_text("#linked-note")
+    assert page.locator(".incident.linked").count() == 0
+    assert problems == []
+
+
 def test_sign_in_refuses_bad_keys_and_forged_sessions(served, browser):
     server, _, _, _ = served
     page, _ = watched(browser)

@@ -159,6 +159,7 @@ function renderIncidents(incidents) {
   root.replaceChildren(...incidents.map((i) => {
     const card = el("article", undefined, "incident " + i.status + " sev-" + i.severity);
     card.dataset.incidentId = i.incident_id;
+    card.id = i.incident_id;
     const head = el("h3");
     head.append(el("span", i.status, "badge"), el("span", i.severity, "badge sev"),
       document.createTextNode(" " + i.cause + " (" + i.alert_count + " alerts) opened " + when(i.opened_at)));
@@ -233,6 +234,20 @@ function render(snapshot) {
   renderUsage(snapshot);
   pulse.renders += 1;
   pulse.snapshot = snapshot;
+  if (pulse.renders === 1) showLinkedIncident();
+}
+
+// A link from a notification (/dashboard#<incident id>) scrolls to that incident and marks it.
+function showLinkedIncident() {
+  const id = decodeURIComponent(window.location.hash.slice(1));
+  if (!id) return;
+  const card = document.getElementById(id);
+  if (card && card.classList.contains("incident")) {
+    card.classList.add("linked");
+    card.scrollIntoView({ block: "start" });
+  } else {
+    document.getElementById("linked-note").textContent = "Incident " + id + " is not in this time window.";
+  }
 }
 
 async function refresh(hours) {

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pulse.summaries import DIMENSION_NAMES, _money, _when
+from pulse.summaries import DIMENSION_NAMES, money, when
 
 SEVERITY_COLOURS = {"critical": "#B3261E", "high": "#E8590C", "medium": "#F2A900", "low": "#1971C2",
                     "info": "#868E96"}  # fmt: skip
@@ -40,7 +40,7 @@ def colour(notice: dict[str, Any]) -> str:
 
 def _value(notice: dict[str, Any], value: float) -> str:
     if notice.get("unit") == "amount":
-        return _money(value, notice.get("currency") or "")
+        return money(value, notice.get("currency") or "")
     return f"{value:,.4g}"
 
 
@@ -51,9 +51,9 @@ def numbers(notice: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("Expected", _value(notice, notice["expected"])))
     if notice.get("percent") is not None:
         rows.append(("Change", f"{notice['percent']:+.1f}%"))
-    rows += [("Alerts", str(notice["alert_count"])), ("Since", _when(notice["opened_at"]))]
+    rows += [("Alerts", str(notice["alert_count"])), ("Since", when(notice["opened_at"]))]
     if notice.get("resolved_at"):
-        rows.append(("Resolved", _when(notice["resolved_at"])))
+        rows.append(("Resolved", when(notice["resolved_at"])))
     return rows
 
 
