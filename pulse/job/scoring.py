@@ -69,6 +69,7 @@ class TenantScorer:
 
         `watermark`: the job's event-time watermark (None: trail the newest event by the allowed lateness)."""
         now = datetime.now(UTC)
+        self.engine.scope.start_event()
         view = self.engine.enrich(event)
         late, due = self.engine.observe(view, state.rules, watermark)
         group, ts = _group_key(event), event["ts"]
@@ -86,6 +87,7 @@ class TenantScorer:
     def advance(self, state: TenantState, watermark: int, run_id: str) -> list[dict]:
         """The alerts due when event time reaches `watermark` (window ends, absences); from a timer."""
         now = datetime.now(UTC)
+        self.engine.scope.start_event()
         due = self.engine.advance(state.rules, watermark)
         self.engine.scope.end_event()
         return [self._window_alert(alert, run_id, now) for alert in due]

@@ -138,6 +138,23 @@ def test_many_rules_slow_together_are_suspended_costliest_first():
     assert [rule for rule, _ in scope.take_suspensions()] == ["a"] and scope.take_suspensions() == []
 
 
+def test_a_busy_machine_that_preempts_an_evaluation_suspends_nothing():
+    scope = expressions.Scope()
+    for _ in range(3):  # 60 ms of wall clock charged, but the thread spent almost no CPU time on the event
+        scope.start_event()
+        scope.charge("a", 0.060)
+        scope.end_event()
+    assert scope.suspended == {}
+    slow = expressions.Expression("[1, 2, 3].map(x, x * 2).size() > 0", scope, rule_id="slow")
+    for _ in range(2):  # a rule that really spends its CPU time is still suspended
+        scope.start_event()
+        deadline = time.thread_time() + 0.200
+        while time.thread_time() < deadline:
+            slow.true({})
+        scope.end_event()
+    assert list(scope.suspended) == ["slow"]
+
+
 def config_set(folder: Path, acme_extra: str) -> Path:
     shutil.copytree(PROJECT_CONFIGS, folder, dirs_exist_ok=True)
     with (folder / "tenants" / "acme.yaml").open("a") as f:
