@@ -84,7 +84,7 @@ class Endpoint:
 
     def batches(self, notices: Notices) -> list[Notices]:
         """One message per notice, or one of them all: a group's notification to a receiver that takes groups
-        (Alertmanager webhooks), or a digest when `digest_from` or more came at once."""
+        (Alertmanager webhooks, Slack, Teams), or a digest when `digest_from` or more came at once."""
         digest = self.target.grouped or (self.target.digest_from and len(notices) >= self.target.digest_from)
         return [notices] if digest else [[n] for n in notices]
 

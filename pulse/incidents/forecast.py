@@ -11,7 +11,7 @@ dispatcher's incidents, rate limits, mute windows, routing, grouping and inhibit
 >>> alerts = [{"tenant_id": "acme", "alert_id": f"a{i}", "ts": t + timedelta(minutes=i), "kind": "rule",
 ...            "cause": "large-order", "severity": "high", "group_key": f"c{i}"} for i in range(3)]
 >>> forecast("acme", config, alerts, t + timedelta(hours=2))["risk"]
-Tally(notifications=2, notices=6, messages=6)
+Tally(notifications=2, notices=6, messages=2)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pulse.incidents.channels import ReceiverConfig, receiver_key
 from pulse.incidents.routing import Flush, Router, receiver_names
 from pulse.incidents.silences import HoldBack, notice_time
 from pulse.incidents.tracking import IncidentTracker
-from pulse.tenants.channels import EmailChannel
+from pulse.tenants.channels import EmailChannel, SlackChannel, TeamsChannel
 from pulse.tenants.config import TenantConfig, WebhookConfig
 
 HELD = "held back"  # the tallies' key for notices held back by mute windows or inhibition
@@ -33,8 +33,8 @@ HELD = "held back"  # the tallies' key for notices held back by mute windows or 
 
 @dataclass
 class Tally:
-    """`messages`: what arrives: one per notification for Alertmanager webhooks and email digests (from
-    `digest_from` notices), else one per notice (Slack, Teams, PagerDuty, JSON webhooks)."""
+    """`messages`: what arrives: one per notification for Alertmanager webhooks, Slack, Teams and email digests
+    (from `digest_from` notices), else one per notice (PagerDuty, JSON webhooks)."""
 
     notifications: int = 0
     notices: int = 0
@@ -81,7 +81,9 @@ def forecast(tenant: str, config: TenantConfig, alerts: Iterable[dict[str, Any]]
 
 def messages(receiver: ReceiverConfig, notices: int) -> int:
     """How many messages a notification of `notices` notices is at this receiver (as `Endpoint.batches` sends)."""
-    grouped = isinstance(receiver, WebhookConfig) and receiver.format == "alertmanager"
+    grouped = isinstance(receiver, SlackChannel | TeamsChannel) or (
+        isinstance(receiver, WebhookConfig) and receiver.format == "alertmanager"
+    )
     digest = isinstance(receiver, EmailChannel) and notices >= receiver.digest_from
     return 1 if grouped or digest else notices
 

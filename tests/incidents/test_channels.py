@@ -182,6 +182,55 @@ def test_teams_adaptive_card_is_accepted(db, vendor):
     assert attempts(db, "tm") == [("teams ops", 202, True, "")]
 
 
+def group(tenant: str, size: int) -> list[dict]:
+    """A route group's notification: the open notices of `size` incidents."""
+    return [n for i in range(size) for n in notices(tenant, f"c{i}")]
+
+
+def test_a_group_of_notices_is_one_slack_message_with_an_attachment_each(db, vendor):
+    deliver(db, "slg", SlackChannel(name="risk", type="slack", url_env="ACME_SLACK_URL"), [group("slg", 3)])
+    assert vendor.invalid == []
+    [message] = vendor.accepted["/slack"][-1:]
+    assert message["text"].startswith("3 notices: CRITICAL: Order above 2,000 USD (opened)")
+    sections = [a["blocks"][0]["text"]["text"] for a in message["attachments"]]
+    assert [s.split("\n")[1] for s in sections] == [
+        f"Order above 2,000 USD for c{i} &lt;!channel&gt;" for i in range(3)
+    ]
+    links = [a["blocks"][1]["elements"][0]["url"] for a in message["attachments"]]
+    assert all(link.startswith(f"{DASHBOARD}/dashboard#inc_") for link in links) and len(set(links)) == 3
+    assert [row[:3] for row in attempts(db, "slg")] == [("slack risk", 200, True)] * 3  # one attempt, logged per notice
+
+
+def test_a_group_past_ten_notices_shows_ten_and_counts_the_rest(db, vendor):
+    deliver(db, "slb", SlackChannel(name="risk", type="slack", url_env="ACME_SLACK_URL"), [group("slb", 12)])
+    deliver(db, "tmb", TeamsChannel(name="ops", type="teams", url_env="ACME_TEAMS_URL"), [group("tmb", 12)])
+    assert vendor.invalid == []
+    slack_message, teams_message = vendor.accepted["/slack"][-1], vendor.accepted["/teams"][-1]
+    *shown, more = slack_message["attachments"]
+    assert len(shown) == 10 and more["blocks"][0]["elements"][0]["text"].startswith("and 2 more notices")
+    card = teams_message["attachments"][0]["content"]
+    heading, *sections, rest = card["body"]
+    assert heading["text"] == "12 notices" and len(sections) == 10 and rest["text"].startswith("and 2 more notices")
+    assert len(card["actions"]) == 5
+
+
+def test_a_group_of_notices_is_one_teams_card_with_a_section_each(db, vendor):
+    deliver(db, "tmg", TeamsChannel(name="ops", type="teams", url_env="ACME_TEAMS_URL"), [group("tmg", 2)])
+    assert vendor.invalid == []
+    card = vendor.accepted["/teams"][-1]["attachments"][0]["content"]
+    heading, first, second = card["body"]
+    assert heading["text"] == "2 notices"
+    assert [c["items"][1]["text"] for c in (first, second)] == [
+        f"Order above 2,000 USD for c{i} <!channel>" for i in range(2)
+    ]
+    assert (
+        first["style"] == "attention" and {"title": "Observed", "value": "2,500.00 USD"} in first["items"][2]["facts"]
+    )
+    links = [a["url"] for a in card["actions"]]
+    assert len(set(links)) == 2 and all(link.startswith(f"{DASHBOARD}/dashboard#inc_") for link in links)
+    assert [row[:3] for row in attempts(db, "tmg")] == [("teams ops", 202, True)] * 2
+
+
 def test_pagerduty_triggers_on_open_and_resolves_with_one_dedup_key(db, vendor):
     open_, resolved = notices("pd", "c1", resolve=True)
     channel = PagerDutyChannel(name="oncall", type="pagerduty", routing_key_env="ACME_PD_KEY",

@@ -25,6 +25,17 @@ SEVERITY_COLOURS = {"critical": "#B3261E", "high": "#E8590C", "medium": "#F2A900
                     "info": "#868E96"}  # fmt: skip
 RESOLVED_COLOUR = "#2F9E44"
 STATUS_WORDS = {"open": "opened", "updated": "updated", "resolved": "resolved"}
+MAX_SHOWN = 10  # notices shown one by one in a group's message; the rest are counted
+
+
+def more_text(notices: list[dict[str, Any]]) -> str | None:
+    """The line for the notices of a group past MAX_SHOWN.
+
+    >>> more_text([{}] * 12), more_text([{}] * 3)
+    ('and 2 more notices: open the dashboard for all of them', None)
+    """
+    more = len(notices) - MAX_SHOWN
+    return f"and {more} more notice{'s' if more > 1 else ''}: open the dashboard for all of them" if more > 0 else None
 
 
 def title(notice: dict[str, Any]) -> str:
