@@ -27,23 +27,11 @@ from pulse.rules.language import TemplateText, derived_fields
 from pulse.rules.types import RULE_TYPES, Rule, type_error
 from pulse.tenants.channels import CHANNEL_TYPES, Channel, ChannelName
 from pulse.tenants.limits import MAX_TABLE_ENTRIES, MAX_TABLE_TEXT_CHARS, MAX_TABLES_ENTRIES
+from pulse.tenants.metric_names import METRIC_NAMES
 from pulse.tenants.mute_windows import MuteWindow
+from pulse.tenants.planned import PlannedEvent
 from pulse.tenants.routes import InhibitRule, Route
 from pulse.tenants.yaml_lines import line_of, load_yaml
-
-# The per-minute business metrics of every tenant (campaign metrics are tracked per campaign id).
-METRIC_NAMES = (
-    "orders",
-    "revenue",
-    "traffic",
-    "sessions",
-    "conversion",
-    "payment_failures",
-    "payment_failure_rate",
-    "views_per_ip",
-    "campaign_clicks",
-    "campaign_conversions",
-)
 
 
 class Strict(BaseModel):
@@ -185,6 +173,7 @@ class TenantConfig(Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
     mute_windows: list[MuteWindow] = Field(default_factory=list)  # recurring silences (pulse.tenants.mute_windows)
+    planned: list[PlannedEvent] = Field(default_factory=list)  # sales, campaigns, maintenance (pulse.tenants.planned)
     route: Route | None = None  # None: every notice to every receiver, at once (pulse.tenants.routes)
     inhibit_rules: list[InhibitRule] = Field(default_factory=list)
     # Hashes of the tenant's ingestion API keys (`pulse keys new --tenant T` prints one), never the keys.
