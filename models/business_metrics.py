@@ -22,6 +22,7 @@ from typing import Any
 
 from models.detectors import MINUTE, Kind, SeriesDetector, Verdict
 from pulse.tenants.config import MetricDetectorConfig, MetricsConfig
+from pulse.tenants.planned import PlannedEvent, under_way
 
 # Shipped defaults per metric: what each detector looks for and how much volume it needs to judge.
 DEFAULTS: dict[str, tuple[Kind, MetricDetectorConfig]] = {
@@ -73,6 +74,7 @@ class Minute:
 class MetricPoint:
     metric: str  # e.g. "orders" or "campaign_clicks:spring-sale"
     verdict: Verdict
+    planned: tuple[PlannedEvent, ...] = ()  # the planned events under way for this metric (nothing was learned)
 
 
 class TenantMetrics:
@@ -113,9 +115,10 @@ class TenantMetrics:
             self._click(bucket, event["campaign_id"], session)
         return minute
 
-    def close(self, until: int) -> list[MetricPoint]:
+    def close(self, until: int, planned: tuple[PlannedEvent, ...] = ()) -> list[MetricPoint]:
         """Judge every minute that ends at or before `until`. A minute without events counts as zeros
-        (an outage) for up to SILENCE_MINUTES after the last active minute; beyond that it is a gap."""
+        (an outage) for up to SILENCE_MINUTES after the last active minute; beyond that it is a gap. A metric's
+        minute inside one of the `planned` events is judged, not learned."""
         points: list[MetricPoint] = []
         minute = self.closed_until or min(self.open, default=until // MINUTE * MINUTE)
         while minute + MINUTE <= until:
@@ -125,7 +128,7 @@ class TenantMetrics:
                 continue
             if bucket is not None:
                 self.last_active = minute
-            points.extend(self._judge(minute, bucket or Minute()))
+            points.extend(self._judge(minute, bucket or Minute(), planned))
             minute += MINUTE
         self.closed_until = max(self.closed_until, minute)
         return points
@@ -156,7 +159,7 @@ class TenantMetrics:
         if len(memory) > SESSION_MEMORY:
             memory.popitem(last=False)
 
-    def _judge(self, minute: int, bucket: Minute) -> list[MetricPoint]:
+    def _judge(self, minute: int, bucket: Minute, planned: tuple[PlannedEvent, ...]) -> list[MetricPoint]:
         values: dict[str, tuple[float, float | None]] = {
             "orders": (bucket.orders, None),
             "revenue": (round(bucket.revenue, 2), None),
@@ -174,7 +177,9 @@ class TenantMetrics:
         for name, (value, denominator) in values.items():
             detector = self._detector(name)
             if detector is not None:
-                points.append(MetricPoint(name, detector.update(minute, float(value), denominator)))
+                during = tuple(under_way(list(planned), minute, name.split(":")[0])) if planned else ()
+                verdict = detector.update(minute, float(value), denominator, learn=not during)
+                points.append(MetricPoint(name, verdict, during))
         return points
 
     def _detector(self, name: str) -> SeriesDetector | None:

@@ -184,8 +184,9 @@ class SeriesDetector:
     def warming_up(self) -> bool:
         return self.seen < self.warmup_intervals
 
-    def update(self, ts: int, value: float, denominator: float | None = None) -> Verdict:
-        """Judge one interval, then learn from it (not from intervals of an open incident)."""
+    def update(self, ts: int, value: float, denominator: float | None = None, learn: bool = True) -> Verdict:
+        """Judge one interval, then learn from it (not from intervals of an open incident; nothing with `learn`
+        False: an interval of a planned sale or maintenance must not move the baseline)."""
         if self.last_ts is not None and ts - self.last_ts > self.interval_ms:
             self.window.clear()  # a gap is missing data, not zeros
             self.slow = [0.0, 0.0, 0.0, 0.0]
@@ -227,13 +228,9 @@ class SeriesDetector:
         elif self.incident_since is not None and abs(z) < DEVIATING:
             self.incident_since = None
         self.incident_age = self.incident_age + 1 if self.incident_since is not None else 0
-        if self.kind != "ratio":
-            self.baseline.follow(value)
         calm = self.incident_since is None and not anomalous
-        if calm or self.incident_age > RELEARN_AFTER or (self.kind != "ratio" and not self.baseline.knows(ts)):
-            self._learn(ts, value, denominator, expected_value, calm)
-        if not warming_up and self.incident_since is None and not anomalous:
-            self.calibration.update(abs(z))
+        if learn:
+            self._learn_from(ts, value, denominator, expected_value, calm, warming_up, z)
         self.seen += 1
         if self.kind == "ratio":
             value = value / denominator if denominator else 0.0
@@ -313,6 +310,19 @@ class SeriesDetector:
             self.run_since = ts
         self.run_sign = sign
         return self.run_since
+
+    def _learn_from(
+        self, ts: int, value: float, denominator: float | None, expected_value: float, calm: bool, warming_up: bool,
+        z: float,
+    ) -> None:  # fmt: skip
+        """The baseline follows the interval, learns from it when calm (or long after an incident began), and the
+        alert threshold's calibration takes its score."""
+        if self.kind != "ratio":
+            self.baseline.follow(value)
+        if calm or self.incident_age > RELEARN_AFTER or (self.kind != "ratio" and not self.baseline.knows(ts)):
+            self._learn(ts, value, denominator, expected_value, calm)
+        if not warming_up and calm:
+            self.calibration.update(abs(z))
 
     def _learn(self, ts: int, value: float, denominator: float | None, expected_value: float, calm: bool) -> None:
         """Move the baseline and the spread towards this interval (residuals clipped at 4 spreads)."""

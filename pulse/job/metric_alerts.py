@@ -6,6 +6,7 @@ row (kind 'model', cause 'metric:<metric>') per incident, with a plain-language 
 ...             z=-6.1, score=1.0, threshold=5.0, direction="drop", is_anomalous=True, opens_incident=True,
 ...             warming_up=False, since=3_000_000, window_minutes=15)
 >>> from pulse.tenants.config import TenantConfig
+from pulse.tenants.planned import PlannedEvent
 >>> rows = MetricRows("acme", TenantConfig(display_name="ACME"), "r1").rows("orders", v)
 >>> [table for table, _ in rows]
 ['metric_values', 'alerts']
@@ -23,6 +24,7 @@ from models.detectors import MINUTE, Verdict
 from pulse.job.alerts import alert_row
 from pulse.summaries import default_template, render
 from pulse.tenants.config import TenantConfig
+from pulse.tenants.planned import PlannedEvent
 
 LABELS = {
     "orders": ("orders", "check checkout, payment provider and the storefront for errors."),
@@ -65,11 +67,16 @@ class MetricRows:
         self.name = config.display_name or tenant
         self.template = config.templates.get("metric_alert") or default_template("metric_alert")
 
-    def rows(self, metric: str, verdict: Verdict) -> list[tuple[str, dict[str, Any]]]:
+    def rows(
+        self, metric: str, verdict: Verdict, planned: tuple[PlannedEvent, ...] = ()
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The minute's value, and an alert if it opens an incident: none when a `planned` event under way
+        announced this change (a sale's spike, a maintenance's drop); one that names the event otherwise."""
         now = datetime.now(UTC)
         rows: list[tuple[str, dict[str, Any]]] = [("metric_values", self._value_row(metric, verdict, now))]
-        if verdict.opens_incident:
-            rows.append(("alerts", self._alert_row(metric, verdict, now)))
+        family = metric.partition(":")[0]
+        if verdict.opens_incident and not any(p.expects(family, verdict.direction, verdict.ts) for p in planned):
+            rows.append(("alerts", self._alert_row(metric, verdict, now, planned)))
         return rows
 
     def _value_row(self, metric: str, v: Verdict, now: datetime) -> dict[str, Any]:
@@ -92,7 +99,7 @@ class MetricRows:
             "written_at": now,
         }
 
-    def _alert_row(self, metric: str, v: Verdict, now: datetime) -> dict[str, Any]:
+    def _alert_row(self, metric: str, v: Verdict, now: datetime, planned: tuple[PlannedEvent, ...]) -> dict[str, Any]:
         family, _, campaign = metric.partition(":")
         label, next_step = LABELS[family]
         change = (v.observed / v.expected - 1) * 100 if v.expected else 100.0
@@ -119,6 +126,13 @@ class MetricRows:
         cause = f"metric:{metric}"
         labels = {"metric": metric, "direction": v.direction, "observed": f"{v.observed:g}"}
         labels |= {"expected": f"{v.expected:g}", "since": _datetime(v.since).isoformat()}
+        summary = render(self.template, context)
+        if planned:
+            labels["planned"] = ", ".join(p.name for p in planned)
+            summary += (
+                f" This came during the {', '.join(p.describe() for p in planned)}, which expected a change "
+                "the other way."
+            )
         return alert_row(
             self.tenant,
             key=(cause, str(v.since)),
@@ -130,7 +144,7 @@ class MetricRows:
             event_id="",
             score=v.score,
             threshold=v.threshold,
-            summary=render(self.template, context),
+            summary=summary,
             labels=labels,
             run_id=self.run_id,
             created_at=now,

@@ -113,8 +113,8 @@ class TenantPipeline:
             rows += self._suspensions()
         if state.metrics is not None:
             until = max(state.metrics.open, default=-MINUTE) + MINUTE if end_of_input else event_time
-            for point in state.metrics.close(until):
-                rows += self.metric_rows.rows(point.metric, point.verdict)
+            for point in state.metrics.close(until, tuple(self.config.planned)):
+                rows += self.metric_rows.rows(point.metric, point.verdict, point.planned)
         return self._meter(state, rows, stored)
 
     def next_timer(self, state: PipelineState) -> int | None:

@@ -80,7 +80,7 @@ class TenantScorer:
         alerts = [self._rule_alert(view, rule, run_id, now) for rule in hits]
         if risk is not None and risk.is_alert:
             alerts.append(self._risk_alert(event, risk, run_id, now))
-        alerts += [self._window_alert(alert, run_id, now) for alert in due]
+        alerts += [self._window_alert(alert, run_id, now) for alert in due if not self._maintenance(alert)]
         self.engine.scope.end_event()
         return row, alerts
 
@@ -90,7 +90,7 @@ class TenantScorer:
         self.engine.scope.start_event()
         due = self.engine.advance(state.rules, watermark)
         self.engine.scope.end_event()
-        return [self._window_alert(alert, run_id, now) for alert in due]
+        return [self._window_alert(alert, run_id, now) for alert in due if not self._maintenance(alert)]
 
     def next_timer(self, state: TenantState) -> int | None:
         """The event time at which `advance` has work to do next."""
@@ -118,6 +118,12 @@ class TenantScorer:
         context = {**self._context(event), "rule": rule.model_dump(), "headline": rule.description}
         summary = render(rule.summary or self.rule_template, context)
         return self._event_alert(event, rule.id, rule.severity, summary, rule.labels, run_id, now)
+
+    def _maintenance(self, alert: Alert) -> bool:
+        """Whether `alert` is an absence that a planned event expecting a drop (maintenance) explains."""
+        return alert.rule.type == "absence" and any(
+            p.direction in ("drop", "both") and p.covers(alert.ts) for p in self.config.planned
+        )
 
     def _window_alert(self, alert: Alert, run_id: str, now: datetime) -> dict[str, Any]:
         rule = alert.rule
