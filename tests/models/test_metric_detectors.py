@@ -172,7 +172,7 @@ def test_metric_config_rejects_unknown_metrics_with_the_line():
 
 
 def test_cli_lists_the_same_scenarios_as_the_generator():
-    from pulse.cli import SCENARIO_NAMES
+    from pulse.cli.common import SCENARIO_NAMES
     from pulse.dev.scenarios import SCENARIOS
 
     assert SCENARIO_NAMES == SCENARIOS
