@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pulse.cli import PROJECT_CONFIGS
+from pulse.cli.common import PROJECT_CONFIGS
 from pulse.dev.generate import BROKEN_KINDS
 from pulse.events import parse_record
 from pulse.inputs import read_records

@@ -5,10 +5,11 @@ import random
 
 import pytest
 
-from models.backtest import SeriesError, backtest
+from models.backtest import backtest
 from models.business_metrics import TenantMetrics, detector_config
 from models.detectors import DAY, HOUR, MINUTE, SeriesDetector
 from models.evaluation import metric_alerts
+from models.series import read_rows
 from pulse.dev.scenarios import ScenarioGenerator
 from pulse.tenants.config import ConfigInvalid, MetricDetectorConfig, MetricsConfig, parse_tenant_config
 
@@ -144,7 +145,7 @@ def test_backtest_reads_any_interval_and_flags_only_the_outage_once_it_knows_the
         value = poisson(rng, 60 * shop_rate(ts * 1000)) if not (24 * 13 + 12 <= i < 24 * 13 + 15) else 0
         if i != 100:  # a missing hour
             rows.append((str(ts), str(value)))
-    results = list(backtest(rows, "orders", MetricsConfig()))
+    results = list(backtest(read_rows(rows, "hourly.csv").points, "orders", MetricsConfig()))
     assert len(results) == len(rows)
     flagged = [i for i, r in enumerate(results) if r.is_alert]
     outage = [i for i, (ts, _) in enumerate(rows) if 13 * 24 + 12 <= (int(ts) - start) // 3600 < 13 * 24 + 15]
@@ -152,13 +153,6 @@ def test_backtest_reads_any_interval_and_flags_only_the_outage_once_it_knows_the
     after = set(range(outage[-1] + 1, outage[-1] + 9))  # the 4-hour windows still see the outage for a while
     assert week_two[0] == outage[0] and set(outage) <= set(week_two) <= {*outage, *after}
     assert all(0.0 <= r.anomaly_score <= 1.0 for r in results)
-
-
-def test_backtest_errors_name_the_row():
-    with pytest.raises(SeriesError, match="row 2: value 'lots' is not a number"):
-        list(backtest([("1700000000", "1"), ("1700000060", "lots")], "orders", MetricsConfig()))
-    with pytest.raises(SeriesError, match="row 2: .* not after the row before"):
-        list(backtest([("1700000060", "1"), ("1700000000", "1")], "orders", MetricsConfig()))
 
 
 def test_metric_config_rejects_unknown_metrics_with_the_line():
@@ -172,7 +166,7 @@ def test_metric_config_rejects_unknown_metrics_with_the_line():
 
 
 def test_cli_lists_the_same_scenarios_as_the_generator():
-    from pulse.cli import SCENARIO_NAMES
+    from pulse.cli.common import SCENARIO_NAMES
     from pulse.dev.scenarios import SCENARIOS
 
     assert SCENARIO_NAMES == SCENARIOS
