@@ -37,7 +37,6 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
-
 from river import stats
 
 from models.budget import AlertBudget

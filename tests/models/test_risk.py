@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from river import anomaly
 from risk_streams import FRAUD, SizedStream, scored
+from river import anomaly
 
 from models import context, features
 from models.risk import RiskModel
