@@ -53,6 +53,13 @@ class AlertBudget:
         elif score > self.today[0]:
             heapq.heapreplace(self.today, score)
 
+    def resize(self, per_day: int) -> None:
+        """Count `per_day` scores a day from now on (the completed days' values follow as days end)."""
+        if per_day != self.per_day:
+            self.per_day = per_day
+            self.today = heapq.nlargest(per_day, self.today)
+            heapq.heapify(self.today)
+
     def _move_to(self, ts: int) -> None:
         """End the current day if `ts` is past it; a day with fewer than k scores leaves no value."""
         if self.first is None or (ts - self.first) // DAY_MS <= self.day:

@@ -58,6 +58,12 @@ class RiskModel:
         self.context = RecentContext()
         self.seen = 0
 
+    def configure(self, config: RiskModelConfig) -> None:
+        """Take the tenant's current settings: the alert ones apply at once, the forests' to forests built later."""
+        if config is not self.config:
+            self.config = config
+            self.budget.resize(config.alerts_per_day)
+
     @property
     def warming_up(self) -> bool:
         return self.seen < self.config.warmup_events

@@ -84,3 +84,17 @@ def test_alert_quantile_is_refused_with_what_replaced_it():
     text = "tenant: shop\nmodels:\n  risk:\n    alert_quantile: 0.995\n"
     with pytest.raises(ConfigInvalid, match="alert_quantile was replaced by alerts_per_day"):
         parse_tenant_config(text, "shop.yaml")
+
+
+def test_a_changed_budget_applies_to_a_running_model():
+    stream = SizedStream(seed=3, events_per_minute=24, days=QUIET_DAYS, quiet=True)
+    events = [e for e in stream.run()[0] if e["event_type"] in ("order_placed", "payment_succeeded")]
+    kept, changed = RiskModel(RiskModelConfig()), RiskModel(RiskModelConfig())
+    half = len(events) // 2
+    for event in events[:half]:
+        kept.score(event)
+        changed.score(event)
+    changed.configure(RiskModelConfig(alerts_per_day=20))
+    assert changed.budget.per_day == 20 and len(changed.budget.today) <= 20
+    alerts = [sum(model.score(e).is_alert for e in events[half:]) for model in (kept, changed)]
+    assert alerts[0] < alerts[1], alerts
