@@ -76,7 +76,7 @@ KINDS: dict[str, tuple[type, frozenset[str]]] = {
     "RiskModel": (RiskModel, frozenset()),
     "RecentContext": (RecentContext, frozenset({"recent", "usual"})),
     "TenantUsual": (TenantUsual, frozenset({"amount", "countries"})),
-    "AlertBudget": (AlertBudget, frozenset({field for field in vars(AlertBudget(1))})),
+    "AlertBudget": (AlertBudget, frozenset(vars(AlertBudget(1)))),
 }
 CONFIGS: dict[str, type[BaseModel]] = {
     name: kind for name, kind in vars(config).items() if isinstance(kind, type) and issubclass(kind, config.Strict)
