@@ -74,7 +74,10 @@ class TenantScorer:
         late, due = self.engine.observe(view, state.rules, watermark)
         group, ts = _group_key(event), event["ts"]
         hits = [rule for rule in self.rules.matches(view) if self.engine.cooled(rule.id, group, ts, state.rules)]
-        risk = state.model.score(event) if state.model is not None and self.wants_model(event) else None
+        risk = None
+        if state.model is not None and self.wants_model(event):
+            state.model.configure(self.config.models.risk)  # the tenant's current settings
+            risk = state.model.score(event)
         row = self._scored_row(event, risk, hits, run_id, now)
         row.update(is_late=late, tags=view["tags"], derived={name: _text(view.get(name)) for name in self.derived})
         alerts = [self._rule_alert(view, rule, run_id, now) for rule in hits]

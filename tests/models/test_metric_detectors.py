@@ -194,7 +194,7 @@ def test_state_survives_a_pickle_round_trip_without_a_new_warmup():
     assert not any(p.verdict.warming_up for p in after_restored if not p.metric.startswith("campaign"))
 
 
-def test_risk_context_flags_new_country_and_unusual_amount_and_stays_bounded():
+def test_risk_context_flags_velocity_and_unusual_amount_and_stays_bounded():
     from models import context as ctx
 
     recent = ctx.RecentContext()
@@ -202,7 +202,7 @@ def test_risk_context_flags_new_country_and_unusual_amount_and_stays_bounded():
     for i in range(5):
         recent.features({**order, "ts": i * 60_000, "ip": "10.0.0.1"})
     f = recent.features({**order, "ts": 6 * 60_000, "country": "BR", "amount": 4000.0, "ip": "10.0.0.1"})
-    assert f["new_country"] == 1.0 and f["amount_vs_usual"] > 3.5 and f["ip_orders_10m"] == 5.0
+    assert f["amount_vs_usual"] > 0.9 and f["ip_orders_10m"] == 0.5
     later = recent.features({**order, "ts": 30 * 60_000, "ip": "10.0.0.1"})
     assert later["ip_orders_10m"] == 0.0 and later["customer_orders_10m"] == 0.0  # outside the 10 minutes
     for i in range(ctx.MAX_KEYS + 10):
