@@ -44,6 +44,11 @@ def alerts(events: Iterable[dict], rules: list[AbsenceRule]) -> dict[str, list[i
     return times
 
 
+def without_orders(events: list[dict], start: int) -> list[dict]:
+    """The stream with no order in the outage from `start`."""
+    return [e for e in events if not (e["event_type"] == "order_placed" and 0 <= e["ts"] - start < OUTAGE_MS)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=10)
@@ -69,8 +74,7 @@ def main() -> None:
                 false[name] += len(quiet[r.id])
             for outage, offset in OUTAGES.items():
                 start = generator.t0 + offset
-                gap = [e for e in events if not (e["event_type"] == "order_placed" and start <= e["ts"] < start + OUTAGE_MS)]
-                found = alerts(gap, list(named.values()))
+                found = alerts(without_orders(events, start), list(named.values()))
                 for name, r in named.items():
                     inside = [t for t in found[r.id] if start <= t <= start + OUTAGE_MS]
                     delays[name][outage].append(f"{(inside[0] - start) // 60_000}" if inside else "-")
@@ -78,7 +82,8 @@ def main() -> None:
         for name in variants:
             per_day = false[name] / (args.days * len(args.seeds))
             cells = [",".join(delays[name][o]) for o in OUTAGES]
-            print(f"{volume / minutes:10.1f} {orders / minutes:10.2f} {name:>16} {per_day:9.2f} {cells[0]:>18} {cells[1]:>18}")
+            rates = f"{volume / minutes:10.1f} {orders / minutes:10.2f}"
+            print(f"{rates} {name:>16} {per_day:9.2f} {cells[0]:>18} {cells[1]:>18}")
 
 
 if __name__ == "__main__":
