@@ -54,11 +54,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--min-expected", type=float, nargs="+", default=[6, 8, 10, 12])
+    parser.add_argument("--sizes", type=float, nargs="+", default=SIZES, help="sessions per minute")
     args = parser.parse_args()
     variants = {"for 20m": None, **{f"min_expected {n:g}": n for n in args.min_expected}}
     print(f"{args.days} days, seeds {args.seeds}; false alerts per tenant-day, outage delays in minutes")
     print(f"{'events/min':>10} {'orders/min':>10} {'rule':>16} {'false/day':>9} {'afternoon':>18} {'night':>18}")
-    for size in SIZES:
+    for size in args.sizes:
         false = {name: 0 for name in variants}
         delays: dict[str, dict[str, list[str]]] = {name: {o: [] for o in OUTAGES} for name in variants}
         volume = orders = 0

@@ -2,7 +2,7 @@
 themselves, for absence rules with `min_expected` (pulse.rules.runners).
 
 Every completed hour (one with no event counts 0) moves two smoothed averages: its hour of the week (used
-once that slot has been seen `WEEKS_SEEN` times) and its hour of the day (used before). Each starts as the
+once that slot has been seen in an earlier week) and its hour of the day (used before). Each starts as the
 plain mean of its first observations and becomes an EWMA (`WEEKLY_ALPHA`, `DAILY_ALPHA`) after that, so one
 odd first day does not stick. Memory is fixed: 168 + 24 numbers. The hour still open is not learned yet, so
 during a silence the rates stay those from before it: the silence is judged against what was usual, and
@@ -27,7 +27,7 @@ DAY_HOURS = 24
 WEEK_HOURS = 7 * DAY_HOURS
 DAILY_ALPHA = 0.1  # about the last ten days of an hour of the day
 WEEKLY_ALPHA = 0.25  # about the last four weeks of an hour of the week
-WEEKS_SEEN = 2  # an hour of the week is trusted after this many weeks; before, its hour of the day
+WEEKS_SEEN = 1  # an hour of the week is used once seen in this many earlier weeks; before, its hour of the day
 
 
 @dataclass
