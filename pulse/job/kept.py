@@ -49,6 +49,7 @@ from pulse.job.pipeline import PipelineState
 from pulse.job.scoring import TenantState
 from pulse.job.usage import UsageState
 from pulse.rules.engine import EngineState, RuleState
+from pulse.rules.rates import HourlyRate
 from pulse.rules.runners import AbsenceState, SeenState, SequenceState, WindowState
 from pulse.rules.windows import Partial
 from pulse.tenants import config
@@ -65,7 +66,8 @@ KINDS: dict[str, tuple[type, frozenset[str]]] = {
     "RuleState": (RuleState, frozenset()),
     "WindowState": (WindowState, frozenset({"breach", "alerted", "history"})),
     "Partial": (Partial, frozenset({"values"})),
-    "AbsenceState": (AbsenceState, frozenset({"last_seen", "fired", "alerted"})),
+    "AbsenceState": (AbsenceState, frozenset({"last_seen", "fired", "alerted", "due"})),
+    "HourlyRate": (HourlyRate, frozenset({"weekly", "daily"})),
     "SeenState": (SeenState, frozenset({"seen", "alerted"})),
     "SequenceState": (SequenceState, frozenset({"firsts", "alerted"})),
     "UsageState": (UsageState, frozenset({field.name for field in dataclasses.fields(UsageState)})),
