@@ -354,3 +354,24 @@ def series_table(scores: list[SeriesScore]) -> str:
         detected = f"{sum(s.detected for s in group)}/{windows}"
         lines.append(f"| {family} | {len(group)} | {detected} | {sum(s.false_alerts for s in group)} | {nab} |")
     return "\n".join(lines)
+
+
+def evaluate_seeds(
+    seeds: list[int], days: float, sizes: tuple[str, ...], kinds: tuple[str, ...], l_days: float
+) -> Report:
+    """One report over a stream per seed."""
+    report = Report([], [], [], {}, {})
+    for seed in seeds:
+        report.extend(evaluate(seed, days, sizes, kinds, {"l": l_days}))
+    return report
+
+
+def heading(seeds: list[int], days: float, sizes: tuple[str, ...], l_days: float) -> str:
+    """What the tables are about."""
+    l_note = f" ({min(days, l_days):g} for size l)" if "l" in sizes else ""
+    return (
+        f"The product with its shipped defaults (configs/default.yaml) on labelled streams; seeds "
+        f"{', '.join(map(str, seeds))}; {days:g} days{l_note}, the first one history only. An alert from 1 minute "
+        "before an incident's start to 30 minutes after its end detects it; alerts under 30 minutes apart are one "
+        "episode."
+    )
