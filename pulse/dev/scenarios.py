@@ -207,10 +207,10 @@ class LabelledStream(Generator):
                 yield self._one_ip_burst(tenant, at, n)
             elif kind == "card_testing":
                 yield self._card_test(tenant, at, n)
-            elif kind == "fraud_order":
-                yield self._large_fraud_order(tenant, at)
             else:
-                yield self._whale_orders(tenant, at)
+                made = self._large_fraud_order(tenant, at) if kind == "fraud_order" else self._whale_orders(tenant, at)
+                made.kind = kind
+                yield made
 
     def _one_ip_burst(self, tenant: str, ts: int, n: int) -> Incident:
         per_minute = max(20, 2 * SIZES[self.size_of[tenant]])
