@@ -126,8 +126,9 @@ DESCRIPTIONS = {
 WEEK_MEAN = statistics.fmean(season(m * MINUTE) for m in range(7 * 24 * 60))  # `season` averages to this
 
 
-def tenant_name(size: str) -> str:
-    return f"shop-{size}"
+def tenant_name(size: str, seed: int) -> str:
+    """The tenant of a size in the stream of a seed (one name per stream, so streams can be judged together)."""
+    return f"shop-{size}-{seed}"
 
 
 @dataclass
@@ -138,9 +139,9 @@ class LabelledStream(Generator):
 
     >>> stream = LabelledStream(seed=1, days=2, sizes=("xs", "s"), kinds=("outage",))
     >>> events, incidents = stream.run()
-    >>> [(i.tenant_id, i.kind, i.start - stream.t0 == DAY + 10 * HOUR) for i in incidents]  # shop-s: a quiet day
-    [('shop-xs', 'outage', True), ('shop-xs', 'outage', False), ('shop-xs', 'outage', False)]
-    >>> [e for e in events if e["tenant_id"] == "shop-xs" and incidents[0].start <= e["ts"] < incidents[0].end]
+    >>> [(i.tenant_id, i.kind, i.start - stream.t0 == DAY + 10 * HOUR) for i in incidents]  # shop-s-1: a quiet day
+    [('shop-xs-1', 'outage', True), ('shop-xs-1', 'outage', False), ('shop-xs-1', 'outage', False)]
+    >>> [e for e in events if e["tenant_id"] == "shop-xs-1" and incidents[0].start <= e["ts"] < incidents[0].end]
     []
     """
 
@@ -154,8 +155,8 @@ class LabelledStream(Generator):
         unknown = [s for s in self.sizes if s not in SIZES] + [k for k in self.kinds if k not in KINDS]
         if unknown:
             raise ValueError(f"unknown size or kind {unknown}; sizes: {', '.join(SIZES)}; kinds: {', '.join(KINDS)}")
-        self.tenants = {tenant_name(size): "USD" for size in self.sizes}
-        self.size_of = {tenant_name(size): size for size in self.sizes}
+        self.tenants = {tenant_name(size, self.seed): "USD" for size in self.sizes}
+        self.size_of = {tenant_name(size, self.seed): size for size in self.sizes}
         self.minutes = round(self.days * 24 * 60)
         super().__post_init__()
         self.plan = self._schedule()

@@ -144,7 +144,7 @@ def test_tenant_sizes_average_their_documented_events_per_minute_over_a_week():
     events, _ = stream.run()
     per_minute = Counter(e["tenant_id"] for e in events)
     for size in ("xs", "s"):
-        assert per_minute[tenant_name(size)] / (7 * 24 * 60) == pytest.approx(SIZES[size], rel=0.1)
+        assert per_minute[tenant_name(size, 4)] / (7 * 24 * 60) == pytest.approx(SIZES[size], rel=0.1)
 
 
 def test_nights_are_quiet_and_the_first_day_is_history_only():
@@ -188,8 +188,8 @@ def test_orders_drop_to_their_kinds_share_during_the_incident():
 def test_size_days_end_a_tenant_early_and_unknown_names_are_refused():
     stream = LabelledStream(seed=1, days=3, sizes=("xs", "s"), size_days={"s": 1})
     events, incidents = stream.run()
-    assert max(e["ts"] for e in events if e["tenant_id"] == "shop-s") < stream.t0 + DAY
-    assert {i.tenant_id for i in incidents} == {"shop-xs"}
+    assert max(e["ts"] for e in events if e["tenant_id"] == "shop-s-1") < stream.t0 + DAY
+    assert {i.tenant_id for i in incidents} == {"shop-xs-1"}
     with pytest.raises(ValueError, match="unknown size or kind"):
         LabelledStream(sizes=("xxl",))
 
@@ -199,6 +199,14 @@ def test_the_cli_choices_are_the_streams_kinds_and_sizes():
 
 
 # End to end
+
+
+def test_streams_of_several_seeds_are_judged_together_without_mixing_their_tenants():
+    alerts = [alert(100, tenant="shop-s-1"), alert(110, tenant="shop-s-2")]  # the same minute of two streams
+    one, two = (score([a], [], {a.tenant: "s"}, {a.tenant: 1.0}) for a in alerts)
+    one.extend(two)
+    assert one.tenant_days == {"s": 2.0}
+    assert "| s | 10 | 2 | 0 | - | - | - | 0.00 | 1.00 | 0.00 |" in evaluation.size_table(one)
 
 
 def test_the_product_detects_an_outage_of_a_small_tenant(capsys):
