@@ -16,6 +16,9 @@ from pulse.tenants.config import ConfigInvalid, ConfigSet, load_config_dir
 PROJECT_CONFIGS = Path(__file__).resolve().parent.parent.parent / "configs"
 LATENESS = f"{ALLOWED_LATENESS_MS // 1000}s"  # the job's default allowed lateness, as a duration
 SCENARIO_NAMES = ("drop", "spike", "slow_degradation", "bot_burst", "card_testing", "seasonal_quiet")
+EVALUATION_KINDS = ("orders_drop_85", "orders_drop_50", "payment_failures", "bot_burst", "card_testing", "outage")
+EVALUATION_KINDS += ("fraud_order", "large_orders")  # pulse.dev.scenarios.KINDS, named here to keep start-up light
+EVALUATION_SIZES = ("xs", "s", "m", "l")  # pulse.dev.scenarios.SIZES
 console = Console()
 errors = Console(stderr=True, soft_wrap=True, highlight=False)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pulse.cli.common import SCENARIO_NAMES, console
+from pulse.cli.common import SCENARIO_NAMES, console, errors
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="write a synthetic multi-tenant stream with injected incidents")
-    p.add_argument("--out", required=True, help="output file: .jsonl, .csv or .parquet")
+    p.add_argument("--out", help="output file: .jsonl, .csv or .parquet")
+    p.add_argument("--labelled-series", metavar="DIR", help="instead: synthetic labelled series + labels.json")
     p.add_argument("--minutes", type=int, default=None, help="default 360 (a scenario: its own length)")
     p.add_argument("--scenario", choices=SCENARIO_NAMES, help="one tenant, seasonal, one labelled kind of incident")
     p.add_argument("--sessions-per-minute", type=float, default=4.0, help="per tenant")
@@ -23,6 +24,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from pulse.dev.generate import Generator, write
     from pulse.dev.scenarios import ScenarioGenerator
 
+    if args.labelled_series:
+        from pulse.dev.labelled_series import write_folder
+
+        paths = write_folder(Path(args.labelled_series), seed=args.seed)
+        console.print(f"wrote {len(paths)} labelled series and labels.json to {args.labelled_series}")
+        return 0
+    if not args.out:
+        errors.print("pulse generate: give --out FILE (a stream) or --labelled-series DIR (series)")
+        return 2
     if args.scenario:
         generator = ScenarioGenerator(
             scenario=args.scenario,

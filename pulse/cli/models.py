@@ -9,7 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from models.series import DUPLICATES
-from pulse.cli.common import PROJECT_CONFIGS, SCENARIO_NAMES, console, errors
+from pulse.cli.common import EVALUATION_KINDS, EVALUATION_SIZES, PROJECT_CONFIGS, console, errors
 from pulse.tenants.config import METRIC_NAMES, load_config_dir
 
 
@@ -37,9 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--configs", default=str(PROJECT_CONFIGS))
     b.add_argument("--tenant", help="use this tenant's model config (default: configs/default.yaml)")
     b.set_defaults(func=cmd_models_backtest)
-    e = mo.add_parser("evaluate", help="precision, recall and detection delay on labelled synthetic scenarios")
-    e.add_argument("--scenario", action="append", choices=SCENARIO_NAMES, help="repeatable; default: all")
-    e.add_argument("--seed", type=int, nargs="+", default=[7, 8, 9], help="one stream per seed and scenario")
+    e = mo.add_parser("evaluate", help="recall, precision, delay and false alarms of the product on labelled streams")
+    e.add_argument("--kind", "--scenario", action="append", choices=EVALUATION_KINDS, help="repeatable; default: all")
+    e.add_argument("--size", action="append", choices=EVALUATION_SIZES, help="tenant size, repeatable; default: all")
+    e.add_argument("--seed", type=int, nargs="+", action="extend", help="one stream per seed (default: 1 2 3)")
+    e.add_argument("--days", type=float, default=4.0, help="length of each stream; the first day is history")
+    e.add_argument("--l-days", type=float, default=2.0, help="days of the l tenant (its events dominate run time)")
+    e.add_argument("--series-folder", help="instead: NAB score of the detectors over labelled CSVs + labels.json")
     e.set_defaults(func=cmd_models_evaluate)
 
 
@@ -84,22 +88,21 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def cmd_models_evaluate(args: argparse.Namespace) -> int:
-    from models.evaluation import evaluate, merge
-    from pulse.dev.scenarios import SCENARIOS
+    from models import evaluation
+    from models.series import SeriesError
 
-    print(f"Metric detectors (shipped defaults) on labelled scenarios, seeds {', '.join(map(str, args.seed))}")
-    print(
-        "| scenario | days | incidents detected | alerts | precision | recall | delay min (median, max) | false/day |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for scenario in args.scenario or SCENARIOS:
-        r = merge([evaluate(scenario, seed=seed) for seed in args.seed])
-        delays = sorted(r.delays_min)
-        delay = f"{delays[len(delays) // 2]:.0f}, {delays[-1]:.0f}" if delays else "-"
-        precision = "-" if r.precision is None else f"{r.precision:.2f}"
-        recall = "-" if r.recall is None else f"{r.recall:.2f}"
-        print(
-            f"| {scenario} | {r.days:g} | {r.detected}/{r.incidents} | {r.alerts} | {precision} | {recall} "
-            f"| {delay} | {r.false_alerts_per_day:.2f} |"
-        )
+    if args.series_folder:
+        metrics = load_config_dir(PROJECT_CONFIGS).default.models.metrics
+        try:
+            scores = evaluation.score_series_folder(Path(args.series_folder), metrics)
+        except (SeriesError, OSError, ValueError) as exc:
+            errors.print(str(exc), markup=False)
+            return 1
+        print(evaluation.series_table(scores))
+        return 0
+    seeds = args.seed or [1, 2, 3]
+    kinds, sizes = tuple(args.kind or evaluation.KINDS), tuple(args.size or evaluation.SIZES)
+    report = evaluation.evaluate_seeds(seeds, args.days, sizes, kinds, args.l_days)
+    print(evaluation.heading(seeds, args.days, sizes, args.l_days) + "\n")
+    print(evaluation.tables(report))
     return 0

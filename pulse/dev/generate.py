@@ -25,6 +25,8 @@ TENANTS = {"acme": "USD", "globex": "EUR", "initech": "GBP"}
 COUNTRIES = ["US", "US", "US", "GB", "DE", "FR", "CA", "NL"]
 PAYMENT_METHODS = ["card", "card", "card", "paypal", "apple_pay"]
 MINUTE = 60_000
+ORDER_TYPES = ("order_placed", "payment_succeeded", "payment_failed")
+SILENT_KINDS = ("order_gap", "outage")  # incidents made of events removed from the stream
 
 
 @dataclass
@@ -39,12 +41,13 @@ class Incident:
     event_ids: list[str] = field(default_factory=list)
 
     def silences(self, event: dict[str, Any]) -> bool:
-        """For an order gap: whether `event` is an order or payment of the tenant inside the gap."""
+        """For an order gap: whether `event` is an order or payment of the tenant inside the gap; for an outage:
+        whether it is any event of the tenant inside the outage."""
         return (
-            self.kind == "order_gap"
+            self.kind in SILENT_KINDS
             and event["tenant_id"] == self.tenant_id
             and self.start <= event["ts"] < self.end
-            and event["event_type"] in ("order_placed", "payment_succeeded", "payment_failed")
+            and (self.kind == "outage" or event["event_type"] in ORDER_TYPES)
         )
 
 
@@ -72,7 +75,8 @@ class Generator:
         incidents = list(self._incidents())
         for incident in incidents:
             events.extend(incident.events)  # type: ignore[attr-defined]
-        events = [e for e in events if not any(i.silences(e) for i in incidents)]
+        gaps = [i for i in incidents if i.kind in SILENT_KINDS]
+        events = [e for e in events if not any(i.silences(e) for i in gaps)]
         events.sort(key=lambda e: (e["ts"], e["event_id"]))
         return events, incidents
 
@@ -83,6 +87,10 @@ class Generator:
     def _order_factor(self, tenant: str, ts: int) -> float:
         """How likely a checkout becomes an order at `ts`, relative to usual (scenarios degrade it)."""
         return 1.0
+
+    def _failure_rate(self, tenant: str, ts: int) -> float:
+        """How likely a payment at `ts` fails (scenarios raise it)."""
+        return 0.03
 
     def _id(self, tenant: str) -> str:
         self.counter += 1
@@ -143,7 +151,7 @@ class Generator:
         method = rng.choice(PAYMENT_METHODS)
         money = {"amount": amount, "currency": self.tenants[tenant], "order_id": order, "payment_method": method}
         attrs = {"attributes": {"items": str(items)}}
-        failed = rng.random() < 0.03 if failed is None else failed
+        failed = rng.random() < self._failure_rate(tenant, ts) if failed is None else failed
         return [
             self._event(tenant, "order_placed", ts, **base, **money, **attrs),
             self._event(
