@@ -124,7 +124,7 @@ def test_injected_incidents_raise_alerts_with_summaries(job_run):
         "SELECT (SELECT count() FROM alerts FINAL WHERE cause = 'risk_score'), "
         "countIf(risk_score IS NOT NULL), countIf(risk_threshold IS NOT NULL) FROM scored_events FINAL"
     )[0]
-    assert risk[0] == 0 and risk[1] > 1000 and risk[2] == 0
+    assert risk[0] == 0 and risk[1] > 500 and risk[2] == 0
     card_test = next(i for i in job_run.truth if i["kind"] == "card_testing")
     tiny = job_run.query(
         "SELECT count() FROM alerts FINAL WHERE cause = 'tiny-payment-failed' AND event_id IN {ids:Array(String)}",
@@ -229,5 +229,5 @@ def test_the_job_raises_the_alerts_of_its_logic_run_without_flink(job_run):
     rows += plain.finish()
     expected = {(row["cause"], row["alert_id"]) for table, row in rows if table == "alerts"}
     seen = set(job_run.query("SELECT cause, alert_id FROM alerts FINAL WHERE run_id = {run:String}"))
-    assert len(expected) > 20
+    assert len(expected) > 10  # rules, windows and metric detectors (no risk alert on the tenants' first day)
     assert seen == expected
