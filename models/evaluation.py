@@ -13,12 +13,10 @@ other alert is false. Alerts are counted as episodes: a tenant's alerts less tha
 from __future__ import annotations
 
 import json
-import math
 import statistics
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,6 @@ from pulse.dev.generate import Incident
 from pulse.dev.scenarios import KINDS, SIZES, LabelledStream
 from pulse.events import parse_record
 from pulse.job.pipeline import PlainRun
-from pulse.rules import expressions
 from pulse.tenants.config import METRIC_NAMES, ConfigSet, MetricsConfig, load_config_dir
 from pulse.tenants.plans import PlanWatcher, plans_file_for
 
@@ -124,22 +121,10 @@ def unlimited_plans(tenants: Iterable[str], folder: Path) -> PlanWatcher:
     return PlanWatcher(path)
 
 
-@contextmanager
-def no_rule_time_budget() -> Iterator[None]:
-    """Lift the rules' time budget (pulse.rules.expressions): it measures wall time, which a loaded machine
-    stretches until rules are suspended, and the evaluation must not depend on the machine."""
-    budget = expressions.MAX_EVALUATION_MS
-    expressions.MAX_EVALUATION_MS = math.inf
-    try:
-        yield
-    finally:
-        expressions.MAX_EVALUATION_MS = budget
-
-
 def product_alerts(events: list[dict[str, Any]], configs: ConfigSet | None = None) -> list[Alert]:
     """Every alert the job's per-tenant step raises over `events` (sorted by time), shipped defaults unless given;
     no rule is suspended for time."""
-    with tempfile.TemporaryDirectory() as folder, no_rule_time_budget():
+    with tempfile.TemporaryDirectory() as folder:
         plans = unlimited_plans({e["tenant_id"] for e in events}, Path(folder))
         run = PlainRun(configs or shipped_configs(), plans, "evaluate")
         rows = []
