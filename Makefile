@@ -77,6 +77,7 @@ cluster-down: install
 
 bench: install jars
 	$(BIN)/python -m bench.throughput
+	$(BIN)/python -m bench.tenants
 
 clean:
 	rm -rf .data .run .pytest_cache

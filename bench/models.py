@@ -33,7 +33,7 @@ from jobs.environment import local_environment  # noqa: E402
 from jobs.scoring import DISCARD, rule_updates  # noqa: E402
 from operators.pipeline import UPDATED_CONFIGS, RunPipeline  # noqa: E402
 from operators.time import event_time  # noqa: E402
-from pulse.cli import PROJECT_CONFIGS  # noqa: E402
+from pulse.cli.common import PROJECT_CONFIGS  # noqa: E402
 from pulse.dev.generate import Generator  # noqa: E402
 from pulse.events import parse_record  # noqa: E402
 from pulse.eventtime import ALLOWED_LATENESS_MS  # noqa: E402

@@ -57,6 +57,11 @@ def ceiling(events: list[dict], configs: str, dsn: str) -> float:
     """Events/s of the job's Python logic in one process, no Flink: read each envelope and parse it, run every
     tenant's keyed step (`pulse.job.pipeline.PlainRun`) and write the rows to ClickHouse
     (`pulse.store.writer.BatchWriter`)."""
+    return ceiling_run(events, configs, dsn)[0]
+
+
+def ceiling_run(events: list[dict], configs: str, dsn: str) -> tuple[float, PlainRun]:
+    """`ceiling`'s events/s and the PlainRun it ran (its tenants' state at the end)."""
     plain = PlainRun(load_config_dir(configs), PlanWatcher(plans_file_for(configs)), "bench-ceiling")
     gc_tuning.tune()  # as the job's worker does
     lines = [RawRecord("bench", index, json.dumps(event)).to_json() for index, event in enumerate(events)]
@@ -73,7 +78,7 @@ def ceiling(events: list[dict], configs: str, dsn: str) -> float:
         for table, row in plain.finish():
             writer.add(table, row)
         writer.flush()
-        return len(events) / (time.perf_counter() - started)
+        return len(events) / (time.perf_counter() - started), plain
 
 
 def rate_from_clickhouse(dsn: str, run_id: str) -> tuple[int, float]:

@@ -1,11 +1,11 @@
-"""Recent context of an order or payment: velocity per card, customer and IP, new-country flag, and the
+"""Recent context of an order or payment, each feature in [0, 1]: velocity per card, customer and IP, and the
 amount relative to the customer's usual. Bounded: each kind of key keeps its most recent MAX_KEYS.
 
 >>> context = RecentContext()
 >>> for i in range(5):
 ...     f = context.features({"ts": i * 1000, "event_type": "payment_failed", "card_fingerprint": "c1", "amount": 1.0})
->>> f["card_failures_10m"], f["new_country"]
-(4.0, 0.0)
+>>> f["card_failures_10m"], f["amount_vs_usual"]
+(0.4, 0.5)
 """
 
 from __future__ import annotations
@@ -17,14 +17,10 @@ from typing import Any
 WINDOW_MS = 10 * 60_000
 MAX_KEYS = 2000  # per kind of key (card, customer, IP)
 MAX_EVENTS = 50  # per key inside the window
+MAX_COUNT = 10  # events of a key in the window at which a velocity feature reaches 1
+MAX_LOG_RATIO = 4.0  # the customer's log amount ratio mapped from [-4, 4] onto [0, 1]
 
-LIMITS: dict[str, tuple[float, float]] = {
-    "card_failures_10m": (0.0, 10.0),
-    "customer_orders_10m": (0.0, 10.0),
-    "ip_orders_10m": (0.0, 10.0),
-    "new_country": (0.0, 1.0),
-    "amount_vs_usual": (-4.0, 4.0),
-}
+NAMES = ("card_failures_10m", "customer_orders_10m", "ip_orders_10m", "amount_vs_usual")
 
 
 class RecentContext:
@@ -32,7 +28,7 @@ class RecentContext:
 
     def __init__(self) -> None:
         self.recent: dict[str, OrderedDict[str, deque]] = {k: OrderedDict() for k in ("card", "customer", "ip")}
-        self.usual: OrderedDict[str, tuple[float, str]] = OrderedDict()  # customer → (mean log amount, country)
+        self.usual: OrderedDict[str, float] = OrderedDict()  # customer → mean log amount of their orders
 
     def features(self, event: dict[str, Any]) -> dict[str, float]:
         """Context features of `event` (from what came before it), then remember it."""
@@ -40,20 +36,19 @@ class RecentContext:
         card = self._window("card", event.get("card_fingerprint"), ts)
         customer = self._window("customer", event.get("customer_id"), ts)
         ip = self._window("ip", event.get("ip"), ts)
-        usual_log, usual_country = self.usual.get(event.get("customer_id") or "", (None, None))
+        usual_log = self.usual.get(event.get("customer_id") or "")
         amount_log = math.log1p(max(event.get("amount") or 0.0, 0.0))
-        country = event.get("country") or ""
+        ratio = max(-MAX_LOG_RATIO, min(MAX_LOG_RATIO, amount_log - usual_log)) if usual_log is not None else 0.0
         features = {
-            "card_failures_10m": min(float(sum(1 for _, k in card or () if k == "payment_failed")), 10.0),
-            "customer_orders_10m": min(float(sum(1 for _, k in customer or () if k == "order_placed")), 10.0),
-            "ip_orders_10m": min(float(sum(1 for _, k in ip or () if k == "order_placed")), 10.0),
-            "new_country": 1.0 if usual_country and country and country != usual_country else 0.0,
-            "amount_vs_usual": max(-4.0, min(4.0, amount_log - usual_log)) if usual_log is not None else 0.0,
+            "card_failures_10m": _velocity(card, "payment_failed"),
+            "customer_orders_10m": _velocity(customer, "order_placed"),
+            "ip_orders_10m": _velocity(ip, "order_placed"),
+            "amount_vs_usual": (ratio + MAX_LOG_RATIO) / (2 * MAX_LOG_RATIO),
         }
         for window in (card, customer, ip):
             if window is not None:
                 window.append((ts, kind))
-        self._learn_usual(event.get("customer_id"), amount_log, country, kind)
+        self._learn_usual(event.get("customer_id"), amount_log, kind)
         return features
 
     def _window(self, kind: str, key: str | None, ts: int) -> deque | None:
@@ -71,11 +66,16 @@ class RecentContext:
             window.popleft()
         return window
 
-    def _learn_usual(self, customer: str | None, amount_log: float, country: str, kind: str) -> None:
+    def _learn_usual(self, customer: str | None, amount_log: float, kind: str) -> None:
         if not customer or kind != "order_placed":
             return
-        mean, usual_country = self.usual.get(customer, (amount_log, country))
-        self.usual[customer] = (mean + 0.3 * (amount_log - mean), usual_country or country)
+        mean = self.usual.get(customer, amount_log)
+        self.usual[customer] = mean + 0.3 * (amount_log - mean)
         self.usual.move_to_end(customer)
         if len(self.usual) > MAX_KEYS:
             self.usual.popitem(last=False)
+
+
+def _velocity(window: deque | None, kind: str) -> float:
+    """The window's events of `kind`, as a share of MAX_COUNT (capped at 1)."""
+    return min(sum(1 for _, k in window or () if k == kind), MAX_COUNT) / MAX_COUNT

@@ -1,52 +1,191 @@
-"""Evaluation of the metric detectors on labelled synthetic scenarios (pulse/dev/scenarios.py).
+"""Evaluation of the whole product, with its shipped defaults, on labelled synthetic streams (pulse/dev/scenarios.py).
 
-Events are fed in time order to the same TenantMetrics the job runs, closing minutes as a watermark
-one minute behind would. An alert is a true positive when it falls between its incident's start and
-30 minutes after its end; precision counts alerts, recall counts incidents, the delay is from the
-incident's start to its first alert.
+The events of tenants of several sizes are fed in time order to the job's per-tenant step without Flink
+(`pulse.job.pipeline.PlainRun`) with the shipped default config (configs/default.yaml), and every alert it
+raises is kept: condition and absence rules, the risk model, the metric detectors. An alert detects an incident
+of its tenant when it falls between the incident's start (less a minute) and 30 minutes after its end; every
+other alert is false. Alerts are counted as episodes: a tenant's alerts less than 30 minutes apart are one.
+
+>>> episodes([10 * MINUTE, 30 * MINUTE, 99 * MINUTE])  # 10 and 30 are one episode
+2
 """
 
 from __future__ import annotations
 
+import json
+import statistics
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import yaml
+
+from models import nab_score
+from models.backtest import backtest
 from models.business_metrics import TenantMetrics
 from models.detectors import MINUTE
+from models.series import SeriesError, parse_timestamp, read_series
 from pulse.dev.generate import Incident
-from pulse.dev.scenarios import ScenarioGenerator
-from pulse.tenants.config import MetricsConfig
+from pulse.dev.scenarios import KINDS, SIZES, LabelledStream
+from pulse.events import parse_record
+from pulse.job.pipeline import PlainRun
+from pulse.tenants.config import METRIC_NAMES, ConfigSet, MetricsConfig, load_config_dir
+from pulse.tenants.plans import PlanWatcher, plans_file_for
 
 GRACE = 30 * MINUTE
+EPISODE_GAP = 30 * MINUTE
+TARGET_DELAY = 15 * MINUTE
 LATENESS = MINUTE
+DAY = 24 * 60 * MINUTE
+PROJECT_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_SIZE_DAYS = {"l": 2.0}
+UNLIMITED_PLAN = "enterprise"  # the eval tenants' plan: a quota must not stop scoring part-way through the stream
 
 
-@dataclass(frozen=True)
-class ScenarioResult:
-    scenario: str
-    days: float
-    incidents: int
-    detected: int
-    alerts: int
-    true_alerts: int
-    delays_min: list[float]
-    causes: list[str]
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert: its tenant, when it was judged (epoch ms), and who raised it (rule id, `risk`, `metric:<name>`)."""
+
+    tenant: str
+    at: int
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One incident and the first alert that detected it (None: missed)."""
+
+    incident: Incident
+    size: str
+    first: Alert | None
 
     @property
-    def precision(self) -> float | None:
-        return self.true_alerts / self.alerts if self.alerts else None
+    def delay_min(self) -> float | None:
+        return None if self.first is None else max(0.0, (self.first.at - self.incident.start) / MINUTE)
 
-    @property
-    def recall(self) -> float | None:
-        return self.detected / self.incidents if self.incidents else None
 
-    @property
-    def false_alerts_per_day(self) -> float:
-        return (self.alerts - self.true_alerts) / self.days
+@dataclass
+class Report:
+    """Every incident's detection, the false alerts, and how many tenant-days of each size were watched."""
+
+    detections: list[Detection]
+    false_alerts: list[Alert]
+    true_alerts: list[Alert]
+    tenant_days: dict[str, float]  # per size
+    size_of: dict[str, str]  # tenant -> size
+
+    def extend(self, other: Report) -> None:
+        self.detections += other.detections
+        self.false_alerts += other.false_alerts
+        self.true_alerts += other.true_alerts
+        self.size_of |= other.size_of
+        for size, days in other.tenant_days.items():
+            self.tenant_days[size] = self.tenant_days.get(size, 0.0) + days
+
+
+def episodes(times: Iterable[int], gap: int = EPISODE_GAP) -> int:
+    """How many episodes alerts at `times` make: an alert less than `gap` after the one before joins its episode."""
+    count, last = 0, None
+    for at in sorted(times):
+        if last is None or at - last >= gap:
+            count += 1
+        last = at
+    return count
+
+
+def alert_of(row: dict[str, Any]) -> Alert | None:
+    """The Alert of an `alerts` row; None for quota notices. A metric minute is judged at its end."""
+    if row["kind"] == "usage":
+        return None
+    at = int(row["ts"].timestamp() * 1000)
+    cause = row["cause"]
+    if cause.startswith("metric:"):
+        return Alert(row["tenant_id"], at + MINUTE, cause)
+    return Alert(row["tenant_id"], at, "risk" if cause == "risk_score" else cause)
+
+
+def shipped_configs() -> ConfigSet:
+    """What a new tenant gets: the shipped default config, with none of the example tenants' own files."""
+    return ConfigSet(load_config_dir(PROJECT_CONFIGS).default, {})
+
+
+def unlimited_plans(tenants: Iterable[str], folder: Path) -> PlanWatcher:
+    """The shipped plans, with `tenants` on the unlimited plan (a plans file written under `folder`)."""
+    data = yaml.safe_load(plans_file_for(PROJECT_CONFIGS).read_text())
+    data["tenants"] = {tenant: UNLIMITED_PLAN for tenant in tenants}
+    path = folder / "plans.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return PlanWatcher(path)
+
+
+def product_alerts(events: list[dict[str, Any]], configs: ConfigSet | None = None) -> list[Alert]:
+    """Every alert the job's per-tenant step raises over `events` (sorted by time), shipped defaults unless given;
+    no rule is suspended for time."""
+    with tempfile.TemporaryDirectory() as folder:
+        plans = unlimited_plans({e["tenant_id"] for e in events}, Path(folder))
+        run = PlainRun(configs or shipped_configs(), plans, "evaluate")
+        rows = []
+        for index, raw in enumerate(events):
+            event = parse_record(raw, source="evaluate", index=index).event
+            if event is None:
+                raise ValueError(f"generated event {index} is invalid: {raw}")
+            rows += run.record("event", event)
+        rows += run.finish()
+    return [alert for table, row in rows if table == "alerts" and (alert := alert_of(row)) is not None]
+
+
+def score(alerts: list[Alert], incidents: list[Incident], size_of: dict[str, str], days_of: dict[str, float]) -> Report:
+    """Match the alerts to the incidents of their tenant."""
+    windows = defaultdict(list)
+    for incident in incidents:
+        windows[incident.tenant_id].append((incident.start - MINUTE, incident.end + GRACE))
+
+    def inside(alert: Alert) -> bool:
+        return any(start <= alert.at <= end for start, end in windows[alert.tenant])
+
+    detections = []
+    for incident in incidents:
+        hits = [
+            a
+            for a in alerts
+            if a.tenant == incident.tenant_id and incident.start - MINUTE <= a.at <= incident.end + GRACE
+        ]
+        first = min(hits, key=lambda a: a.at) if hits else None
+        detections.append(Detection(incident, size_of[incident.tenant_id], first))
+    tenant_days: Counter[str] = Counter()
+    for tenant, size in size_of.items():
+        tenant_days[size] += days_of[tenant]
+    return Report(
+        detections,
+        [a for a in alerts if not inside(a)],
+        [a for a in alerts if inside(a)],
+        dict(tenant_days),
+        dict(size_of),
+    )
+
+
+def evaluate(
+    seed: int,
+    days: float = 4,
+    sizes: tuple[str, ...] = tuple(SIZES),
+    kinds: tuple[str, ...] = KINDS,
+    size_days: dict[str, float] | None = None,
+) -> Report:
+    """Generate one labelled stream and judge the product's alerts over it; `size_days`: fewer days for a size
+    (by default the l tenant, a fifth of a million events a day, runs for 2 days)."""
+    stream = LabelledStream(
+        seed=seed, days=days, sizes=sizes, kinds=kinds, size_days=DEFAULT_SIZE_DAYS if size_days is None else size_days
+    )
+    events, incidents = stream.run()
+    days_of = {tenant: stream.days_of(tenant) for tenant in stream.size_of}
+    return score(product_alerts(events), incidents, stream.size_of, days_of)
 
 
 def metric_alerts(events: list[dict[str, Any]], config: MetricsConfig) -> list[tuple[int, str]]:
-    """(minute, metric) of every alert the detectors raise over `events` (sorted by time)."""
+    """(minute, metric) of every alert the metric detectors alone raise over `events` (sorted by time)."""
     tenants: dict[str, TenantMetrics] = {}
     alerts: list[tuple[int, str]] = []
     for event in events:
@@ -59,38 +198,177 @@ def metric_alerts(events: list[dict[str, Any]], config: MetricsConfig) -> list[t
     return alerts
 
 
-def evaluate(scenario: str, seed: int = 7, config: MetricsConfig | None = None) -> ScenarioResult:
-    generator = ScenarioGenerator(scenario=scenario, seed=seed)
-    events, incidents = generator.run()
-    alerts = metric_alerts(events, config or MetricsConfig())
-    return score(scenario, generator.minutes / 1440, alerts, incidents)
+def _ratio(part: int, whole: int) -> str:
+    return f"{part / whole:.2f}" if whole else "-"
 
 
-def score(scenario: str, days: float, alerts: list[tuple[int, str]], incidents: list[Incident]) -> ScenarioResult:
-    """Match alerts to incidents."""
-
-    def matches(ts: int, incident: Incident) -> bool:
-        return incident.start - MINUTE <= ts <= incident.end + GRACE
-
-    true_alerts = sum(1 for ts, _ in alerts if any(matches(ts, i) for i in incidents))
-    delays = []
-    for incident in incidents:
-        hits = [ts for ts, _ in alerts if matches(ts, incident)]
-        if hits:
-            delays.append(max(0.0, (min(hits) + MINUTE - incident.start) / MINUTE))  # a minute is judged at its end
-    causes = sorted({metric for _, metric in alerts})
-    return ScenarioResult(scenario, days, len(incidents), len(delays), len(alerts), true_alerts, delays, causes)
+def _delays(detections: list[Detection]) -> tuple[str, str]:
+    """The median and max delay in minutes, and the share of incidents detected within the target."""
+    delays = sorted(d.delay_min for d in detections if d.delay_min is not None)
+    median = f"{statistics.median(delays):.0f}, {delays[-1]:.0f}" if delays else "-"
+    on_time = sum(1 for d in delays if d <= TARGET_DELAY / MINUTE)
+    return median, _ratio(on_time, len(detections))
 
 
-def merge(results: list[ScenarioResult]) -> ScenarioResult:
-    """One result over several runs of the same scenario."""
-    return ScenarioResult(
-        results[0].scenario,
-        sum(r.days for r in results),
-        sum(r.incidents for r in results),
-        sum(r.detected for r in results),
-        sum(r.alerts for r in results),
-        sum(r.true_alerts for r in results),
-        [d for r in results for d in r.delays_min],
-        sorted({c for r in results for c in r.causes}),
+def kind_table(report: Report) -> str:
+    """Per incident kind: recall, delay, and who detected it first."""
+    lines = [
+        "| kind | incidents | detected | recall | delay min (median, max) | within 15 min | first detected by |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for kind in KINDS:
+        rows = [d for d in report.detections if d.incident.kind == kind]
+        if not rows:
+            continue
+        found = [d for d in rows if d.first is not None]
+        median, on_time = _delays(rows)
+        by = ", ".join(f"{s} {n}" for s, n in Counter(d.first.source for d in found).most_common(3))  # type: ignore[union-attr]
+        lines.append(
+            f"| {kind} | {len(rows)} | {len(found)} | {_ratio(len(found), len(rows))} | {median} | {on_time} | {by} |"
+        )
+    return "\n".join(lines)
+
+
+def _tenant_episodes(alerts: list[Alert], size_of: dict[str, str], size: str) -> int:
+    tenants = [t for t, s in size_of.items() if s == size]
+    return sum(episodes(a.at for a in alerts if a.tenant == t) for t in tenants)
+
+
+def size_table(report: Report) -> str:
+    """Per tenant size: recall, delay, precision over episodes, false episodes and risk alerts per tenant-day."""
+    lines = [
+        "| size | events/min | tenant-days | incidents | recall | delay min (median, max) | within 15 min "
+        "| precision | false episodes/tenant-day | risk alerts/tenant-day |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for size in SIZES:
+        if size not in report.tenant_days:
+            continue
+        days = report.tenant_days[size]
+        rows = [d for d in report.detections if d.size == size]
+        found = sum(1 for d in rows if d.first is not None)
+        true = _tenant_episodes(report.true_alerts, report.size_of, size)
+        false = _tenant_episodes(report.false_alerts, report.size_of, size)
+        risk = sum(
+            1 for a in report.false_alerts + report.true_alerts if a.source == "risk" and _size(report, a) == size
+        )
+        median, on_time = _delays(rows)
+        lines.append(
+            f"| {size} | {SIZES[size]} | {days:g} | {len(rows)} | {_ratio(found, len(rows))} | {median} | {on_time} "
+            f"| {_ratio(true, true + false)} | {false / days:.2f} | {risk / days:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def _size(report: Report, alert: Alert) -> str:
+    return report.size_of[alert.tenant]
+
+
+def source_table(report: Report) -> str:
+    """Per source of false alerts: its false episodes per tenant-day, for each size."""
+    sizes = [s for s in SIZES if s in report.tenant_days]
+    lines = [
+        "| false alerts from | " + " | ".join(f"{s} episodes/tenant-day" for s in sizes) + " |",
+        "| --- | " + " | ".join("---" for _ in sizes) + " |",
+    ]
+    counts = Counter(a.source for a in report.false_alerts)
+    for source, _ in counts.most_common():
+        mine = [a for a in report.false_alerts if a.source == source]
+        cells = [f"{_tenant_episodes(mine, report.size_of, s) / report.tenant_days[s]:.2f}" for s in sizes]
+        lines.append(f"| {source} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def tables(report: Report) -> str:
+    """The three tables `pulse models evaluate` prints."""
+    return "\n\n".join([kind_table(report), size_table(report), source_table(report)])
+
+
+@dataclass(frozen=True)
+class SeriesScore:
+    """One labelled series judged by a detector: its windows, those detected, alerts outside them, NAB raw score."""
+
+    file: str
+    metric: str
+    windows: int
+    detected: int
+    false_alerts: int
+    raw: float
+
+
+def read_labels(folder: Path) -> dict[str, tuple[str | None, list[tuple[int, int]]]]:
+    """`labels.json` of a series folder: file name -> (metric or None, windows in epoch ms)."""
+    path = folder / "labels.json"
+    if not path.is_file():
+        raise SeriesError(f"{path}: no labels file; write one mapping each CSV to its [start, end] anomaly windows")
+    labels = {}
+    for name, entry in json.loads(path.read_text()).items():
+        metric, windows = (entry.get("metric"), entry.get("windows")) if isinstance(entry, dict) else (None, entry)
+        if not isinstance(windows, list) or not all(isinstance(w, list) and len(w) == 2 for w in windows):
+            raise SeriesError(f"{path}: {name!r} must map to a list of [start, end] windows")
+        if metric is not None and metric not in METRIC_NAMES:
+            raise SeriesError(f"{path}: {name!r} names metric {metric!r}; use one of {', '.join(METRIC_NAMES)}")
+        labels[name] = (
+            metric,
+            [(parse_timestamp(a, f"{path}: {name}"), parse_timestamp(b, f"{path}: {name}")) for a, b in windows],
+        )
+    return labels
+
+
+def score_series_folder(folder: Path, config: MetricsConfig, metric: str = "orders") -> list[SeriesScore]:
+    """Backtest every labelled CSV of `folder` with the detector of its metric (`metric` if it names none). A
+    detection is a flagged row after one that was not: the job opens one incident for a run of anomalous minutes."""
+    scores = []
+    for name, (own, windows) in sorted(read_labels(folder).items()):
+        path = folder / name
+        if not path.is_file():
+            raise SeriesError(f"{folder / 'labels.json'}: {name!r} is labelled but {path} does not exist")
+        points = read_series(path).points
+        results = list(backtest(points, own or metric, config))
+        times = [p.ts for p in points]
+        alerts = [r.is_alert and not (i and results[i - 1].is_alert) for i, r in enumerate(results)]
+        fired = [t for t, alert in zip(times, alerts, strict=True) if alert]
+        raw = nab_score.file_score(times, alerts, windows)
+        detected = sum(1 for start, end in windows if any(start <= t <= end for t in fired))
+        outside = sum(1 for t in fired if not any(start <= t <= end for start, end in windows))
+        scores.append(SeriesScore(name, own or metric, len(windows), detected, outside, raw))
+    return scores
+
+
+def series_table(scores: list[SeriesScore]) -> str:
+    """Per family of series (the file name up to its last part, e.g. `count_1m_daily`): windows detected, false
+    alerts, NAB score; and the NAB score over the whole folder."""
+    families: dict[str, list[SeriesScore]] = defaultdict(list)
+    for s in scores:
+        families[s.file.rsplit("_", 1)[0]].append(s)
+    lines = [
+        "| series | files | windows detected | false alerts | NAB score |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for family, group in [*sorted(families.items()), ("all", scores)]:
+        windows = sum(s.windows for s in group)
+        nab = f"{nab_score.normalised([s.raw for s in group], windows):.1f}" if windows else "-"
+        detected = f"{sum(s.detected for s in group)}/{windows}"
+        lines.append(f"| {family} | {len(group)} | {detected} | {sum(s.false_alerts for s in group)} | {nab} |")
+    return "\n".join(lines)
+
+
+def evaluate_seeds(
+    seeds: list[int], days: float, sizes: tuple[str, ...], kinds: tuple[str, ...], l_days: float
+) -> Report:
+    """One report over a stream per seed."""
+    report = Report([], [], [], {}, {})
+    for seed in seeds:
+        report.extend(evaluate(seed, days, sizes, kinds, {"l": l_days}))
+    return report
+
+
+def heading(seeds: list[int], days: float, sizes: tuple[str, ...], l_days: float) -> str:
+    """What the tables are about."""
+    l_note = f" ({min(days, l_days):g} for size l)" if "l" in sizes else ""
+    return (
+        f"The product with its shipped defaults (configs/default.yaml) on labelled streams; seeds "
+        f"{', '.join(map(str, seeds))}; {days:g} days{l_note}, the first one history only. An alert from 1 minute "
+        "before an incident's start to 30 minutes after its end detects it; alerts under 30 minutes apart are one "
+        "episode."
     )

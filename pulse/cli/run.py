@@ -1,4 +1,4 @@
-"""Running the scoring job on Flink's local mini-cluster over bounded files, then reporting from ClickHouse.
+"""`pulse run`: the scoring job on Flink's local mini-cluster over bounded files, then a report from ClickHouse.
 
 `pulse run` and `pulse stream` start the job as a process of its own, `python -m jobs.scoring ... --local RUN_DIR`:
 the entry point a cluster runs (`flink run --python jobs/scoring.py`), which wires the job in one place and reports
@@ -8,17 +8,84 @@ modules (jobs/ and operators/ import pulse, not the other way round).
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from rich.markup import escape
+
+from pulse.cli.common import LATENESS, PROJECT_CONFIGS, console, errors, load_configs_or_report, print_table, with_dsn
 from pulse.cli.execution import JobFailed
 from pulse.eventtime import ALLOWED_LATENESS_MS
-from pulse.inputs import read_records
 from pulse.job.duplicates import DUPLICATE
 from pulse.store.clickhouse import store
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run the scoring job locally on bounded input files")
+    p.add_argument("--input", nargs="+", required=True, help="JSON Lines, CSV or Parquet files")
+    p.add_argument("--configs", default=str(PROJECT_CONFIGS))
+    p.add_argument("--tenant", help="the tenant these files belong to; records naming another are rejected")
+    p.add_argument("--parallelism", type=int, default=None)
+    p.add_argument("--run-id", default=None)
+    p.add_argument(
+        "--allowed-lateness",
+        default=LATENESS,
+        help=f"how far behind the newest event an event may be and still count in windows (default {LATENESS}; "
+        "later ones are scored and flagged is_late)",
+    )
+    with_dsn(p)
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pulse.rules.durations import parse_duration
+
+    try:
+        lateness_ms = parse_duration(args.allowed_lateness)
+    except ValueError as exc:
+        errors.print(f"--allowed-lateness: {exc}", markup=False, highlight=False)
+        return 2
+    if lateness_ms % 1000:
+        errors.print(f"--allowed-lateness: {args.allowed_lateness!r} is not whole seconds: write e.g. 2s", markup=False)
+        return 2
+    if load_configs_or_report(args.configs) is None:
+        return 2
+    run_id = args.run_id or datetime.now(UTC).strftime("run-%Y%m%dT%H%M%S")
+    started = time.monotonic()
+    report = run_local(
+        [Path(p) for p in args.input],
+        args.configs,
+        args.clickhouse,
+        run_id,
+        tenant=args.tenant,
+        parallelism=args.parallelism,
+        allowed_lateness_s=lateness_ms // 1000,
+    )
+    console.print(f"run {run_id}: {report.counts()} ({time.monotonic() - started:.1f} s)", markup=False)
+    _print_summaries(report.summaries[1])
+    if report.rejected or report.duplicates:
+        print_table("Records not scored, by reason", *report.rejections)
+    return conserved(report, run_id)
+
+
+def conserved(report: RunReport, run_id: str) -> int:
+    """0 if every record read is scored, rejected or a duplicate; else say what does not add up and return 1."""
+    if report.conserved:
+        return 0
+    errors.print(report.mismatch(run_id), markup=False, soft_wrap=True)
+    return 1
+
+
+def _print_summaries(rows: list[tuple]) -> None:
+    console.print(f"\n[bold]Incident summaries[/bold] ({len(rows)} shown)")
+    for tenant, when, severity, cause, summary in rows:
+        console.print(f"\n[bold]{escape(tenant)}[/bold] {when} \\[{severity}] {escape(cause)}", highlight=False)
+        console.print(f"  {summary}", highlight=False, markup=False)
 
 
 @dataclass
@@ -61,6 +128,8 @@ class RunReport:
 
 def stage(inputs: list[Path], staging: Path, tenant: str | None, received: int) -> int:
     """Write every input record as one envelope line (source, index, payload, receive time); return the count."""
+    from pulse.inputs import read_records  # pyarrow: imported when a run needs it
+
     staging.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     with staging.open("w") as out:

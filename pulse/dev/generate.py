@@ -1,7 +1,15 @@
 """A synthetic e-commerce stream for several tenants, with injected incidents and a ground-truth file.
 
-Deterministic for a given seed. Sessions arrive at a steady rate per tenant and walk the funnel
+Deterministic for a given seed. Sessions arrive at a steady rate per tenant, or in a given number per tenant at
+random times (`sessions`, e.g. from `zipf_sessions`: many small shops, a few large), and walk the funnel
 (page views, cart, checkout, order, payment); incidents are added on top and listed in the truth file.
+
+>>> names = [f"shop{i}" for i in range(4)]
+>>> zipf_sessions(names, 20)
+{'shop0': 9, 'shop1': 5, 'shop2': 3, 'shop3': 3}
+>>> events, _ = Generator(minutes=10, tenants=dict.fromkeys(names, "USD"), sessions=zipf_sessions(names, 20)).run()
+>>> len({e["session_id"] for e in events if e["session_id"].startswith("s0")}), len({e["tenant_id"] for e in events})
+(20, 4)
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ TENANTS = {"acme": "USD", "globex": "EUR", "initech": "GBP"}
 COUNTRIES = ["US", "US", "US", "GB", "DE", "FR", "CA", "NL"]
 PAYMENT_METHODS = ["card", "card", "card", "paypal", "apple_pay"]
 MINUTE = 60_000
+ORDER_TYPES = ("order_placed", "payment_succeeded", "payment_failed")
+SILENT_KINDS = ("order_gap", "outage")  # incidents made of events removed from the stream
 
 
 @dataclass
@@ -39,12 +49,13 @@ class Incident:
     event_ids: list[str] = field(default_factory=list)
 
     def silences(self, event: dict[str, Any]) -> bool:
-        """For an order gap: whether `event` is an order or payment of the tenant inside the gap."""
+        """For an order gap: whether `event` is an order or payment of the tenant inside the gap; for an outage:
+        whether it is any event of the tenant inside the outage."""
         return (
-            self.kind == "order_gap"
+            self.kind in SILENT_KINDS
             and event["tenant_id"] == self.tenant_id
             and self.start <= event["ts"] < self.end
-            and event["event_type"] in ("order_placed", "payment_succeeded", "payment_failed")
+            and (self.kind == "outage" or event["event_type"] in ORDER_TYPES)
         )
 
 
@@ -55,6 +66,7 @@ class Generator:
     sessions_per_minute: float = 4.0
     start: datetime = DEFAULT_START
     tenants: dict[str, str] = field(default_factory=lambda: dict(TENANTS))
+    sessions: dict[str, int] | None = None  # tenant → sessions over the whole run (instead of sessions_per_minute)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -65,16 +77,25 @@ class Generator:
         """All events (sorted by time) and the incidents injected into them."""
         events: list[dict[str, Any]] = []
         for tenant in self.tenants:
-            for minute in range(self.minutes):
-                sessions = self._poisson(self._rate(tenant, self.t0 + minute * MINUTE))
-                for _ in range(sessions):
-                    events.extend(self._session(tenant, self.t0 + minute * MINUTE + self.rng.randrange(MINUTE)))
+            for ts in self._session_starts(tenant):
+                events.extend(self._session(tenant, ts))
         incidents = list(self._incidents())
         for incident in incidents:
             events.extend(incident.events)  # type: ignore[attr-defined]
-        events = [e for e in events if not any(i.silences(e) for i in incidents)]
+        gaps = [i for i in incidents if i.kind in SILENT_KINDS]
+        events = [e for e in events if not any(i.silences(e) for i in gaps)]
         events.sort(key=lambda e: (e["ts"], e["event_id"]))
         return events, incidents
+
+    def _session_starts(self, tenant: str) -> Iterator[int]:
+        """When the tenant's sessions start: its given number at random times, or Poisson arrivals each minute.
+        Lazy, so each start is drawn just before its session (the default stream stays as it was)."""
+        if self.sessions is not None:
+            yield from sorted(self.t0 + self.rng.randrange(self.minutes * MINUTE) for _ in range(self.sessions[tenant]))
+            return
+        for minute in range(self.minutes):
+            for _ in range(self._poisson(self._rate(tenant, self.t0 + minute * MINUTE))):
+                yield self.t0 + minute * MINUTE + self.rng.randrange(MINUTE)
 
     def _rate(self, tenant: str, ts: int) -> float:
         """Sessions per minute starting at `ts` (scenarios add seasonality)."""
@@ -83,6 +104,10 @@ class Generator:
     def _order_factor(self, tenant: str, ts: int) -> float:
         """How likely a checkout becomes an order at `ts`, relative to usual (scenarios degrade it)."""
         return 1.0
+
+    def _failure_rate(self, tenant: str, ts: int) -> float:
+        """How likely a payment at `ts` fails (scenarios raise it)."""
+        return 0.03
 
     def _id(self, tenant: str) -> str:
         self.counter += 1
@@ -143,7 +168,7 @@ class Generator:
         method = rng.choice(PAYMENT_METHODS)
         money = {"amount": amount, "currency": self.tenants[tenant], "order_id": order, "payment_method": method}
         attrs = {"attributes": {"items": str(items)}}
-        failed = rng.random() < 0.03 if failed is None else failed
+        failed = rng.random() < self._failure_rate(tenant, ts) if failed is None else failed
         return [
             self._event(tenant, "order_placed", ts, **base, **money, **attrs),
             self._event(
@@ -191,6 +216,21 @@ class Generator:
         gap = _incident(tenant, "order_gap", [], "No order placed for 40 minutes")
         gap.start, gap.end = ts, ts + 40 * MINUTE
         return gap
+
+
+def zipf_sessions(tenants: list[str], total: int, exponent: float = 1.0) -> dict[str, int]:
+    """`total` sessions over `tenants` (at least one each): the k-th tenant's share of the rest proportional to
+    1 / k ** exponent, rounded so the counts add up to `total` (largest remainders)."""
+    if total < len(tenants):
+        raise ValueError(f"{total} sessions cannot give each of {len(tenants)} tenants one: raise the total")
+    weights = [1 / (rank + 1) ** exponent for rank in range(len(tenants))]
+    rest = total - len(tenants)
+    shares = [rest * weight / sum(weights) for weight in weights]
+    counts = [1 + int(share) for share in shares]
+    by_remainder = sorted(range(len(tenants)), key=lambda i: int(shares[i]) - shares[i])
+    for index in by_remainder[: total - sum(counts)]:
+        counts[index] += 1
+    return dict(zip(tenants, counts, strict=True))
 
 
 def _incident(tenant: str, kind: str, events: list[dict], description: str) -> Incident:

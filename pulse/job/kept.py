@@ -37,20 +37,24 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
+from river import stats
 
+from models.budget import AlertBudget
 from models.business_metrics import Minute, TenantMetrics
 from models.context import RecentContext
 from models.detectors import SeasonalBaseline, SeriesDetector
-from models.risk import RiskModel
+from models.features import TenantUsual
+from models.risk import FEATURES, RiskModel
 from pulse.job.pipeline import PipelineState
 from pulse.job.scoring import TenantState
 from pulse.job.usage import UsageState
 from pulse.rules.engine import EngineState, RuleState
+from pulse.rules.rates import HourlyRate
 from pulse.rules.runners import AbsenceState, SeenState, SequenceState, WindowState
 from pulse.rules.windows import Partial
 from pulse.tenants import config
 
-VERSION = 1
+VERSION = 2
 KIND = "~kind"  # the key naming an object's kind in its plain form
 CONFIG = "~config"  # the key holding a tenant config's (or config part's) fields
 # Stable name → the class whose objects the job keeps, and its fields that hold plain data only (kept as they
@@ -62,7 +66,8 @@ KINDS: dict[str, tuple[type, frozenset[str]]] = {
     "RuleState": (RuleState, frozenset()),
     "WindowState": (WindowState, frozenset({"breach", "alerted", "history"})),
     "Partial": (Partial, frozenset({"values"})),
-    "AbsenceState": (AbsenceState, frozenset({"last_seen", "fired", "alerted"})),
+    "AbsenceState": (AbsenceState, frozenset({"last_seen", "fired", "alerted", "due"})),
+    "HourlyRate": (HourlyRate, frozenset({"weekly", "daily"})),
     "SeenState": (SeenState, frozenset({"seen", "alerted"})),
     "SequenceState": (SequenceState, frozenset({"firsts", "alerted"})),
     "UsageState": (UsageState, frozenset({field.name for field in dataclasses.fields(UsageState)})),
@@ -72,6 +77,8 @@ KINDS: dict[str, tuple[type, frozenset[str]]] = {
     "SeasonalBaseline": (SeasonalBaseline, frozenset(vars(SeasonalBaseline(60_000)))),
     "RiskModel": (RiskModel, frozenset()),
     "RecentContext": (RecentContext, frozenset({"recent", "usual"})),
+    "TenantUsual": (TenantUsual, frozenset({"amount", "countries"})),
+    "AlertBudget": (AlertBudget, frozenset(vars(AlertBudget(1)))),
 }
 CONFIGS: dict[str, type[BaseModel]] = {
     name: kind for name, kind in vars(config).items() if isinstance(kind, type) and issubclass(kind, config.Strict)
@@ -90,8 +97,60 @@ ATOMS = {
     decimal.Decimal,
 }
 FOREIGN = ("river", "numpy")  # libraries whose objects are kept as they are (their pickles name their own modules)
+
+
+def _walk(plain: Any, change: Callable[[dict], dict]) -> Any:
+    """`plain` with `change` applied to each kept object (a dict naming its kind), innermost first."""
+    kind = type(plain)
+    if kind in (dict, OrderedDict):
+        walked = kind((key, _walk(item, change)) for key, item in plain.items())
+        return change(walked) if KIND in walked else walked
+    if kind in (list, tuple):
+        return kind(_walk(item, change) for item in plain)
+    if kind is deque:
+        return deque((_walk(item, change) for item in plain), maxlen=plain.maxlen)
+    return plain
+
+
+def _risk_v2(kept: dict) -> dict:
+    """Version 2 of the risk model: features in [0, 1] relative to the tenant (no hour of day, no payment-failure
+    flag), a daily alert budget instead of a running quantile (config `alerts_per_day`, not `alert_quantile`).
+    A model of version 1 keeps its count of scored events (so its warm-up stays over) and its recent context; its
+    forests, learned on other features, start again (built with the next full window), and its budget too (no risk
+    alert during the day after the upgrade)."""
+    name = kept[KIND]
+    if name == "RiskModelConfig":
+        return {**kept, CONFIG: _without_quantile(kept[CONFIG])}
+    if name in ("ModelsConfig", "TenantConfig"):
+        models = kept[CONFIG] if name == "ModelsConfig" else kept[CONFIG].get("models", {})
+        models = {**models, "risk": _without_quantile(models.get("risk", {}))}
+        return {**kept, CONFIG: models if name == "ModelsConfig" else {**kept[CONFIG], "models": models}}
+    if name == "RecentContext":
+        usual = OrderedDict((customer, mean) for customer, (mean, _country) in kept["usual"].items())
+        return {**kept, "usual": usual}
+    if name != "RiskModel":
+        return kept
+    per_day = kept["config"][CONFIG].get("alerts_per_day", 1)
+    return {
+        KIND: "RiskModel",
+        "config": kept["config"],
+        "trees": None,
+        "context_trees": None,
+        "pending": [],
+        "budget": encode(AlertBudget(per_day)),
+        "feature_stats": {name: stats.Var() for name in FEATURES},
+        "usual": encode(TenantUsual()),
+        "context": kept["context"],
+        "seen": kept["seen"],
+    }
+
+
+def _without_quantile(risk: dict) -> dict:
+    return {key: value for key, value in risk.items() if key != "alert_quantile"}
+
+
 # Version n → a function turning plain state of version n into version n + 1.
-UPGRADES: dict[int, Callable[[Any], Any]] = {}
+UPGRADES: dict[int, Callable[[Any], Any]] = {1: lambda state: _walk(state, _risk_v2)}
 
 
 class KeptStateError(ValueError):

@@ -99,8 +99,7 @@ class RuleEngine:
         the later of it and the tenant's newest event less the allowed lateness, so the buffer never holds more than
         the events of the last allowed lateness, however far Flink's watermark lags behind a fast replay, and the
         alerts are the same whenever Flink emits its watermarks; without it, Flink's watermark alone."""
-        self.sync(state)
-        ts = view["ts"]
+        ts = view["ts"]  # the rules' state is synced by `advance`, below
         late = ts <= max(state.watermark, self._watermark(state), NO_WATERMARK if watermark is None else watermark)
         if not late and self.runners:
             state.arrivals += 1

@@ -6,6 +6,7 @@ Expressions are CEL, checked against the fields events have plus the fields enri
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -158,11 +159,24 @@ class BaselineRule(Aggregated):
 
 
 class AbsenceRule(StatefulRule):
-    """Fires on time when no matching event arrived for `for` (during `active_hours`, UTC, if given)."""
+    """Fires on time when no matching event arrived for `for` (during `active_hours`, UTC, if given); with
+    `min_expected`, only once the events the group usually sees in that silence reach it (pulse.rules.rates)."""
 
     type: Literal["absence"]
     after: Duration = Field(alias="for")
     active_hours: tuple[Annotated[int, Field(ge=0, le=24)], Annotated[int, Field(ge=0, le=24)]] | None = None
+    # left out of the rule's dump when not set, so rules without it keep their fingerprint (and state)
+    min_expected: float | None = Field(None, exclude_if=lambda value: value is None)
+
+    @field_validator("min_expected")
+    @classmethod
+    def _expected(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value < math.inf:
+            raise ValueError(
+                "must be above 0: how many matching events usually come in a silence before it alerts "
+                "(e.g. min_expected: 10)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _positive(self) -> AbsenceRule:

@@ -19,6 +19,7 @@ from pulse.rules.language import (
     StatefulRule,
     ThresholdRule,
 )
+from pulse.rules.rates import HourlyRate
 from pulse.rules.windows import EMPTY_IS_ZERO, Partial, bucket_start, compare, merged
 
 WEEK_MS = 7 * DAY_MS
@@ -244,48 +245,92 @@ class AbsenceState:
     last_seen: dict[Group, int] = field(default_factory=dict)
     fired: set[Group] = field(default_factory=set)
     alerted: dict[Group, int] = field(default_factory=dict)
+    rates: dict[Group, HourlyRate] = field(default_factory=dict)  # with `min_expected`: each group's usual rate
+    due: dict[Group, int] = field(default_factory=dict)  # with `min_expected`: when each group's silence alerts
 
 
 class AbsenceRunner(Runner):
-    """Fires when the watermark passes a group's deadline: its last matching event plus `for`."""
+    """Fires when the watermark passes a group's deadline: its last matching event plus `for` (with
+    `min_expected`, also not before the events it usually sees since then reach `min_expected`)."""
 
     rule: AbsenceRule
 
     def new_state(self) -> AbsenceState:
         return AbsenceState()
 
+    @property
+    def learns(self) -> bool:
+        return self.rule.min_expected is not None
+
     def on_event(self, event: dict[str, Any], state: AbsenceState) -> list[Alert]:
+        ts = event["ts"]
         if not self.rule.group_by:
-            state.last_seen.setdefault((), event["ts"])  # silence counts from the tenant's first event
+            state.last_seen.setdefault((), ts)  # silence counts from the tenant's first event
+            if self.learns:
+                state.rates.setdefault((), HourlyRate.since(ts))
         group = self.group(event)
         if group is not None and self.matches(event):
-            state.last_seen[group] = max(event["ts"], state.last_seen.get(group, event["ts"]))
+            state.last_seen[group] = max(ts, state.last_seen.get(group, ts))
             state.fired.discard(group)
+            if self.learns:
+                self.learn(state, group, ts)
         return []
+
+    def learn(self, state: AbsenceState, group: Group, ts: int) -> None:
+        """Count the event in the group's rates and work out when its silence from now on would alert."""
+        rates = state.rates.setdefault(group, HourlyRate.since(ts))
+        rates.add(ts)
+        seen = state.last_seen[group]
+        usual = rates.reaches(seen, self.rule.min_expected or 0, self.rule.active_hours)
+        if usual is None:
+            state.due.pop(group, None)
+        else:
+            state.due[group] = max(usual, deadline(seen, self.rule.after, self.rule.active_hours))
+
+    def deadline(self, state: AbsenceState, group: Group) -> int | None:
+        """When the group's current silence alerts (None: it does not, the usual rate is too low or unknown)."""
+        if self.learns:
+            return state.due.get(group)
+        return deadline(state.last_seen[group], self.rule.after, self.rule.active_hours)
 
     def on_watermark(self, watermark: int, state: AbsenceState, final: bool) -> list[Alert]:
         alerts = []
-        for group, seen in list(state.last_seen.items()):
-            due = deadline(seen, self.rule.after, self.rule.active_hours)
-            if group in state.fired or due > watermark:
+        for group in list(state.last_seen):
+            due = self.deadline(state, group)
+            if group in state.fired or due is None or due > watermark:
+                if self.stale(state, group, watermark, due):
+                    self.forget(state, group)
                 continue
             state.fired.add(group)
             if self.cooled(state.alerted, group, due):
-                detail = f"no matching event for {describe(self.rule.after)} since {_clock(seen)}"
-                alerts.append(Alert(self.rule, group, due, detail, value=0, limit=None))
-            if self.rule.group_by:
-                del state.last_seen[group]
-                state.fired.discard(group)
+                alerts.append(Alert(self.rule, group, due, self.detail(state, group, due), value=0, limit=None))
+            if self.rule.group_by and not self.learns:
+                self.forget(state, group)
         self.prune_alerted(state.alerted, watermark)
         return alerts
 
+    def detail(self, state: AbsenceState, group: Group, due: int) -> str:
+        seen = state.last_seen[group]
+        if not self.learns:
+            return f"no matching event for {describe(self.rule.after)} since {_clock(seen)}"
+        expected = state.rates[group].expected(seen, due, self.rule.active_hours)
+        silence = due - seen if due - seen < 60_000 else due - seen - (due - seen) % 60_000
+        return f"no matching event for {describe(silence)} since {_clock(seen)}; about {expected:.0f} were expected"
+
+    def stale(self, state: AbsenceState, group: Group, watermark: int, due: int | None) -> bool:
+        """A learning rule forgets a group silent for a week that will not alert (again); if it comes back, it
+        learns afresh. (Without `min_expected` a group is forgotten when it alerts.)"""
+        done = due is None or group in state.fired
+        return self.learns and bool(self.rule.group_by) and done and watermark - state.last_seen[group] >= WEEK_MS
+
+    def forget(self, state: AbsenceState, group: Group) -> None:
+        for kept in (state.last_seen, state.rates, state.due):
+            kept.pop(group, None)
+        state.fired.discard(group)
+
     def next_timer(self, state: AbsenceState) -> int | None:
-        dues = [
-            deadline(s, self.rule.after, self.rule.active_hours)
-            for g, s in state.last_seen.items()
-            if g not in state.fired
-        ]
-        return min(dues, default=None)
+        dues = [self.deadline(state, g) for g in state.last_seen if g not in state.fired]
+        return min((due for due in dues if due is not None), default=None)
 
 
 def deadline(seen: int, after: int, hours: tuple[int, int] | None) -> int:

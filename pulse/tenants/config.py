@@ -20,6 +20,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from pulse.events import EVENT_TYPES
@@ -49,9 +50,19 @@ class RiskModelConfig(Strict):
     height: Annotated[int, Field(ge=2, le=12)] = 6
     window_size: Annotated[int, Field(ge=10, le=10000)] = 100
     warmup_events: Annotated[int, Field(ge=0)] = 150
-    alert_quantile: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.995
+    alerts_per_day: Annotated[int, Field(ge=1, le=100)] = 1
     min_score: Annotated[float, Field(ge=0.0, le=1.0)] = 0.8
     seed: int = 42
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "alert_quantile" in data:
+            raise ValueError(
+                "alert_quantile was replaced by alerts_per_day (the risk alerts a normal day may raise for the "
+                "tenant, default 1): remove alert_quantile, and set alerts_per_day if 1 is not what you want"
+            )
+        return data
 
 
 class MetricDetectorConfig(Strict):

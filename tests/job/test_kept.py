@@ -104,3 +104,47 @@ def test_older_versions_are_read_through_their_upgrades_and_newer_ones_refused(m
     assert kept.read(old).recent == {}  # a field the old state did not have: its default
     with pytest.raises(kept.KeptStateError, match="newer than this code"):
         kept.read({"version": 3, "state": {}})
+
+
+def version_1_risk_model() -> dict:
+    """A tenant's risk model as version 1 kept it: a quantile threshold, forests over hour of day and payment
+    failure, the config's alert_quantile, and each customer's usual (mean log amount, country)."""
+    from collections import OrderedDict, deque
+
+    from river import anomaly, stats
+
+    limits = {"amount_log": (0.0, 12.0), "hour_of_day": (0.0, 24.0), "is_payment_failure": (0.0, 1.0)}
+    config = {"enabled": True, "event_types": ["order_placed"], "n_trees": 10, "height": 6, "window_size": 20,
+              "warmup_events": 5, "alert_quantile": 0.995, "min_score": 0.8, "seed": 42}  # fmt: skip
+    recent = {"card": OrderedDict(), "customer": OrderedDict({"c1": deque([(0, "order_placed")], maxlen=50)}),
+              "ip": OrderedDict()}  # fmt: skip
+    return {
+        "~kind": "RiskModel",
+        "config": {"~kind": "RiskModelConfig", "~config": config},
+        "trees": anomaly.HalfSpaceTrees(window_size=20, limits=limits, seed=42),
+        "context_trees": anomaly.HalfSpaceTrees(window_size=20, seed=42),
+        "threshold": stats.Quantile(0.995),
+        "feature_stats": {name: stats.Var() for name in limits},
+        "context": {"~kind": "RecentContext", "recent": recent, "usual": OrderedDict({"c1": (3.2, "DE")})},
+        "seen": 7,
+    }
+
+
+def test_a_version_1_risk_model_is_upgraded_warm_with_new_forests_and_budget():
+    tenant_config = {
+        "~kind": "TenantConfig",
+        "~config": {"tenant": "acme", "models": {"risk": {"alert_quantile": 0.99}}},
+    }
+    old = {"version": 1, "state": {"model": version_1_risk_model(), "config": tenant_config}}
+    state = kept.read(old)
+    model = state["model"]
+    assert model.seen == 7 and not model.warming_up  # its warm-up of 5 stays over
+    assert model.trees is None and model.pending == []  # forests over other features start again
+    assert model.context.usual == {"c1": 3.2} and "c1" in model.context.recent["customer"]
+    assert model.config.alerts_per_day == 1 and state["config"].models.risk.alerts_per_day == 1
+    order = {"event_type": "order_placed", "amount": 40.0, "country": "DE", "customer_id": "c1", "attributes": {}}
+    scores = [model.score({**order, "ts": minute * 60_000}) for minute in range(0, 2 * 24 * 60, 30)]
+    assert all(s.threshold is None and not s.is_alert for s in scores[:48])  # the budget's first day
+    assert scores[-1].threshold is not None and model.trees is not None
+    again = kept.read(pickle.loads(pickle.dumps(kept.Kept(model))))
+    assert vars(again.budget) == vars(model.budget) and again.seen == model.seen

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from kafka import KafkaConsumer
 
-from pulse.cli import PROJECT_CONFIGS
+from pulse.cli.common import PROJECT_CONFIGS
 from pulse.topics import default_bootstrap
 
 pytestmark = pytest.mark.kafka

@@ -91,7 +91,7 @@ def test_risk_model_warms_up_then_flags_an_outlier():
     assert sum(s.is_alert for s in normal[100:]) <= 4
     outlier = model.score({**ORDER, "amount": 60000.0, "attributes": {"items": "40"}})
     assert outlier.is_alert and outlier.score > outlier.threshold
-    assert outlier.top_features[0] in ("amount_log", "items")
+    assert outlier.top_features[0] in ("amount_vs_tenant", "items")
 
 
 @pytest.mark.parametrize(

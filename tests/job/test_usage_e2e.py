@@ -18,7 +18,7 @@ from threaded_server import serving
 from usage_support import disagreements
 
 from pulse.api.usage import usage_router
-from pulse.cli import PROJECT_CONFIGS
+from pulse.cli.common import PROJECT_CONFIGS
 from pulse.store.clickhouse import open_store, store
 from pulse.tenants.plans import load_plans
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pulse.cli import PROJECT_CONFIGS
+from pulse.cli.common import PROJECT_CONFIGS
 from pulse.dev.generate import BROKEN_KINDS
 from pulse.events import parse_record
 from pulse.inputs import read_records
@@ -115,15 +115,16 @@ def test_injected_incidents_raise_alerts_with_summaries(job_run):
             "SELECT cause, summary FROM alerts FINAL WHERE event_id = {e:String}", e=fraud["event_ids"][0]
         )
     }
-    assert {"large-order", "high-risk-country-order", "risk_score"} <= set(causes)
+    assert {"large-order", "high-risk-country-order"} <= set(causes)
     assert "8,750.00 USD" in causes["large-order"] and "c99999" in causes["large-order"]
     assert "NG" in causes["high-risk-country-order"]
-    whales = next(i for i in job_run.truth if i["kind"] == "high_value_burst")
-    flagged = job_run.query(
-        "SELECT count() FROM alerts FINAL WHERE cause = 'risk_score' AND event_id IN {ids:Array(String)}",
-        ids=whales["event_ids"],
-    )[0][0]
-    assert flagged >= 2
+    # The stream is the tenants' first 6 hours: the risk model raises nothing on a tenant's first day, its scores
+    # have no threshold yet (its fraud catches on longer streams: tests/models/test_risk.py).
+    risk = job_run.query(
+        "SELECT (SELECT count() FROM alerts FINAL WHERE cause = 'risk_score'), "
+        "countIf(risk_score IS NOT NULL), countIf(risk_threshold IS NOT NULL) FROM scored_events FINAL"
+    )[0]
+    assert risk[0] == 0 and risk[1] > 500 and risk[2] == 0
     card_test = next(i for i in job_run.truth if i["kind"] == "card_testing")
     tiny = job_run.query(
         "SELECT count() FROM alerts FINAL WHERE cause = 'tiny-payment-failed' AND event_id IN {ids:Array(String)}",
@@ -163,11 +164,6 @@ def test_metric_detectors_catch_card_testing_and_stay_quiet_otherwise(job_run):
             i["tenant_id"] == tenant and i["start"] <= ts + 60_000 and ts <= i["end"] + 600_000 for i in job_run.truth
         ), cause
     card_test = next(i for i in job_run.truth if i["kind"] == "card_testing")
-    flagged = job_run.query(  # the risk model's context trees see the card's failure velocity
-        "SELECT count() FROM alerts FINAL WHERE cause = 'risk_score' AND event_id IN {ids:Array(String)}",
-        ids=card_test["event_ids"],
-    )[0][0]
-    assert flagged >= 3
     payments = [r for r in rows if r[0] == card_test["tenant_id"] and r[2].startswith("metric:payment_failure")]
     assert payments, rows
     _, _, _, summary, labels = payments[0]
@@ -194,7 +190,7 @@ def test_metric_values_have_every_minute_with_an_expected_band_and_a_stated_warm
             assert warming == 60 and minutes > 300, (tenant, metric)
 
 
-def test_window_and_absence_rules_fire_in_the_running_job(job_run):
+def test_window_rules_fire_in_the_running_job_and_absence_rules_learn_the_first_day(job_run):
     card_test = next(i for i in job_run.truth if i["kind"] == "card_testing")
     rows = job_run.query(
         "SELECT group_key, toUnixTimestamp64Milli(ts), score, summary FROM alerts FINAL "
@@ -205,13 +201,11 @@ def test_window_and_absence_rules_fire_in_the_running_job(job_run):
     assert group == "card_fingerprint=card-tested-1" and count >= 5
     assert card_test["start"] <= ts <= card_test["end"] + 10 * 60_000
     assert "card_fingerprint=card-tested-1" in summary and "count = " in summary
-    gap = next(i for i in job_run.truth if i["kind"] == "order_gap")
     absences = job_run.query(
         "SELECT tenant_id, toUnixTimestamp64Milli(ts) FROM alerts FINAL "
         "WHERE run_id = {run:String} AND cause = 'no-orders'"
     )
-    assert len(absences) == 1
-    assert absences[0][0] == gap["tenant_id"] and gap["start"] < absences[0][1] < gap["end"]  # last order + 20m
+    assert absences == []  # the shipped rule (min_expected) learns a tenant's first day: the 6-hour stream's gap
 
 
 def test_enrichment_tags_and_lateness_flag_are_stored(job_run):
@@ -235,5 +229,5 @@ def test_the_job_raises_the_alerts_of_its_logic_run_without_flink(job_run):
     rows += plain.finish()
     expected = {(row["cause"], row["alert_id"]) for table, row in rows if table == "alerts"}
     seen = set(job_run.query("SELECT cause, alert_id FROM alerts FINAL WHERE run_id = {run:String}"))
-    assert len(expected) > 20
+    assert len(expected) > 10  # rules, windows and metric detectors (no risk alert on the tenants' first day)
     assert seen == expected

@@ -5,10 +5,11 @@ import random
 
 import pytest
 
-from models.backtest import SeriesError, backtest
+from models.backtest import backtest
 from models.business_metrics import TenantMetrics, detector_config
 from models.detectors import DAY, HOUR, MINUTE, SeriesDetector
 from models.evaluation import metric_alerts
+from models.series import read_rows
 from pulse.dev.scenarios import ScenarioGenerator
 from pulse.tenants.config import ConfigInvalid, MetricDetectorConfig, MetricsConfig, parse_tenant_config
 
@@ -144,7 +145,7 @@ def test_backtest_reads_any_interval_and_flags_only_the_outage_once_it_knows_the
         value = poisson(rng, 60 * shop_rate(ts * 1000)) if not (24 * 13 + 12 <= i < 24 * 13 + 15) else 0
         if i != 100:  # a missing hour
             rows.append((str(ts), str(value)))
-    results = list(backtest(rows, "orders", MetricsConfig()))
+    results = list(backtest(read_rows(rows, "hourly.csv").points, "orders", MetricsConfig()))
     assert len(results) == len(rows)
     flagged = [i for i, r in enumerate(results) if r.is_alert]
     outage = [i for i, (ts, _) in enumerate(rows) if 13 * 24 + 12 <= (int(ts) - start) // 3600 < 13 * 24 + 15]
@@ -152,13 +153,6 @@ def test_backtest_reads_any_interval_and_flags_only_the_outage_once_it_knows_the
     after = set(range(outage[-1] + 1, outage[-1] + 9))  # the 4-hour windows still see the outage for a while
     assert week_two[0] == outage[0] and set(outage) <= set(week_two) <= {*outage, *after}
     assert all(0.0 <= r.anomaly_score <= 1.0 for r in results)
-
-
-def test_backtest_errors_name_the_row():
-    with pytest.raises(SeriesError, match="row 2: value 'lots' is not a number"):
-        list(backtest([("1700000000", "1"), ("1700000060", "lots")], "orders", MetricsConfig()))
-    with pytest.raises(SeriesError, match="row 2: .* not after the row before"):
-        list(backtest([("1700000060", "1"), ("1700000000", "1")], "orders", MetricsConfig()))
 
 
 def test_metric_config_rejects_unknown_metrics_with_the_line():
@@ -172,7 +166,7 @@ def test_metric_config_rejects_unknown_metrics_with_the_line():
 
 
 def test_cli_lists_the_same_scenarios_as_the_generator():
-    from pulse.cli import SCENARIO_NAMES
+    from pulse.cli.common import SCENARIO_NAMES
     from pulse.dev.scenarios import SCENARIOS
 
     assert SCENARIO_NAMES == SCENARIOS
@@ -200,7 +194,7 @@ def test_state_survives_a_pickle_round_trip_without_a_new_warmup():
     assert not any(p.verdict.warming_up for p in after_restored if not p.metric.startswith("campaign"))
 
 
-def test_risk_context_flags_new_country_and_unusual_amount_and_stays_bounded():
+def test_risk_context_flags_velocity_and_unusual_amount_and_stays_bounded():
     from models import context as ctx
 
     recent = ctx.RecentContext()
@@ -208,7 +202,7 @@ def test_risk_context_flags_new_country_and_unusual_amount_and_stays_bounded():
     for i in range(5):
         recent.features({**order, "ts": i * 60_000, "ip": "10.0.0.1"})
     f = recent.features({**order, "ts": 6 * 60_000, "country": "BR", "amount": 4000.0, "ip": "10.0.0.1"})
-    assert f["new_country"] == 1.0 and f["amount_vs_usual"] > 3.5 and f["ip_orders_10m"] == 5.0
+    assert f["amount_vs_usual"] > 0.9 and f["ip_orders_10m"] == 0.5
     later = recent.features({**order, "ts": 30 * 60_000, "ip": "10.0.0.1"})
     assert later["ip_orders_10m"] == 0.0 and later["customer_orders_10m"] == 0.0  # outside the 10 minutes
     for i in range(ctx.MAX_KEYS + 10):

@@ -136,6 +136,19 @@ def test_unknown_fields_are_found_in_every_expression_and_field_name(rule, field
     assert error.startswith(f"shop.yaml:{line}: rules[2].{field}") and "unknown field(s)" in error, error
 
 
+ABSENCE = "  - id: quiet\n    type: absence\n    description: No orders\n    for: 20m\n    min_expected: {}\n"
+ABOVE_0 = "must be above 0: how many matching events usually come in a silence before it alerts (e.g. min_expected: 10)"
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [("0", ABOVE_0), ("-3", ABOVE_0), (".inf", ABOVE_0), ("ten", "Input should be a valid number, unable to parse")],
+)
+def test_min_expected_is_a_number_above_0(value, message):
+    (error,) = errors_of(RULES + ABSENCE.format(value))
+    assert error.startswith(f"shop.yaml:23: rules[2].min_expected: {message}"), error
+
+
 def test_type_mismatch_hides_behind_and_is_still_found():
     text = RULES.replace('event_type == "payment_failed" && risky', 'event_type == "x" && amount > "5"')
     assert any('type mismatch in `amount > "5"`' in e for e in errors_of(text))
@@ -165,6 +178,7 @@ def test_every_documented_rule_example_is_valid():
         [("card-testing", "threshold")],
         [("revenue-flatline", "threshold")],
         [("revenue-drop", "baseline")],
+        [("no-orders", "absence")],
         [("no-orders", "absence")],
         [("new-country", "new_value")],
         [("tiny-then-large", "sequence")],
