@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from models.business_metrics import detector_config
-from models.detectors import MINUTE, SeriesDetector
+from models.detectors import MINUTE, SeriesDetector, Verdict
 from models.series import Point
 from pulse.tenants.config import MetricsConfig
 
@@ -27,6 +27,7 @@ class BacktestRow:
     value: str
     anomaly_score: float | None
     is_alert: bool
+    verdict: Verdict | None = None  # None: a gap
 
 
 def backtest(points: Sequence[Point], metric: str, config: MetricsConfig) -> Iterator[BacktestRow]:
@@ -41,4 +42,4 @@ def backtest(points: Sequence[Point], metric: str, config: MetricsConfig) -> Ite
             yield BacktestRow(text, raw, None, False)
             continue
         verdict = detector.update(ts, value)
-        yield BacktestRow(text, raw, verdict.score, verdict.is_anomalous)
+        yield BacktestRow(text, raw, verdict.score, verdict.is_anomalous, verdict)

@@ -6,11 +6,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from models.series import DUPLICATES
 from pulse.cli.common import EVALUATION_KINDS, EVALUATION_SIZES, PROJECT_CONFIGS, console, errors
-from pulse.tenants.config import METRIC_NAMES, load_config_dir
+from pulse.tenants.config import METRIC_NAMES, TenantConfig, load_config_dir
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from models.backtest import BacktestRow
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--metric", default="orders", choices=METRIC_NAMES, help="whose detector settings to use")
     b.add_argument("--configs", default=str(PROJECT_CONFIGS))
     b.add_argument("--tenant", help="use this tenant's model config (default: configs/default.yaml)")
+    b.add_argument("--notifications", action="store_true", help="also how many notifications each of the tenant's "
+                   "receivers would have got from the incidents the detector opens (needs --tenant)")  # fmt: skip
     b.set_defaults(func=cmd_models_backtest)
     e = mo.add_parser("evaluate", help="recall, precision, delay and false alarms of the product on labelled streams")
     e.add_argument("--kind", "--scenario", action="append", choices=EVALUATION_KINDS, help="repeatable; default: all")
@@ -54,7 +62,11 @@ def cmd_models_backtest(args: argparse.Namespace) -> int:
     from models.business_metrics import detector_config
     from models.series import default_duplicates, read_series
 
-    metrics = load_config_dir(args.configs).for_tenant(args.tenant or "").models.metrics
+    if args.notifications and not args.tenant:
+        errors.print("pulse models backtest: --notifications needs --tenant T (whose receivers and routes to use)")
+        return 2
+    config = load_config_dir(args.configs).for_tenant(args.tenant or "")
+    metrics = config.models.metrics
     duplicates = args.duplicates or default_duplicates(detector_config(metrics, args.metric)[0])
     series = read_series(Path(args.series), args.column, args.timezone, duplicates)  # SeriesError: main says it
     for warning in series.warnings():
@@ -75,7 +87,24 @@ def cmd_models_backtest(args: argparse.Namespace) -> int:
         console.print(f"{summary} -> {args.out}", markup=False, soft_wrap=True)
     else:
         errors.print(summary, markup=False)  # standard output is the CSV
+    if args.notifications:
+        _print_forecast(args.tenant, config, args.metric, results, console if args.out else errors)
     return 0
+
+
+def _print_forecast(tenant: str, config: TenantConfig, metric: str, results: list[BacktestRow], out: Console) -> None:
+    """The notifications each receiver would have got: the detector's alerts as the job writes them, through
+    the dispatcher's incidents, routing, grouping, inhibition and mute windows."""
+    from datetime import UTC, datetime
+
+    from pulse.cli.rules import print_forecast
+    from pulse.job.metric_alerts import MetricRows
+
+    rows = MetricRows(tenant, config, "backtest")
+    verdicts = [r.verdict for r in results if r.verdict is not None]
+    alerts = [row for v in verdicts for table, row in rows.rows(metric, v) if table == "alerts"]
+    until = datetime.fromtimestamp(verdicts[-1].ts / 1000, tz=UTC) if verdicts else None
+    print_forecast(tenant, config, alerts, until, out)
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -7,6 +7,7 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -69,12 +70,14 @@ def cmd_rules_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_forecast(tenant: str, config: TenantConfig, alerts: list[dict], until: datetime | None) -> None:
+def print_forecast(
+    tenant: str, config: TenantConfig, alerts: list[dict], until: datetime | None, out: Console = console
+) -> None:
     """The table of `--notifications`: per receiver, what it would have got over the replayed period."""
     from pulse.incidents.forecast import HELD, forecast
 
     if until is None or not (config.webhooks or config.channels):
-        console.print(f"{tenant} has no events or no receivers (webhooks, channels): no notifications")
+        out.print(f"{tenant} has no events or no receivers (webhooks, channels): no notifications")
         return
     tallies = forecast(tenant, config, alerts, until)
     held = tallies.pop(HELD)
@@ -82,8 +85,8 @@ def print_forecast(tenant: str, config: TenantConfig, alerts: list[dict], until:
                   "grouping, inhibition and mute windows applied)")  # fmt: skip
     for name, tally in tallies.items():
         table.add_row(escape(name), str(tally.notifications), str(tally.notices), str(tally.messages))
-    console.print(table)
-    console.print(f"{held.notices} notices held back (mute windows, inhibition)")
+    out.print(table)
+    out.print(f"{held.notices} notices held back (mute windows, inhibition)")
 
 
 def cmd_rules_publish(args: argparse.Namespace) -> int:

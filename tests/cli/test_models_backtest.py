@@ -65,3 +65,32 @@ def test_a_bad_row_stops_it_with_file_row_and_text(tmp_path, capsys):
     said = " ".join(capsys.readouterr().err.split())
     assert exited.value.code == 1
     assert f"{series}, row 3: timestamp '25.10.2026 00:30' is not a time; write RFC 3339" in said
+
+
+def test_notifications_count_what_the_tenants_receivers_would_have_got(tmp_path, capsys):
+    """Two days of orders a minute and an hour at zero: one incident, its open and its resolve at the receiver."""
+    lines = ["timestamp,value"]
+    for minute in range(2 * 1440 + 600):
+        value = 0 if 2 * 1440 + 300 <= minute < 2 * 1440 + 360 else 20 + (minute * 7) % 5
+        lines.append(f"2026-11-02T{minute // 60 % 24:02d}:{minute % 60:02d}:00Z,{value}".replace(
+            "2026-11-02", f"2026-11-{2 + minute // 1440:02d}"))  # fmt: skip
+    series = tmp_path / "orders.csv"
+    series.write_text("\n".join(lines) + "\n")
+    configs = tmp_path / "configs"
+    (configs / "tenants").mkdir(parents=True)
+    (configs / "default.yaml").write_text("models: {metrics: {warmup_minutes: 60}}\n")
+    (configs / "plans.yaml").write_text((Path(cli.__file__).parents[2] / "configs" / "plans.yaml").read_text())
+    (configs / "tenants" / "acme.yaml").write_text(
+        "tenant: acme\nchannels: [{name: ops-desk, type: slack, url_env: ACME_SLACK_URL}]\n"
+    )
+    command = ["models", "backtest", "--series", str(series), "--out", str(tmp_path / "out.csv"),
+               "--configs", str(configs), "--tenant", "acme", "--notifications"]  # fmt: skip
+    with pytest.raises(SystemExit) as exited:
+        cli.main(command)
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    [row] = [line for line in out.splitlines() if "ops-desk" in line]
+    assert [cell.strip() for cell in row.strip("│ ").split("│")] == ["ops-desk", "2", "2", "2"]  # open, resolve
+    with pytest.raises(SystemExit) as exited:
+        cli.main(command[:-3] + ["--notifications"])
+    assert exited.value.code == 2 and "--notifications needs --tenant" in capsys.readouterr().err
