@@ -24,6 +24,15 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
+def valid_zone(zone: str) -> str:
+    """An IANA time zone name, or ValueError saying what to write."""
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {zone!r}: use an IANA name such as Europe/Berlin") from None
+    return zone
+
+
 class MuteWindow(BaseModel):
     """`hours` is `HH:MM-HH:MM`; a window that ends before it starts (`22:00-06:00`) spans midnight, and the
     weekday is that of the moment itself (local time)."""
@@ -34,7 +43,7 @@ class MuteWindow(BaseModel):
     matchers: list[Annotated[str, AfterValidator(valid_matcher)]] = Field(default_factory=list)
     weekdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
     hours: str = "00:00-24:00"
-    timezone: str = "UTC"
+    timezone: Annotated[str, AfterValidator(valid_zone)] = "UTC"
 
     @field_validator("hours")
     @classmethod
@@ -42,15 +51,6 @@ class MuteWindow(BaseModel):
         if not HOURS.match(hours) or hours.split("-")[0] == "24:00":
             raise ValueError(f"hours {hours!r}: write HH:MM-HH:MM in 24-hour local time, e.g. 22:00-06:00")
         return hours
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, zone: str) -> str:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {zone!r}: use an IANA name such as Europe/Berlin") from None
-        return zone
 
     def covers(self, moment: datetime) -> bool:
         """Whether `moment` (aware) is inside this window."""

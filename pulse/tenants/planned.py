@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pulse.tenants.metric_names import METRIC_NAMES
+from pulse.tenants.mute_windows import valid_zone
 
 Direction = Literal["spike", "drop", "both"]
 KIND_DIRECTIONS: dict[str, Direction] = {"sale": "spike", "campaign": "spike", "maintenance": "drop"}
@@ -40,18 +41,9 @@ class PlannedEvent(BaseModel):
     kind: Literal["sale", "campaign", "maintenance", "other"]
     start: datetime
     end: datetime
-    timezone: str = "UTC"
+    timezone: Annotated[str, AfterValidator(valid_zone)] = "UTC"
     metrics: list[str] = Field(default_factory=list)
     direction: Direction | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, zone: str) -> str:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {zone!r}: use an IANA name such as Europe/Berlin") from None
-        return zone
 
     @field_validator("metrics")
     @classmethod
