@@ -6,7 +6,6 @@ row (kind 'model', cause 'metric:<metric>') per incident, with a plain-language 
 ...             z=-6.1, score=1.0, threshold=5.0, direction="drop", is_anomalous=True, opens_incident=True,
 ...             warming_up=False, since=3_000_000, window_minutes=15)
 >>> from pulse.tenants.config import TenantConfig
-from pulse.tenants.planned import PlannedEvent
 >>> rows = MetricRows("acme", TenantConfig(display_name="ACME"), "r1").rows("orders", v)
 >>> [table for table, _ in rows]
 ['metric_values', 'alerts']
