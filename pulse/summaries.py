@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import lru_cache, wraps
+from functools import cache, lru_cache, wraps
 from importlib import resources
 from typing import Any
 
@@ -199,8 +199,9 @@ def _compile(source: str):
     return _environment().from_string(source)
 
 
+@cache
 def default_template(name: str) -> str:
-    """The shipped template `name` (rule_alert, risk_alert or incident)."""
+    """The shipped template `name` (rule_alert, risk_alert or incident), read once per process."""
     return resources.files("pulse.templates").joinpath(f"{name}.j2").read_text()
 
 

@@ -5,7 +5,6 @@ Callable without Flink; the job's keyed step (pulse/job/pipeline.py) runs it wit
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,8 +20,6 @@ from pulse.rules.runners import Alert
 from pulse.store.tables import REJECTED_EVENTS
 from pulse.summaries import default_template, render
 from pulse.tenants.config import TenantConfig
-
-shipped_template = functools.cache(default_template)  # read once per process, not once per tenant
 
 
 @dataclass
@@ -51,9 +48,9 @@ class TenantScorer:
         self.rules = RuleSet([rule for rule in config.rules if rule.type == "condition"], self.engine.scope)
         self.derived = [name for rule in config.rules if rule.type == "enrichment" for name in rule.derive]
         self.name = config.display_name or tenant
-        self.rule_template = config.templates.get("rule_alert") or shipped_template("rule_alert")
-        self.risk_template = config.templates.get("risk_alert") or shipped_template("risk_alert")
-        self.window_template = shipped_template("window_alert")
+        self.rule_template = config.templates.get("rule_alert") or default_template("rule_alert")
+        self.risk_template = config.templates.get("risk_alert") or default_template("risk_alert")
+        self.window_template = default_template("window_alert")
 
     def new_state(self) -> TenantState:
         """The state of a tenant seen for the first time."""
