@@ -1,6 +1,6 @@
-"""Shared fixtures: one real Flink run of the scoring job, reused by every end-to-end test, a migrated chDB, a
-headless Chromium; and the check that every test starting Flink carries the `flink` marker (so `-m "not flink"`
-leaves none).
+"""Shared fixtures: one real Flink run of the scoring job, reused by every end-to-end test, one standalone Flink
+cluster for the tests that submit jobs to it, a migrated chDB, a headless Chromium; and the check that every test
+starting Flink carries the `flink` marker (so `-m "not flink"` leaves none).
 
 The check: a test without the marker runs with $JAVA_TOOL_OPTIONS asking every JVM it starts (in any process
 below pytest) to log its start to a folder of the test's; a JVM with Flink on its class path fails the test, and
@@ -22,6 +22,7 @@ import pytest
 from browser_support import CHROMIUM, CHROMIUM_ARGS, OUTPUT
 from playwright.sync_api import Browser, sync_playwright
 
+from pulse.dev.cluster import Cluster
 from pulse.dev.generate import Generator, write
 from pulse.events import parse_record
 from pulse.store.clickhouse import Store, store
@@ -116,6 +117,18 @@ def incidents_run(job_run, tmp_path_factory) -> IncidentsRun:
     return IncidentsRun(dsn, folder)
 
 
+@pytest.fixture(scope="session")
+def flink_cluster(tmp_path_factory) -> Iterator[Cluster]:
+    """A standalone JobManager and TaskManager, started for the first test module that submits to it and stopped
+    after the last: each module's jobs end (stopped with a savepoint or finished) before its fixture returns."""
+    cluster = Cluster(home=tmp_path_factory.mktemp("flink"))
+    cluster.up()
+    try:
+        yield cluster
+    finally:
+        cluster.down()
+
+
 @pytest.fixture
 def db(tmp_path) -> Iterator[Store]:
     """An embedded ClickHouse (chDB) of the test's own, with every table (migrated), open for the test."""
@@ -134,7 +147,7 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-FLINK_FIXTURES = {"job_run", "incidents_run"}  # session fixtures that run the job
+FLINK_FIXTURES = {"job_run", "incidents_run", "flink_cluster"}  # session fixtures that run Flink
 JAVA_TOOL_OPTIONS = "JAVA_TOOL_OPTIONS"
 
 

@@ -13,6 +13,9 @@ from pulse.dev.cluster import Cluster
 from pulse.store.clickhouse import store
 
 FIXTURE = Path(__file__).resolve().parent / "job" / "savepoint"
+# chDB runs one engine, on one data folder, per process: the restore thread and the test beside it, each reading
+# a folder of its own, take turns.
+CHDB_TURN = threading.Lock()
 T0 = 1793613600000  # 2026-11-02 10:00 UTC
 
 
@@ -71,7 +74,7 @@ class Restore(threading.Thread):
             savepoint = self.folder / "savepoint"
             shutil.copytree(FIXTURE / "state", savepoint)
             run_from(self.cluster, self.folder, SECOND, "after", savepoint)
-            with store(f"chdb://{self.folder / 'clickhouse'}", wait_s=60) as s:
+            with CHDB_TURN, store(f"chdb://{self.folder / 'clickhouse'}", wait_s=60) as s:
                 self.alerts = s.query("SELECT cause, group_key FROM alerts FINAL ORDER BY cause")[1]
                 self.warming = dict(s.query("SELECT event_id, model_warming_up FROM scored_events FINAL")[1])
         except BaseException as exc:  # re-raised by the tests that read the result

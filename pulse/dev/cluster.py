@@ -241,6 +241,13 @@ class Cluster:
     def job_state(self, job_id: str) -> str:
         return self.rest(f"/jobs/{job_id}")["state"]
 
+    def cancel_unfinished(self) -> None:
+        """Cancel every job that has not ended, so that the next user of the cluster finds its slots free."""
+        for job in self.rest("/jobs")["jobs"]:
+            if job["status"] not in {"FINISHED", "CANCELED", "FAILED"}:
+                self.rest(f"/jobs/{job['id']}", method="PATCH")
+                self.wait_job(job["id"], {"FINISHED", "CANCELED", "FAILED"})
+
     def wait_job(self, job_id: str, states: set[str], timeout_s: float = 120) -> str:
         """Wait until the job is in one of `states`; return it."""
         deadline = time.monotonic() + timeout_s

@@ -24,7 +24,7 @@ import pytest
 from cluster_support import PROJECT, wait_checkpoints, wait_quiet
 from confluent_kafka import Producer
 from ingest_support import kafka_bootstrap, unique_topic
-from savepoint_support import SECOND, Restore
+from savepoint_support import CHDB_TURN, SECOND, Restore
 from usage_support import disagreements
 
 from jobs.environment import KAFKA_JARS, SLOTS, TASKMANAGER_JVM_OPTS, flink_settings
@@ -73,7 +73,7 @@ class Scenario:
     restore: Restore | None = None  # the savepoint fixture's restore, run on the same cluster
 
     def query(self, sql: str) -> list[tuple]:
-        with store(self.dsn, wait_s=60) as s:
+        with CHDB_TURN, store(self.dsn, wait_s=60) as s:
             return s.query(sql)[1]
 
 
@@ -119,7 +119,7 @@ def publish(producer: Producer, topic: str, events: list[dict], partitions: set[
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory) -> Scenario:
+def scenario(tmp_path_factory, flink_cluster: Cluster) -> Scenario:
     folder = tmp_path_factory.mktemp("cluster")
     configs = folder / "configs"
     shutil.copytree(PROJECT / "configs", configs)
@@ -149,8 +149,7 @@ def scenario(tmp_path_factory) -> Scenario:
         expected_after=oracle(chunks, original, after, changed_from=3),
     )
     partitions = result.observed["partitions"] = set()
-    cluster = Cluster(home=folder / "flink")
-    cluster.up()
+    cluster = flink_cluster
     result.observed["taskmanager"] = {
         "jvm": Path(f"/proc/{cluster.pids('taskexecutor')[0]}/cmdline").read_bytes().decode().split("\0"),
         "slots": [tm["slotsNumber"] for tm in cluster.rest("/taskmanagers")["taskmanagers"]],
@@ -180,6 +179,7 @@ def scenario(tmp_path_factory) -> Scenario:
         result.observed["before"] = snapshot(result)
 
         acme.write_text(changed)
+        CHDB_TURN.acquire()  # held with the folder: the restore thread reads its own folder after the outage
         held = open_store(dsn)  # ClickHouse unavailable: the job's writer cannot open the folder
         try:
             job = cluster.submit([*job_args, "--run-id", "second"], savepoint=savepoint, parallelism=1, jars=KAFKA_JARS)
@@ -192,6 +192,7 @@ def scenario(tmp_path_factory) -> Scenario:
             failures = cluster.rest(f"/jobs/{job}/exceptions")["exceptionHistory"]["entries"]
         finally:
             held.close()
+            CHDB_TURN.release()
         result.observed["outage"] = {"states": set(states), "failures": len(failures)}
         restore.join(timeout=600)  # the last wait undisturbed: its windows close after the idle partitions time out
         wait_quiet(cluster, job)
@@ -201,7 +202,7 @@ def scenario(tmp_path_factory) -> Scenario:
         producer.flush(60)
         if result.restore is not None:
             result.restore.join(timeout=600)
-        cluster.down()
+        cluster.cancel_unfinished()
     return result
 
 

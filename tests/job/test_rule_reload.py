@@ -67,7 +67,7 @@ class Reload:
 
 
 @pytest.fixture(scope="module")
-def reload(tmp_path_factory) -> Reload:
+def reload(tmp_path_factory, flink_cluster: Cluster) -> Reload:
     folder = tmp_path_factory.mktemp("reload")
     configs = folder / "configs"
     shutil.copytree(PROJECT / "configs", configs)
@@ -76,12 +76,11 @@ def reload(tmp_path_factory) -> Reload:
     landing.mkdir()
     rules.mkdir()
     dsn = f"chdb://{folder / 'clickhouse'}"
-    cluster = Cluster(home=folder / "flink")
-    cluster.up()
+    cluster = flink_cluster
     args = ["--watch", str(landing), "--rules-folder", str(rules), "--configs", str(configs), "--clickhouse", dsn]
     states = []
+    job = cluster.submit([*args, "--run-id", "reload"], parallelism=2)
     try:
-        job = cluster.submit([*args, "--run-id", "reload"], parallelism=2)
         cluster.wait_job(job, {"RUNNING"})
         # Before the update: three failed payments on card-x, and an order that no rule watches yet.
         drop(landing, "a.ndjson", [failed_payment("a1", 0), failed_payment("a2", 60), failed_payment("a3", 120),
@@ -103,7 +102,7 @@ def reload(tmp_path_factory) -> Reload:
         states.append(cluster.job_state(job))
         cluster.stop_with_savepoint(job)
     finally:
-        cluster.down()
+        cluster.cancel_unfinished()
     with store(dsn, wait_s=60) as s:
         alerts = s.query("SELECT cause, event_id, group_key FROM alerts FINAL WHERE tenant_id = 'acme' ORDER BY ALL")
         updates = s.query("SELECT version, accepted, rules, error FROM config_updates FINAL ORDER BY version")
