@@ -5,8 +5,9 @@ A day here is 24 hours of the tenant's event time counted from its first scored 
 highest scores; when it ends, its k-th highest is kept, for the last `DAYS` days: a few numbers whatever the tenant's
 volume. A day of scores like the days before has its k-th highest above their median about half the time, so a
 normal day raises about k alerts or fewer, for 10 events a day or 100,000. The current day's scores play no part,
-so an alert does not hide the rest of a fraud burst, and the median (the lower one of an even count) is not moved by
-one day of fraud. No threshold, so no alert, during the tenant's first day.
+so an alert does not hide the rest of a fraud burst, and the median is not moved by one day of fraud. Of an even count
+it is the higher middle value: with the lower one a tenant's third day was held to the lower of its first two days'
+highest scores, and raised up to five alerts. No threshold, so no alert, during the tenant's first day.
 
 >>> budget = AlertBudget(per_day=1)
 >>> budget.add(0, 0.5)
@@ -16,13 +17,16 @@ True
 ...     budget.add(hour * 3_600_000, 0.5 + (hour // 24) / 10 + (hour % 7) / 100)
 >>> round(budget.threshold(72 * 3_600_000), 2)  # the days' highest: 0.56, 0.66 and 0.76
 0.66
+>>> budget.add(72 * 3_600_000, 0.9)
+>>> round(budget.threshold(96 * 3_600_000), 2)  # of 0.56, 0.66, 0.76 and 0.9: the higher middle one
+0.76
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import deque
-from statistics import median_low
+from statistics import median_high
 
 DAY_MS = 24 * 3_600_000
 DAYS = 7
@@ -39,9 +43,10 @@ class AlertBudget:
         self.days: deque[float] = deque(maxlen=DAYS)  # each completed day's k-th highest
 
     def threshold(self, ts: int) -> float | None:
-        """The median of the last days' k-th highest scores as of `ts`, None during the first day."""
+        """The median (the higher middle one of an even count) of the last days' k-th highest scores as of `ts`,
+        None during the first day."""
         self._move_to(ts)
-        return median_low(self.days) if self.days else None
+        return median_high(self.days) if self.days else None
 
     def add(self, ts: int, score: float) -> None:
         """Count the score of the event at `ts` into its day (a late event's into the current day)."""

@@ -2,7 +2,9 @@
 context (models/context.py), alerting within a daily budget (models/budget.py).
 
 The forests are built once the tenant's first window of events is full (until then HalfSpaceTrees scores 0 and
-the model keeps only those events' features), so a shop with a few orders a day carries no forest for days.
+the model keeps only those events' features), so a shop with a few orders a day carries no forest for days. A
+tenant's forest is a copy of an empty one built once per process for each distinct forest configuration
+(unpickling a forest costs a fraction of building its random trees).
 
 >>> from pulse.tenants.config import RiskModelConfig
 >>> model = RiskModel(RiskModelConfig(warmup_events=50, window_size=20))
@@ -17,6 +19,8 @@ the model keeps only those events' features), so a shop with a few orders a day 
 
 from __future__ import annotations
 
+import functools
+import pickle
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,7 +100,7 @@ class RiskModel:
             self.pending.append(tuple(values[name] for name in FEATURES))
             if len(self.pending) < self.config.window_size:
                 return
-            self.trees, self.context_trees = self._forest(), self._forest()
+            self.trees, self.context_trees = self._forest(features.NAMES), self._forest(context.NAMES)
             learned, self.pending = [dict(zip(FEATURES, row, strict=True)) for row in self.pending], []
         else:
             learned = [values]
@@ -105,9 +109,9 @@ class RiskModel:
             self.trees.learn_one(event_part)
             self.context_trees.learn_one(context_part)
 
-    def _forest(self) -> anomaly.HalfSpaceTrees:
+    def _forest(self, names: tuple[str, ...]) -> anomaly.HalfSpaceTrees:
         c = self.config
-        return anomaly.HalfSpaceTrees(n_trees=c.n_trees, height=c.height, window_size=c.window_size, seed=c.seed)
+        return pickle.loads(_empty_forest(c.n_trees, c.height, c.window_size, c.seed, names))
 
     def _top_features(self, values: dict[str, float], k: int = 2) -> tuple[str, ...]:
         """The features furthest from their usual value, in standard deviations."""
@@ -118,6 +122,19 @@ class RiskModel:
             return abs(values[name] - var.mean.get()) / spread
 
         return tuple(sorted(values, key=surprise, reverse=True)[:k])
+
+
+@functools.lru_cache(maxsize=32)
+def _empty_forest(n_trees: int, height: int, window_size: int, seed: int, names: tuple[str, ...]) -> bytes:
+    """A HalfSpaceTrees forest over `names`, pickled, with its trees built as its first `learn_one` builds them and
+    nothing learned: what a forest of these settings is before its first event, whichever tenant it is for."""
+    forest = anomaly.HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window_size, seed=seed)
+    forest.learn_one(dict.fromkeys(names, 0.0))  # builds the trees (they depend on the names and the seed only)
+    for tree in forest.trees:
+        for node in tree.iter_dfs():
+            node.l_mass = 0  # and forgets that one event
+    forest.counter = 0
+    return pickle.dumps(forest)
 
 
 def _parts(values: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:

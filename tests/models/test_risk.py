@@ -1,5 +1,6 @@
-"""The risk model on generated streams of tenants of 2 to 200 events a minute: a quiet day raises about its alert
-budget, injected fraud alerts, the first day raises nothing; and its forests are built lazily, scoring the same."""
+"""The risk model on generated streams of tenants of 2 to 200 events a minute: a quiet day raises at most two alerts
+(about one on average), injected fraud alerts, the first day raises nothing; its forests are built lazily, each a
+copy of one built once per configuration, scoring the same."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ def alerts_per_day(rows: list, start: int, days: int) -> list[int]:
     return [per_day[day] for day in range(days)]
 
 
-@pytest.mark.parametrize("events_per_minute, seeds", [(2, SEEDS), (24, SEEDS), (200, SEEDS[:1])])
-def test_a_quiet_day_raises_about_its_budget_and_the_first_day_nothing(events_per_minute, seeds):
+@pytest.mark.parametrize("events_per_minute, seeds", [(2, SEEDS), (10, SEEDS), (40, SEEDS), (200, SEEDS[:1])])
+def test_a_quiet_day_raises_at_most_two_alerts_and_the_first_day_nothing(events_per_minute, seeds):
     days = QUIET_DAYS if events_per_minute < 200 else 3
     counts = []
     for seed in seeds:
@@ -35,8 +36,8 @@ def test_a_quiet_day_raises_about_its_budget_and_the_first_day_nothing(events_pe
         assert per_day[0] == 0, per_day  # the tenant's first day
         assert all(risk.threshold is None for event, risk in rows if event["ts"] - rows[0][0]["ts"] < DAY)
         counts += per_day[1:]
-    assert sum(counts) / len(counts) <= 1.5, counts  # the default budget: 1 a day
-    assert max(counts) <= 6, counts
+    assert sum(counts) / len(counts) <= 1.0, counts  # the default budget: 1 a day
+    assert max(counts) <= 2, counts
 
 
 def test_a_larger_budget_raises_more_alerts_within_it():
@@ -63,12 +64,16 @@ def test_injected_fraud_alerts(events_per_minute, seed):
 
 
 def test_forests_are_built_with_the_first_full_window_and_score_as_if_built_at_once():
+    """Also when another tenant's forests of the same settings (copies of the same empty forest) learned first."""
     config = RiskModelConfig(window_size=30, warmup_events=0)
+    stream = SizedStream(seed=5, events_per_minute=24, days=1)
+    events = [e for e in stream.run()[0] if e["event_type"] in ("order_placed", "payment_failed")][:200]
+    other = RiskModel(config)
+    for event in reversed(events):
+        other.score(event)
     model = RiskModel(config)
     eager = [anomaly.HalfSpaceTrees(n_trees=config.n_trees, height=config.height, window_size=30, seed=config.seed)
              for _ in range(2)]  # fmt: skip
-    stream = SizedStream(seed=5, events_per_minute=24, days=1)
-    events = [e for e in stream.run()[0] if e["event_type"] in ("order_placed", "payment_failed")][:200]
     for index, event in enumerate(events):
         risk = model.score(event)
         parts = [{n: risk.features[n] for n in names} for names in (features.NAMES, context.NAMES)]
