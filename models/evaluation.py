@@ -269,28 +269,30 @@ def evaluate_labelled(
     return result
 
 
-def labelled_table(result: Labelled) -> str:
-    """Per tenant size and in all: labels given, false episodes per tenant-day and recall, without and with labels."""
+def labelled_table(result: Labelled, first: int) -> str:
+    """Per tenant size and in all: labels given, false episodes per tenant-day, the false episodes after each tenant's
+    first `first` (those the labels can change), and recall, without and with labels."""
     lines = [
         "| size | tenant-days | incidents | labels given | false episodes/tenant-day without | with labels "
-        "| recall without | with labels |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| false episodes after the first {first} without | with labels | recall without | with labels |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     without, taught = result.without, result.with_labels
     for size in [s for s in SIZES if s in without.tenant_days] + ["all"]:
         sizes = list(without.tenant_days) if size == "all" else [size]
+        tenants = [t for t, s in without.size_of.items() if s in sizes]
         days = sum(without.tenant_days[s] for s in sizes)
-        labels = sum(n for tenant, n in result.labels.items() if without.size_of[tenant] in sizes)
-        false = [sum(_tenant_episodes(r.false_alerts, r.size_of, s) for s in sizes) / days for r in (without, taught)]
-        recall = []
+        labels = sum(result.labels[t] for t in tenants)
+        cells = []
         for report in (without, taught):
+            per_tenant = [episodes(a.at for a in report.false_alerts if a.tenant == t) for t in tenants]
             rows = [d for d in report.detections if d.size in sizes]
-            recall.append(_ratio(sum(1 for d in rows if d.first is not None), len(rows)))
+            recall = _ratio(sum(1 for d in rows if d.first is not None), len(rows))
+            cells.append((f"{sum(per_tenant) / days:.2f}", str(sum(max(0, n - first) for n in per_tenant)), recall))
         incidents = sum(1 for d in without.detections if d.size in sizes)
-        lines.append(
-            f"| {size} | {days:g} | {incidents} | {labels} | {false[0]:.2f} | {false[1]:.2f} | {recall[0]} "
-            f"| {recall[1]} |"
-        )
+        paired = [cell for pair in zip(*cells, strict=True) for cell in pair]
+        row = [size, f"{days:g}", str(incidents), str(labels), *paired]
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 

@@ -138,7 +138,7 @@ def cmd_models_evaluate(args: argparse.Namespace) -> int:
         print(evaluation.heading(seeds, args.days, sizes, args.l_days))
         print(f"With labels: the incidents of each tenant's first {args.label_first} false episodes labelled false "
               f"alarms {evaluation.LABEL_DELAY // 60_000} minutes after they opened.\n")  # fmt: skip
-        print(evaluation.labelled_table(result))
+        print(evaluation.labelled_table(result, args.label_first))
         return 0
     report = evaluation.evaluate_seeds(seeds, args.days, sizes, kinds, args.l_days)
     print(evaluation.heading(seeds, args.days, sizes, args.l_days) + "\n")
