@@ -24,7 +24,7 @@ from operators.clickhouse_sink import WriteToClickHouse
 from operators.kafka_alerts import write_alerts
 from operators.kafka_source import kafka_raw_records
 from operators.parse import ParseRecords
-from operators.pipeline import UPDATED_CONFIGS, RunPipeline
+from operators.pipeline import FEEDBACK, UPDATED_CONFIGS, RunPipeline
 from operators.time import with_event_time
 from pulse.eventtime import ALLOWED_LATENESS_MS
 from pulse.store.usage import accepted_before
@@ -102,7 +102,7 @@ def build(
     # A tenant's own clock (its newest event less the lateness) holds for one ordered input only.
     clock = not event_time_at_source
     pipeline = RunPipeline(configs_dir, run_id, allowed_lateness_s * 1000, usage_before, tenant_clock=clock)
-    updates = (updates or rule_updates(env)).broadcast(UPDATED_CONFIGS)
+    updates = (updates or rule_updates(env)).broadcast(UPDATED_CONFIGS, FEEDBACK)
     # The keyed step in slots of its own: its Python worker does not share its interpreter with parse and the writer.
     batches = by_tenant.connect(updates).process(pipeline).name("score").uid("score").slot_sharing_group("score")
     to_writer = batches.key_by(lambda _: 0, key_type=Types.INT())

@@ -6,6 +6,10 @@ raises is kept: condition and absence rules, the risk model, the metric detector
 of its tenant when it falls between the incident's start (less a minute) and 30 minutes after its end; every
 other alert is false. Alerts are counted as episodes: a tenant's alerts less than 30 minutes apart are one.
 
+With labels (`evaluate_labelled`), a `Labeller` plays the tenant's user: the incidents of each tenant's first false
+episodes are labelled false alarms half an hour (of event time) after they opened, and the label goes to the run as the
+API sends it to the job (pulse.job.feedback); the same stream is judged with and without.
+
 >>> episodes([10 * MINUTE, 30 * MINUTE, 99 * MINUTE])  # 10 and 30 are one episode
 2
 """
@@ -31,6 +35,7 @@ from models.series import SeriesError, parse_timestamp, read_series
 from pulse.dev.generate import Incident
 from pulse.dev.scenarios import KINDS, SIZES, LabelledStream
 from pulse.events import parse_record
+from pulse.job.feedback import Lesson, lesson_record, read_record
 from pulse.job.pipeline import PlainRun
 from pulse.tenants.config import METRIC_NAMES, ConfigSet, MetricsConfig, load_config_dir
 from pulse.tenants.plans import PlanWatcher, plans_file_for
@@ -42,6 +47,7 @@ LATENESS = MINUTE
 DAY = 24 * 60 * MINUTE
 PROJECT_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_SIZE_DAYS = {"l": 2.0}
+LABEL_DELAY = 30 * MINUTE  # a false alarm is labelled half an hour after its incident opened
 UNLIMITED_PLAN = "enterprise"  # the eval tenants' plan: a quota must not stop scoring part-way through the stream
 
 
@@ -121,9 +127,47 @@ def unlimited_plans(tenants: Iterable[str], folder: Path) -> PlanWatcher:
     return PlanWatcher(path)
 
 
-def product_alerts(events: list[dict[str, Any]], configs: ConfigSet | None = None) -> list[Alert]:
+class Labeller:
+    """A user of each tenant who labels the incidents of its first `first` false episodes as false alarms, each
+    `LABEL_DELAY` after it opened (an incident: a tenant's alerts of one cause and group, under 30 minutes apart)."""
+
+    def __init__(self, first: int, incidents: list[Incident]):
+        self.first = first
+        self.inside = _inside(incidents)
+        self.episodes: Counter[str] = Counter()  # false episodes seen, per tenant
+        self.last_false: dict[str, int] = {}  # the tenant's latest false alert
+        self.last: dict[tuple[str, str, str], int] = {}  # (tenant, cause, group) → its latest false alert
+        self.pending: list[tuple[int, str, Lesson]] = []  # (when labelled, tenant, lesson), in time order
+        self.labels: Counter[str] = Counter()  # labels given, per tenant
+
+    def see(self, row: dict[str, Any]) -> None:
+        """Note one `alerts` row the run wrote: if it opens a false incident of a first episode, label it later."""
+        alert = alert_of(row)
+        if alert is None or self.inside(alert):
+            return
+        tenant, key = alert.tenant, (alert.tenant, row["cause"], row["group_key"])
+        if alert.at - self.last_false.get(tenant, -EPISODE_GAP) >= EPISODE_GAP:
+            self.episodes[tenant] += 1
+        opens = alert.at - self.last.get(key, -EPISODE_GAP) >= EPISODE_GAP
+        self.last_false[tenant] = self.last[key] = alert.at
+        if opens and self.episodes[tenant] <= self.first:
+            incident = f"eval-{tenant}-{len(self.pending)}"
+            lesson = read_record(lesson_record(incident, "false_alarm", row))  # as the API sends it, the job reads it
+            self.pending.append((alert.at + LABEL_DELAY, tenant, lesson))
+            self.labels[tenant] += 1
+
+    def due(self, now: int) -> list[tuple[str, Lesson]]:
+        """The labels given by event time `now`, each once."""
+        given = [(tenant, lesson) for at, tenant, lesson in self.pending if at <= now]
+        self.pending = [item for item in self.pending if item[0] > now]
+        return given
+
+
+def product_alerts(
+    events: list[dict[str, Any]], configs: ConfigSet | None = None, labeller: Labeller | None = None
+) -> list[Alert]:
     """Every alert the job's per-tenant step raises over `events` (sorted by time), shipped defaults unless given;
-    no rule is suspended for time."""
+    no rule is suspended for time. `labeller`: a user labelling false alarms as they come."""
     with tempfile.TemporaryDirectory() as folder:
         plans = unlimited_plans({e["tenant_id"] for e in events}, Path(folder))
         run = PlainRun(configs or shipped_configs(), plans, "evaluate")
@@ -132,13 +176,22 @@ def product_alerts(events: list[dict[str, Any]], configs: ConfigSet | None = Non
             event = parse_record(raw, source="evaluate", index=index).event
             if event is None:
                 raise ValueError(f"generated event {index} is invalid: {raw}")
-            rows += run.record("event", event)
+            if labeller is not None:
+                for tenant, lesson in labeller.due(event["ts"]):
+                    run.learn(tenant, lesson)
+            written = run.record("event", event)
+            if labeller is not None:
+                for table, row in written:
+                    if table == "alerts":
+                        labeller.see(row)
+            rows += written
         rows += run.finish()
     return [alert for table, row in rows if table == "alerts" and (alert := alert_of(row)) is not None]
 
 
-def score(alerts: list[Alert], incidents: list[Incident], size_of: dict[str, str], days_of: dict[str, float]) -> Report:
-    """Match the alerts to the incidents of their tenant."""
+def _inside(incidents: list[Incident]) -> Any:
+    """Whether an alert falls in an incident window of its tenant (from 1 minute before its start to `GRACE` after
+    its end)."""
     windows = defaultdict(list)
     for incident in incidents:
         windows[incident.tenant_id].append((incident.start - MINUTE, incident.end + GRACE))
@@ -146,6 +199,12 @@ def score(alerts: list[Alert], incidents: list[Incident], size_of: dict[str, str
     def inside(alert: Alert) -> bool:
         return any(start <= alert.at <= end for start, end in windows[alert.tenant])
 
+    return inside
+
+
+def score(alerts: list[Alert], incidents: list[Incident], size_of: dict[str, str], days_of: dict[str, float]) -> Report:
+    """Match the alerts to the incidents of their tenant."""
+    inside = _inside(incidents)
     detections = []
     for incident in incidents:
         hits = [
@@ -182,6 +241,59 @@ def evaluate(
     events, incidents = stream.run()
     days_of = {tenant: stream.days_of(tenant) for tenant in stream.size_of}
     return score(product_alerts(events), incidents, stream.size_of, days_of)
+
+
+@dataclass
+class Labelled:
+    """The same streams judged without and with a user labelling each tenant's first false alarms."""
+
+    without: Report
+    with_labels: Report
+    labels: Counter[str]  # labels given, per tenant
+
+
+def evaluate_labelled(
+    seeds: list[int], days: float, sizes: tuple[str, ...], kinds: tuple[str, ...], l_days: float, first: int
+) -> Labelled:
+    """Per seed, one stream run twice: as is, and with the incidents of each tenant's first `first` false episodes
+    labelled false alarms (`Labeller`)."""
+    result = Labelled(Report([], [], [], {}, {}), Report([], [], [], {}, {}), Counter())
+    for seed in seeds:
+        stream = LabelledStream(seed=seed, days=days, sizes=sizes, kinds=kinds, size_days={"l": l_days})
+        events, incidents = stream.run()
+        days_of = {tenant: stream.days_of(tenant) for tenant in stream.size_of}
+        labeller = Labeller(first, incidents)
+        result.without.extend(score(product_alerts(events), incidents, stream.size_of, days_of))
+        result.with_labels.extend(score(product_alerts(events, labeller=labeller), incidents, stream.size_of, days_of))
+        result.labels += labeller.labels
+    return result
+
+
+def labelled_table(result: Labelled, first: int) -> str:
+    """Per tenant size and in all: labels given, false episodes per tenant-day, the false episodes after each tenant's
+    first `first` (those the labels can change), and recall, without and with labels."""
+    lines = [
+        "| size | tenant-days | incidents | labels given | false episodes/tenant-day without | with labels "
+        f"| false episodes after the first {first} without | with labels | recall without | with labels |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    without, taught = result.without, result.with_labels
+    for size in [s for s in SIZES if s in without.tenant_days] + ["all"]:
+        sizes = list(without.tenant_days) if size == "all" else [size]
+        tenants = [t for t, s in without.size_of.items() if s in sizes]
+        days = sum(without.tenant_days[s] for s in sizes)
+        labels = sum(result.labels[t] for t in tenants)
+        cells = []
+        for report in (without, taught):
+            per_tenant = [episodes(a.at for a in report.false_alerts if a.tenant == t) for t in tenants]
+            rows = [d for d in report.detections if d.size in sizes]
+            recall = _ratio(sum(1 for d in rows if d.first is not None), len(rows))
+            cells.append((f"{sum(per_tenant) / days:.2f}", str(sum(max(0, n - first) for n in per_tenant)), recall))
+        incidents = sum(1 for d in without.detections if d.size in sizes)
+        paired = [cell for pair in zip(*cells, strict=True) for cell in pair]
+        row = [size, f"{days:g}", str(incidents), str(labels), *paired]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
 
 
 def metric_alerts(events: list[dict[str, Any]], config: MetricsConfig) -> list[tuple[int, str]]:

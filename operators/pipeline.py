@@ -12,7 +12,8 @@ and an event-time timer at the end of time, which fires only when a bounded inpu
 Repeated event ids (pulse.job.duplicates): per tenant, the recent ids live in this worker's memory and, for restarts,
 in a MapState of chunks of ids, of which only the chunks an event changed are written (at the end of the bundle).
 Rule updates (pulse.job.rule_updates): a valid one replaces the tenant's config in broadcast state (checkpointed,
-so it survives a restart) on every subtask; rules it did not change keep their state.
+so it survives a restart) on every subtask; rules it did not change keep their state. Label feedback comes on the same
+input (pulse.job.feedback): the tenant's lessons are kept in broadcast state too, beside its config.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueSt
 from pulse.eventtime import ALLOWED_LATENESS_MS, END_OF_INPUT, END_OF_TIME
 from pulse.job import gc_tuning
 from pulse.job.duplicates import HORIZON_MS, SeenIds
+from pulse.job.feedback import Feedback, feedback_row, is_feedback, read_record
 from pulse.job.kept import Kept, read
 from pulse.job.pipeline import PipelineState, Rows, TenantPipeline
 from pulse.job.rule_updates import RuleUpdate, update_row, validate_update
@@ -37,6 +39,8 @@ from pulse.tenants.plans import PlanWatcher, plans_file_for
 log = logging.getLogger(__name__)
 # Tenant → its config from the latest accepted update (tenants without one use the config folder).
 UPDATED_CONFIGS = MapStateDescriptor("updated-configs", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
+# Tenant → what its labels taught (pulse.job.feedback.Feedback).
+FEEDBACK = MapStateDescriptor("label-feedback", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
 MINUTES_KEPT_DAYS = 40
 SEEN_KEPT_MS = 2 * HORIZON_MS
 
@@ -144,6 +148,9 @@ class RunPipeline(KeyedBroadcastProcessFunction):
 
     def process_broadcast_element(self, envelope: str, ctx: KeyedBroadcastProcessFunction.Context):
         update = RuleUpdate.from_envelope(envelope)
+        if is_feedback(update.text):
+            yield from self._learn(update, ctx)
+            return
         try:
             config = validate_update(update, self.plans.current(), str(self.plans.path), tenants=self.configs.tenants)
         except (ConfigInvalid, ValueError, OSError) as exc:
@@ -157,6 +164,24 @@ class RunPipeline(KeyedBroadcastProcessFunction):
                 "rule update %s for tenant %r is active (%d rules)", update.version, update.tenant, len(config.rules)
             )
             row = update_row(update, config, "", self.run_id)
+        if self.reports_updates:
+            yield [("config_updates", row)]
+
+    def _learn(self, update: RuleUpdate, ctx: KeyedBroadcastProcessFunction.Context):
+        """Take a label's feedback for the update's tenant (the envelope's, never the record's)."""
+        try:
+            lesson = read_record(update.text)
+        except ValueError as exc:
+            log.error("label feedback %s for tenant %r refused: %s", update.version, update.tenant, exc)
+            row = feedback_row(update.tenant, update.version, None, str(exc), self.run_id)
+        else:
+            kept = ctx.get_broadcast_state(FEEDBACK)
+            feedback: Feedback = read(kept.get(update.tenant)) or Feedback()
+            feedback.learn(lesson)
+            kept.put(update.tenant, Kept(feedback))
+            if update.tenant in self.pipelines:
+                self.pipelines[update.tenant].feedback = feedback
+            row = feedback_row(update.tenant, update.version, lesson, "", self.run_id)
         if self.reports_updates:
             yield [("config_updates", row)]
 
@@ -232,6 +257,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         if pipeline is None:
             updated: TenantConfig | None = read(ctx.get_broadcast_state(UPDATED_CONFIGS).get(tenant))
             config = updated or self.configs.for_tenant(tenant)
+            feedback: Feedback | None = read(ctx.get_broadcast_state(FEEDBACK).get(tenant))
             pipeline = self.pipelines[tenant] = TenantPipeline(
                 tenant,
                 config,
@@ -240,5 +266,6 @@ class RunPipeline(KeyedBroadcastProcessFunction):
                 self.allowed_lateness_ms,
                 self.prior.get(tenant),
                 self.tenant_clock,
+                feedback,
             )
         return pipeline

@@ -30,13 +30,15 @@ from pydantic import BaseModel
 from pulse.api.auth_failures import AuthFailures
 from pulse.api.dashboard import dashboard_router, mount_static, session_secret
 from pulse.api.dedup import RecentIds
-from pulse.api.incident_work import work_router
+from pulse.api.incident_work import Publish, work_router
 from pulse.api.incidents import incidents_router
 from pulse.api.keys import KeyRing
 from pulse.api.ratelimit import RateLimiter, retry_after_header
 from pulse.api.upload import UploadLimits, UploadRefused, UploadStopped, check_limits, upload
 from pulse.api.usage import usage_router
 from pulse.events import JSON_WHITESPACE, MAX_RECORD_BYTES, json_schema, parse_record
+from pulse.job import rule_updates
+from pulse.job.rule_updates import RuleUpdate
 from pulse.store.clickhouse import Store, StoreBusy, open_store, store
 from pulse.tenants.config import load_config_dir
 from pulse.tenants.plans import PlanWatcher
@@ -63,6 +65,8 @@ class ApiSettings:
     clickhouse: str | None = None  # where incidents are read for GET /v1/incidents; None: not served
     plans_check_s: float = 10.0  # how often at most the plans file is checked for changes
     ready_check_s: float = 5.0  # how often at most GET /readyz asks Kafka
+    rules_topic: str | None = None  # where labels go to the scoring job as feedback (on `bootstrap`), or
+    rules_folder: str | None = None  # the job's rule-updates folder; neither: labels are stored only
 
 
 class RecordResult(BaseModel):
@@ -342,13 +346,14 @@ def create_app(settings: ApiSettings) -> FastAPI:
         with store(settings.clickhouse, wait_s=30) as ready:  # the schema the incident queries need
             ready.migrate()
         router = incidents_router(tenant_of, lambda: _store_for_request(settings.clickhouse))
-        work = work_router(tenant_of, lambda: _store_for_request(settings.clickhouse))
+        publish = _feedback_publisher(settings)
+        work = work_router(tenant_of, lambda: _store_for_request(settings.clickhouse), publish=publish)
         for routes in (work, router):  # work first: /v1/incidents/stats before /v1/incidents/{incident_id}
             app.include_router(routes, responses={code: ERRORS[code] for code in (400, 401, 429, 503)})
         opener = lambda: _store_for_request(settings.clickhouse)  # noqa: E731
         app.include_router(
             dashboard_router(
-                ingestion.keys.tenant_for, opener, ingestion.plans.label, session_secret(), ingestion.failures
+                ingestion.keys.tenant_for, opener, ingestion.plans.label, session_secret(), ingestion.failures, publish
             )
         )
         mount_static(app)
@@ -357,6 +362,18 @@ def create_app(settings: ApiSettings) -> FastAPI:
             responses={code: ERRORS[code] for code in (401, 429, 503)},
         )
     return app
+
+
+def _feedback_publisher(settings: ApiSettings) -> Publish | None:
+    """Where a label's feedback goes: the job's rule-updates topic or folder, as `pulse rules publish` sends."""
+    if not (settings.rules_topic or settings.rules_folder):
+        return None
+
+    def publish(tenant: str, record: str) -> str:
+        update = RuleUpdate(tenant, "label-feedback", 0, record)
+        return rule_updates.publish(update, settings.rules_folder, settings.bootstrap, settings.rules_topic or "")
+
+    return publish
 
 
 @contextmanager

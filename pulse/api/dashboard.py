@@ -27,7 +27,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pulse.api.auth_failures import AuthFailures
 from pulse.api.dashboard_data import snapshot
-from pulse.api.incident_work import work_router
+from pulse.api.incident_work import Publish, work_router
 from pulse.api.ratelimit import retry_after_header
 from pulse.store.clickhouse import Store
 from pulse.store.writer import BatchWriter
@@ -68,6 +68,7 @@ def dashboard_router(
     plan_of: Callable[[str], str],
     secret: str,
     failures: AuthFailures,
+    publish: Publish | None = None,
 ) -> APIRouter:
     """The dashboard's routes; `tenant_for_key` is the API's key ring, `open_store` yields a Store per request,
     `failures` counts failed sign-ins per client (shared with the API's key checks)."""
@@ -98,7 +99,7 @@ def dashboard_router(
                     return signed.tenant
         raise HTTPException(401, "not signed in: sign in at /dashboard with your API key")
 
-    router.include_router(work_router(session_tenant, open_store, prefix="", via="dashboard"), include_in_schema=False)
+    router.include_router(work_router(session_tenant, open_store, "", "dashboard", publish), include_in_schema=False)
 
     @router.get("", response_class=HTMLResponse)
     def page(signed: Signed) -> Response:

@@ -1,11 +1,13 @@
 """REST endpoints for working incidents: acknowledge, assign, note, resolve by hand, reopen, label, silence;
-the audit history; silences; precision per rule and detector from labels.
+the audit history; silences; precision per rule and detector from labels. A label is also sent to the scoring job,
+when the API is given where (`publish`), as feedback for the tenant (pulse.job.feedback).
 
 The same routes serve the API (`/v1`, tenant from the API key) and the dashboard (`/dashboard`, tenant from the
 signed session): `work_router(tenant_of, open_store, prefix, via)`. Another tenant's incident is a 404,
 for reading and for every action alike.
 """
 
+import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
@@ -19,18 +21,22 @@ from pulse.incidents.actions import (
     history,
     incident_exists,
     last_update,
+    opening_alert,
     precision,
     record_action,
     work_state,
 )
 from pulse.incidents.matchers import valid_matcher
 from pulse.incidents.silences import new_silence_id
+from pulse.job.feedback import lesson_record
 from pulse.rules.durations import parse_duration
 from pulse.store.clickhouse import Store
 from pulse.store.tables import SILENCES
 from pulse.store.writer import BatchWriter
 
 MAX_SILENCE = timedelta(days=90)
+log = logging.getLogger(__name__)
+Publish = Callable[[str, str], str]  # (tenant, feedback record) → where it went
 
 
 def Text(max_length: int, min_length: int = 1, **kw: Any) -> Any:  # noqa: N802
@@ -76,7 +82,9 @@ def work_router(
     open_store: Callable[[], AbstractContextManager[Store]],
     prefix: str = "/v1",
     via: str = "api",
+    publish: Publish | None = None,
 ) -> APIRouter:
+    """`publish`: hands a label's feedback record to the scoring job (None: labels are stored only)."""
     router = APIRouter(prefix=prefix, tags=["incident work"])
     Tenant = Annotated[str, Depends(tenant_of)]  # noqa: N806
     missing = {404: {"description": "No such incident for this tenant"}}
@@ -127,7 +135,23 @@ def work_router(
 
     @router.post("/incidents/{incident_id}/label", responses=missing)
     def label(tenant: Tenant, incident_id: str, body: LabelIt) -> dict[str, Any]:
-        return act(tenant, incident_id, "label", body.by, body.label)
+        """Label the incident; `feedback` says where the label went for the detection to learn from it."""
+        answer = act(tenant, incident_id, "label", body.by, body.label)
+        return answer | {"feedback": _feed_back(tenant, incident_id, body.label)}
+
+    def _feed_back(tenant: str, incident_id: str, label: str) -> str:
+        """Send the label to the job, for the tenant of the key or session (never one named by the caller)."""
+        if publish is None:
+            return "not sent: this API sends no label feedback (pulse serve --rules-topic or --rules-folder)"
+        with open_store() as s:
+            alert = opening_alert(s, tenant, incident_id)
+        if alert is None:
+            return "not sent: the alert that opened the incident is no longer stored"
+        try:
+            return "sent to " + publish(tenant, lesson_record(incident_id, label, alert))
+        except Exception as exc:  # the label is stored either way; the caller may label again
+            log.error("label feedback for tenant %r on %s not sent: %s", tenant, incident_id, exc)
+            return f"not sent: {exc}"
 
     @router.post("/incidents/{incident_id}/silence", responses=missing)
     def silence_incident(tenant: Tenant, incident_id: str, body: SilenceIt) -> dict[str, Any]:

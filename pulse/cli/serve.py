@@ -22,6 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-upload-bytes", type=int, default=2 * 1024**3, help="an upload's bytes, as sent and decoded (Parquet)"
     )
     p.add_argument("--max-upload-rows", type=int, default=1_000_000, help="rows per upload")
+    feedback = p.add_mutually_exclusive_group()
+    feedback.add_argument("--rules-topic", help="send labels to the scoring job as feedback on this topic (on --kafka; "
+                          "the job's pulse stream --rules-topic)")  # fmt: skip
+    feedback.add_argument("--rules-folder", help="send labels to the scoring job as feedback into this folder "
+                          "(the job's --rules-folder)")  # fmt: skip
     p.add_argument("--ready-check-s", type=float, default=5.0, help="GET /readyz asks Kafka at most this often")
     p.set_defaults(func=cmd_serve)
 
@@ -44,6 +49,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ready_check_s=args.ready_check_s,
         clickhouse=args.clickhouse,
         plans_check_s=args.plans_check_s,
+        rules_topic=args.rules_topic,
+        rules_folder=args.rules_folder,
     )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0

@@ -39,6 +39,22 @@ def last_update(s: Store, tenant: str, incident_id: str) -> datetime | None:
     return (latest.replace(tzinfo=UTC) if latest.tzinfo is None else latest) if count else None
 
 
+def opening_alert(s: Store, tenant: str, incident_id: str) -> dict[str, Any] | None:
+    """The `alerts` row that opened the tenant's incident (the first of its cause and group at its opening time)."""
+    sql = (
+        "SELECT a.kind, a.cause, a.group_key, a.ts, a.score, a.threshold, a.labels FROM alerts a "
+        "INNER JOIN (SELECT cause, group_key, opened_at FROM incidents WHERE tenant_id = {t:String} "
+        "AND incident_id = {id:String} LIMIT 1) i ON a.cause = i.cause AND a.group_key = i.group_key "
+        "AND a.ts = i.opened_at WHERE a.tenant_id = {t:String} ORDER BY a.created_at LIMIT 1"
+    )
+    _, rows = s.query(sql, {"t": tenant, "id": incident_id})
+    if not rows:
+        return None
+    row = dict(zip(("kind", "cause", "group_key", "ts", "score", "threshold", "labels"), rows[0], strict=True))
+    row["ts"] = row["ts"].replace(tzinfo=UTC) if row["ts"].tzinfo is None else row["ts"]
+    return row
+
+
 def record_action(
     s: Store, tenant: str, incident_id: str, action: Action, actor: str, value: str = "", via: str = "api"
 ) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from models.context import RecentContext
 from models.detectors import SeasonalBaseline, SeriesDetector
 from models.features import TenantUsual
 from models.risk import FEATURES, RiskModel
+from pulse.job.feedback import Feedback, Lesson
 from pulse.job.pipeline import PipelineState
 from pulse.job.scoring import TenantState
 from pulse.job.usage import UsageState
@@ -79,6 +80,8 @@ KINDS: dict[str, tuple[type, frozenset[str]]] = {
     "RecentContext": (RecentContext, frozenset({"recent", "usual"})),
     "TenantUsual": (TenantUsual, frozenset({"amount", "countries"})),
     "AlertBudget": (AlertBudget, frozenset(vars(AlertBudget(1)))),
+    "Feedback": (Feedback, frozenset()),
+    "Lesson": (Lesson, frozenset(field.name for field in dataclasses.fields(Lesson))),
 }
 CONFIGS: dict[str, type[BaseModel]] = {
     name: kind for name, kind in vars(config).items() if isinstance(kind, type) and issubclass(kind, config.Strict)

@@ -27,6 +27,7 @@ from models.business_metrics import TenantMetrics
 from models.detectors import MINUTE
 from pulse.eventtime import ALLOWED_LATENESS_MS, END_OF_TIME, NO_WATERMARK
 from pulse.job.duplicates import DUPLICATE, Origin, Repeat, SeenIds
+from pulse.job.feedback import Feedback, Lesson
 from pulse.job.metric_alerts import MetricRows
 from pulse.job.rule_updates import suspension_row
 from pulse.job.scoring import TenantScorer, TenantState, rejected_row
@@ -59,9 +60,10 @@ class TenantPipeline:
         allowed_lateness_ms: int = ALLOWED_LATENESS_MS,
         prior: dict[str, int] | None = None,
         tenant_clock: bool = True,
+        feedback: Feedback | None = None,
     ):
         """`prior`: accepted events per month ("YYYY-MM") of earlier runs, the start of the quota count;
-        `tenant_clock`: see pulse.rules.engine."""
+        `tenant_clock`: see pulse.rules.engine; `feedback`: what the tenant's labels taught (pulse.job.feedback)."""
         self.tenant = tenant
         self.config = config
         self.plans = plans
@@ -69,6 +71,7 @@ class TenantPipeline:
         self.prior = prior or {}
         self.scorer = TenantScorer(tenant, config, allowed_lateness_ms, tenant_clock)
         self.metric_rows = MetricRows(tenant, config, run_id)
+        self.feedback = feedback or Feedback()
 
     def new_state(self) -> PipelineState:
         """The state of a tenant seen for the first time."""
@@ -94,7 +97,7 @@ class TenantPipeline:
         if state.metrics is not None:
             state.metrics.add(event)
         rows = [("scored_events", row), *(("alerts", alert) for alert in alerts), *self._suspensions()]
-        return self._meter(state, rows, stored)
+        return self._meter(state, self._taught(rows), stored)
 
     def rejected(self, row: dict[str, Any], state: PipelineState, stored: Stored = nothing_stored) -> Rows:
         """The metered `rejected_events` row of a record that failed validation."""
@@ -115,7 +118,7 @@ class TenantPipeline:
             until = max(state.metrics.open, default=-MINUTE) + MINUTE if end_of_input else event_time
             for point in state.metrics.close(until, tuple(self.config.planned)):
                 rows += self.metric_rows.rows(point.metric, point.verdict, point.planned)
-        return self._meter(state, rows, stored)
+        return self._meter(state, self._taught(rows), stored)
 
     def next_timer(self, state: PipelineState) -> int | None:
         """The next event time at which `advance` has work: a window end, an absence deadline, a minute end."""
@@ -152,6 +155,14 @@ class TenantPipeline:
         suspended = self.scorer.engine.scope.take_suspensions()
         return [("config_updates", suspension_row(self.tenant, rule, why, self.run_id)) for rule, why in suspended]
 
+    def learn(self, lesson: Lesson) -> None:
+        """Take a label's lesson (pulse.job.feedback) from now on."""
+        self.feedback.learn(lesson)
+
+    def _taught(self, rows: Rows) -> Rows:
+        """`rows` without the alerts the tenant's labels hold back (their scored and metric rows stay)."""
+        return [(table, row) for table, row in rows if table != "alerts" or not self.feedback.holds_back(row)]
+
     def _meter(self, state: PipelineState, rows: Rows, stored: Stored) -> Rows:
         name, plan = self.plans.of(self.tenant)
         out: Rows = []
@@ -176,7 +187,12 @@ class PlainRun:
         self.seen: dict[str, SeenIds] = {}
         self.timers: list[tuple[int, str]] = []
         self.scheduled: dict[str, int] = {}
+        self.feedback: dict[str, Feedback] = {}
         self.watermark = NO_WATERMARK
+
+    def learn(self, tenant: str, lesson: Lesson) -> None:
+        """A label of `tenant`'s (pulse.job.feedback), as the job takes it from the rule-updates channel."""
+        self.feedback.setdefault(tenant, Feedback()).learn(lesson)
 
     def record(self, kind: str, item: dict[str, Any], origin: Origin | None = None) -> Rows:
         """The rows of one parsed record, ("event", event, origin) or ("rejected", row), and of the timers now due.
@@ -207,7 +223,10 @@ class PlainRun:
     def _tenant(self, tenant: str) -> tuple[TenantPipeline, PipelineState]:
         if tenant not in self.pipelines:
             config = self.configs.for_tenant(tenant)
-            self.pipelines[tenant] = TenantPipeline(tenant, config, self.plans, self.run_id, self.lateness)
+            feedback = self.feedback.setdefault(tenant, Feedback())
+            self.pipelines[tenant] = TenantPipeline(
+                tenant, config, self.plans, self.run_id, self.lateness, feedback=feedback
+            )
             self.states[tenant] = self.pipelines[tenant].new_state()
         return self.pipelines[tenant], self.states[tenant]
 

@@ -1,5 +1,6 @@
 """Working incidents end to end: a real `pulse serve` (actions, silences, labels over REST), a real
-`pulse dispatch` (what is sent and what is held back), real chDB and a real HTTP receiver.
+`pulse dispatch` (what is sent and what is held back), real chDB and a real HTTP receiver. Labels also go to the
+scoring job as feedback, into its rule-updates folder (`pulse serve --rules-folder`).
 
 Phase 1 alerts open incidents (their opens reach the receiver); people act through the API; phase 2 alerts
 update and, as event time runs on, resolve them; `pulse dispatch` runs after each phase.
@@ -17,6 +18,8 @@ from incident_support import dispatch, insert_alerts, webhook_config
 from ingest_support import free_port, start_api
 from receiver import Receiver
 
+from pulse.job.feedback import Feedback, is_feedback, read_record
+from pulse.job.rule_updates import RuleUpdate
 from pulse.store.clickhouse import store
 
 BASE = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=4)
@@ -73,7 +76,10 @@ def world(tmp_path_factory):
             with (configs / "tenants" / f"{tenant}.yaml").open("a") as f:
                 f.write(webhook_config(receiver.url("/" + tenant), tenant) + extra)
 
-    server = start_api(folder, free_port(), "127.0.0.1:19899", "unused", "--clickhouse", dsn, edit=edit)
+    rules = folder / "rule-updates"
+    rules.mkdir()
+    server = start_api(folder, free_port(), "127.0.0.1:19899", "unused", "--clickhouse", dsn, "--rules-folder",
+                       str(rules), edit=edit)  # fmt: skip
     try:
         yield server, receiver, dsn, folder
     finally:
@@ -136,6 +142,34 @@ def test_another_tenants_incident_is_a_404_also_for_actions(world, phase_1):
         assert s.query("SELECT count() FROM silences WHERE created_by = 'mallory'")[1][0][0] == 0
     unsigned = requests.post(f"{server.url}/v1/incidents/{acme}/acknowledge", json={"by": "x"}, timeout=10)
     assert unsigned.status_code == 401
+
+
+def feedback_sent(folder) -> list[RuleUpdate]:
+    """The label feedback `pulse serve` put into the job's rule-updates folder, as the job reads it."""
+    lines = [line for path in sorted((folder / "rule-updates").iterdir()) for line in path.read_text().splitlines()]
+    return [update for update in map(RuleUpdate.from_envelope, lines) if is_feedback(update.text)]
+
+
+def test_a_label_goes_to_the_job_as_feedback_for_the_labelling_tenant(world, phase_1):
+    server, _, _, folder = world
+    ids, _ = phase_1
+    incident = ids["silenced-until-resolved"]  # acme's, labelled false_alarm already: the label stays the same
+    before = len(feedback_sent(folder))
+    refused = call(server, "globex", "POST", f"/v1/incidents/{incident}/label", {"by": "gi", "label": "false_alarm"})
+    assert refused.status_code == 404
+    answer = call(server, "acme", "POST", f"/v1/incidents/{incident}/label", {"by": "bo", "label": "false_alarm"})
+    assert answer.json()["feedback"].startswith("sent to ")
+    [update] = feedback_sent(folder)[before:]  # globex's refused attempt sent nothing
+    lesson = read_record(update.text)
+    assert (update.tenant, lesson.incident_id, lesson.label, lesson.detector, lesson.group) == (
+        "acme", incident, "false_alarm", "rule:large-order", "silenced-until-resolved"
+    )  # fmt: skip
+    taught = Feedback()
+    taught.learn(lesson)
+    a_day_later = BASE + timedelta(days=1)  # the same time of day as the labelled one
+    alike = {"kind": "rule", "cause": "large-order", "group_key": "silenced-until-resolved", "ts": a_day_later,
+             "score": None, "threshold": None, "labels": {}}  # fmt: skip
+    assert taught.holds_back(alike) is not None and taught.holds_back(alike | {"group_key": "other"}) is None
 
 
 @pytest.fixture(scope="module")

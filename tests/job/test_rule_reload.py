@@ -1,6 +1,8 @@
 """Changing a tenant's rules while the job runs (real standalone cluster, --watch landing folder, rule updates
 from a watched folder): a valid update takes effect on later events and keeps the state of the rules it did
-not change; an invalid one is refused, recorded in `config_updates`, and the previous version stays."""
+not change; an invalid one is refused, recorded in `config_updates`, and the previous version stays. A label's
+feedback on the same channel (as `pulse serve --rules-folder` sends it) holds back a later alert like the
+labelled one."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pytest
 from cluster_support import PROJECT, drop, wait_checkpoints
 
 from pulse.dev.cluster import Cluster
+from pulse.job.feedback import lesson_record
 from pulse.job.rule_updates import RuleUpdate, publish
 from pulse.store.clickhouse import store
 
@@ -55,8 +58,13 @@ def failed_payment(name: str, seconds: int) -> dict:
     return event(name, seconds, "payment_failed", amount=1.0, card_fingerprint="card-x", customer_id="c1")
 
 
-def order(name: str, seconds: int, amount: float) -> dict:
-    return event(name, seconds, "order_placed", amount=amount, customer_id="c1")
+def order(name: str, seconds: int, amount: float, customer: str = "c1") -> dict:
+    return event(name, seconds, "order_placed", amount=amount, customer_id=customer)
+
+
+# The alert big-order raises on b-order-c2, as the API reads it from `alerts` when c2's order is labelled a false alarm.
+B_ORDER_C2 = {"kind": "rule", "cause": "big-order", "group_key": "c2", "ts": T0 + 285_000, "score": None,
+              "threshold": None, "labels": {}}  # fmt: skip
 
 
 @dataclass
@@ -64,6 +72,7 @@ class Reload:
     alerts: list[tuple]
     updates: list[tuple]
     states: list[str]
+    feedback: list[tuple]  # the config_updates rows of label feedback
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +101,16 @@ def reload(tmp_path_factory, flink_cluster: Cluster) -> Reload:
         publish(RuleUpdate("acme", "acme.yaml@v1-deep", 0, CARD_TESTING + DEEP), folder=str(rules))
         wait_checkpoints(cluster, job, 2)
         # After it: two more failures (5 in 10 minutes only with the three from before) and a big order.
-        drop(landing, "b.ndjson", [failed_payment("b1", 240), failed_payment("b2", 270), order("b-order", 280, 900.0)])
+        drop(landing, "b.ndjson", [failed_payment("b1", 240), failed_payment("b2", 270), order("b-order", 280, 900.0),
+                                   order("b-order-c2", 285, 900.0, "c2")])  # fmt: skip
         wait_checkpoints(cluster, job, 1)
         publish(RuleUpdate("acme", "acme.yaml@v2", 0, CARD_TESTING + BROKEN), folder=str(rules))
+        feedback = lesson_record("inc_b_order_c2", "false_alarm", B_ORDER_C2)
+        publish(RuleUpdate("acme", "label-feedback", 0, feedback), folder=str(rules))
         wait_checkpoints(cluster, job, 2)
         # The refused update left v1 in force; a late page view moves event time past the window's end.
-        drop(landing, "c.ndjson", [order("c-order", 360, 1000.0), event("c-view", 1200, "page_view")])
+        drop(landing, "c.ndjson", [order("c-order", 360, 1000.0), order("c-order-c2", 365, 1000.0, "c2"),
+                                   event("c-view", 1200, "page_view")])  # fmt: skip
         wait_checkpoints(cluster, job, 2)
         states.append(cluster.job_state(job))
         cluster.stop_with_savepoint(job)
@@ -106,12 +119,19 @@ def reload(tmp_path_factory, flink_cluster: Cluster) -> Reload:
     with store(dsn, wait_s=60) as s:
         alerts = s.query("SELECT cause, event_id, group_key FROM alerts FINAL WHERE tenant_id = 'acme' ORDER BY ALL")
         updates = s.query("SELECT version, accepted, rules, error FROM config_updates FINAL ORDER BY version")
-    return Reload(alerts[1], updates[1], states)
+    rules_updates = [u for u in updates[1] if u[0].startswith("acme.yaml")]
+    return Reload(alerts[1], rules_updates, states, [u for u in updates[1] if u not in rules_updates])
 
 
 def test_a_new_rule_fires_on_events_after_the_update_only(reload):
     assert reload.states == ["RUNNING"]
-    assert [a[1] for a in reload.alerts if a[0] == "big-order"] == ["b-order", "c-order"]
+    assert [a[1] for a in reload.alerts if a[0] == "big-order"] == ["b-order", "b-order-c2", "c-order"]
+
+
+def test_a_false_alarm_label_holds_back_a_later_alert_like_it_only(reload):
+    """c2's second big order is held back (c1's still alerts), and the job says it took the label."""
+    assert "c-order-c2" not in [a[1] for a in reload.alerts]
+    assert reload.feedback == [("label-feedback#0: label false_alarm on inc_b_order_c2 (rule:big-order)", True, 0, "")]
 
 
 def test_an_unchanged_rule_keeps_its_window_across_the_update(reload):

@@ -218,3 +218,29 @@ def test_the_product_detects_an_outage_of_a_small_tenant(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "| outage | 1 | 1 | 1.00 |" in next(line for line in lines if line.startswith("| outage |"))
     assert next(line for line in lines if line.startswith("| s |")).startswith("| s | 10 | 1.5 | 1 | 1.00 |")
+
+
+def test_the_labeller_labels_the_incidents_of_each_tenants_first_false_episodes_later():
+    from datetime import UTC, datetime
+
+    def row(minute: int, cause: str = "metric:revenue", tenant: str = "shop-s") -> dict:
+        labels = {"metric": "revenue", "direction": "spike", "observed": "90", "expected": "1"}
+        ts = datetime.fromtimestamp((T0 + minute * MINUTE) / 1000, tz=UTC)
+        return {"tenant_id": tenant, "kind": "model", "cause": cause, "group_key": "revenue", "ts": ts,
+                "score": 1.0, "threshold": 5.0, "labels": labels}  # fmt: skip
+
+    labeller = evaluation.Labeller(2, [incident("outage", 100, 130)])
+    for minute, cause, tenant in [(0, "metric:revenue", "shop-s"), (5, "metric:revenue", "shop-s"),
+                                  (10, "metric:sessions", "shop-s"), (110, "metric:revenue", "shop-s"),
+                                  (300, "metric:revenue", "shop-s"), (600, "metric:revenue", "shop-s"),
+                                  (0, "metric:revenue", "shop-xs")]:  # fmt: skip
+        labeller.see(row(minute, cause, tenant))
+    # shop-s: episode 1 (minutes 0-10: revenue opens once, sessions once), the true alert at 110 skipped, episode 2
+    # at 300; episode 3 at 600 is past the first two. shop-xs: its own first episode.
+    assert labeller.labels == Counter({"shop-s": 3, "shop-xs": 1})
+    assert labeller.due(T0 + 30 * MINUTE) == []  # a metric alert counts at its minute's end, labelled 30 minutes later
+    due = labeller.due(T0 + 41 * MINUTE)
+    assert sorted((tenant, lesson.detector) for tenant, lesson in due) == [
+        ("shop-s", "metric:revenue:spike"), ("shop-s", "metric:sessions:spike"), ("shop-xs", "metric:revenue:spike")
+    ]  # fmt: skip
+    assert labeller.due(T0 + 41 * MINUTE) == [] and len(labeller.due(T0 + DAY)) == 1
