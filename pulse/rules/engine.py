@@ -140,9 +140,13 @@ class RuleEngine:
         return min([*times, due], default=None) if due is not None else min(times, default=None)
 
     def _next_deadline(self, state: EngineState) -> int | None:
-        """The earliest window end or absence deadline of any rule."""
-        times = [t for rid, r in self.runners.items() if (t := r.next_timer(state.rules[rid].data)) is not None]
-        return min(times, default=None)
+        """The earliest window end or absence deadline of any rule (asked after every event fed: kept lean)."""
+        rules, earliest = state.rules, None
+        for rule_id, runner in self.runners.items():
+            due = runner.next_timer(rules[rule_id].data)
+            if due is not None and (earliest is None or due < earliest):
+                earliest = due
+        return earliest
 
     def _on_watermark(self, state: EngineState, watermark: int, final: bool) -> list[Alert]:
         state.watermark = max(state.watermark, watermark)
