@@ -77,7 +77,7 @@ cluster-down: install
 
 bench: install jars
 	$(BIN)/python -m bench.throughput
-	$(BIN)/python -m bench.tenants
+	$(BIN)/python -m bench.tenants --cluster
 
 clean:
 	rm -rf .data .run .pytest_cache

@@ -82,6 +82,7 @@ class RuleEngine:
         self.cooldowns = {r.id: r.cooldown for r in enabled if r.type == "condition" and r.cooldown}
         self.lateness = allowed_lateness_ms
         self.tenant_clock = tenant_clock
+        self.synced: EngineState | None = None  # the state last synced: only `sync` changes which rules it holds
 
     def enrich(self, event: dict[str, Any]) -> dict[str, Any]:
         """The event as rules see it: its fields, derived fields and `tags` (the lookup tables are in the scope)."""
@@ -139,9 +140,13 @@ class RuleEngine:
         return min([*times, due], default=None) if due is not None else min(times, default=None)
 
     def _next_deadline(self, state: EngineState) -> int | None:
-        """The earliest window end or absence deadline of any rule."""
-        times = [t for rid, r in self.runners.items() if (t := r.next_timer(state.rules[rid].data)) is not None]
-        return min(times, default=None)
+        """The earliest window end or absence deadline of any rule (asked after every event fed: kept lean)."""
+        rules, earliest = state.rules, None
+        for rule_id, runner in self.runners.items():
+            due = runner.next_timer(rules[rule_id].data)
+            if due is not None and (earliest is None or due < earliest):
+                earliest = due
+        return earliest
 
     def _on_watermark(self, state: EngineState, watermark: int, final: bool) -> list[Alert]:
         state.watermark = max(state.watermark, watermark)
@@ -162,7 +167,10 @@ class RuleEngine:
         return True
 
     def sync(self, state: EngineState) -> None:
-        """Give new or changed rules fresh state and free the state of removed ones."""
+        """Give new or changed rules fresh state and free the state of removed ones (once per state object: a
+        tenant's engine sees the same one from event to event, and a new engine for a changed config)."""
+        if state is self.synced:
+            return
         for rule_id in [r for r, s in state.rules.items() if self.fingerprints.get(r) != s.fingerprint]:
             del state.rules[rule_id]
         for rule_id, runner in self.runners.items():
@@ -170,6 +178,7 @@ class RuleEngine:
                 state.rules[rule_id] = RuleState(self.fingerprints[rule_id], runner.new_state())
         for key in [k for k in state.cooldowns if k[0] not in self.cooldowns]:
             del state.cooldowns[key]
+        self.synced = state
 
     def _watermark(self, state: EngineState) -> int:
         if not self.tenant_clock or state.newest == NO_WATERMARK:
