@@ -50,7 +50,8 @@ SLOW_WINDOWS = 16  # the horizon of the exponentially weighted slow window, in s
 MAX_THRESHOLD = 2.0  # the calibrated threshold stays between min_z and this many times min_z
 RELEARN_AFTER = 120  # intervals of an open incident after which the baseline accepts the new level
 MOOD = (0.67, 1.5)  # how far today's level may scale the known week (a slow day is no drop)
-NOISE_CLIP = 3.0  # a window's squared error counts towards its noise up to this many spreads
+NOISE_CLIP = 3.0  # a window's squared error counts towards its noise up to this many spreads (counts, sums)
+GAUGE_CLIP = 6.0  # ... and for gauges, whose errors have heavier tails than their spread tells
 EXACT_FROM = 2.0  # |z| of the normal approximation from which a window's tail probability is computed exactly
 
 
@@ -257,7 +258,8 @@ class SeriesDetector:
 
     def _windows(self, value: float) -> list[tuple[int, float, float, float, int]]:
         """(noise index, z, observed, expected, intervals) of every window the series has filled: the last 1, 2, 4 ...
-        intervals up to the long window, and the exponentially weighted slow window once the long one is full."""
+        intervals up to the long window, and (not for gauges: their profile's errors add up there) the exponentially
+        weighted slow window once the long one is full."""
         values = list(self.window)
         judged, observed, expected, summed = [], 0.0, 0.0, 0
         for index, length in enumerate(self.lengths):
@@ -268,7 +270,7 @@ class SeriesDetector:
             summed = length
             judged.append((index, self._z(index, observed, expected, length), observed, expected, length))
         obs, exp, w1, w2 = self._slide(value, values[-1][1])
-        if len(values) == self.window.maxlen:
+        if len(values) == self.window.maxlen and self.kind != "gauge":
             index = len(self.lengths)
             judged.append((index, self._z(index, obs, exp, w2), obs, exp, round(w1)))
         return judged
@@ -294,9 +296,9 @@ class SeriesDetector:
 
     def _variance(self, index: int, expected: float, length: float) -> float:
         """Variance of a window's sum (`length`: its intervals, for the slow window the sum of squared weights)."""
-        if self.kind == "gauge":
+        if self.kind == "gauge":  # never below independent intervals' spread
             squared, n = self.noise[index]
-            return squared / n if n > 0 else length * (self.variance or 0.0)
+            return max(squared / n if n > 0 else 0.0, length * (self.variance or 0.0))
         scale = self._scale(index)
         return scale * max(expected, scale) + self._excess(index) * expected * expected
 
@@ -315,8 +317,10 @@ class SeriesDetector:
         return max(0.0, excess / weight) if weight > 0 else 0.0
 
     def _band(self, expected_value: float) -> float:
-        variance = self.variance or 0.0 if self.kind == "gauge" else self._scale() * max(expected_value, self._scale())
-        return self.config.min_z * math.sqrt(variance)
+        """Half the band drawn around an interval's expected value: `min_z` of its spreads."""
+        if self.kind == "gauge":
+            return self.config.min_z * math.sqrt(self.variance or 0.0)
+        return self.config.min_z * math.sqrt(self._scale() * max(expected_value, self._scale()))
 
     def _ratio_z(self, window: list[tuple[float, float]]) -> tuple[float, float, float, float, float]:
         num = sum(n for n, _ in window)
@@ -362,14 +366,14 @@ class SeriesDetector:
     def _learn_noise(self, judged: list[tuple[int, float, float, float, int]]) -> None:
         """Each window learns its own noise, exponentially weighted over about MEMORY_DAYS: for counts and sums the
         squared error of its sum beyond the intervals' noise, relative to the expected sum squared (weighted by
-        it, so busy hours speak most); for gauges its squared error. Errors are clipped at NOISE_CLIP spreads, so
-        a change too slow to alert does not teach its own window that it is noise."""
+        it, so busy hours speak most); for gauges its squared error. Errors are clipped at NOISE_CLIP spreads
+        (GAUGE_CLIP for gauges), so a change too slow to alert does not teach its own window that it is noise."""
         keep = 1.0 - 1.0 / (self.baseline.per_hour * 24 * MEMORY_DAYS)
         for index, _, observed, expected, length in judged:
             spread = self._variance(index, expected, length if index < len(self.lengths) else self.slow[3])
             squared = (observed - expected) ** 2
             if self.seen > self.warmup_intervals and math.isfinite(spread):
-                squared = min(squared, NOISE_CLIP**2 * max(spread, 1e-12))
+                squared = min(squared, (NOISE_CLIP if self.kind != "gauge" else GAUGE_CLIP) ** 2 * max(spread, 1e-12))
             noise = self.noise[index]
             if self.kind == "gauge":
                 noise[0], noise[1] = noise[0] * keep + squared, noise[1] * keep + 1.0
