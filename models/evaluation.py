@@ -240,7 +240,13 @@ def evaluate(
     )
     events, incidents = stream.run()
     days_of = {tenant: stream.days_of(tenant) for tenant in stream.size_of}
-    return score(product_alerts(events), incidents, stream.size_of, days_of)
+    return score(while_streaming(product_alerts(events), stream), incidents, stream.size_of, days_of)
+
+
+def while_streaming(alerts: list[Alert], stream: LabelledStream) -> list[Alert]:
+    """The alerts raised while their tenant's events last: a tenant whose stream ends before the others' (size l)
+    would be judged silent, as a real outage would be, for the rest of the run."""
+    return [a for a in alerts if a.at <= stream.end_of(a.tenant)]
 
 
 @dataclass
@@ -263,8 +269,9 @@ def evaluate_labelled(
         events, incidents = stream.run()
         days_of = {tenant: stream.days_of(tenant) for tenant in stream.size_of}
         labeller = Labeller(first, incidents)
-        result.without.extend(score(product_alerts(events), incidents, stream.size_of, days_of))
-        result.with_labels.extend(score(product_alerts(events, labeller=labeller), incidents, stream.size_of, days_of))
+        without, with_labels = product_alerts(events), product_alerts(events, labeller=labeller)
+        result.without.extend(score(while_streaming(without, stream), incidents, stream.size_of, days_of))
+        result.with_labels.extend(score(while_streaming(with_labels, stream), incidents, stream.size_of, days_of))
         result.labels += labeller.labels
     return result
 

@@ -165,6 +165,15 @@ class LabelledStream(Generator):
         """How many days of the stream `tenant` has events in."""
         return min(self.days, self.size_days.get(self.size_of[tenant], self.days))
 
+    def end_of(self, tenant: str) -> int:
+        """When `tenant`'s events end (epoch ms).
+
+        >>> stream = LabelledStream(seed=1, days=3, sizes=("l",), size_days={"l": 2})
+        >>> stream.end_of("shop-l-1") == stream.t0 + 2 * DAY
+        True
+        """
+        return self.t0 + round(self.days_of(tenant) * DAY)
+
     def _schedule(self) -> list[tuple[str, str, int]]:
         """(tenant, kind, start) of every incident."""
         plan = []

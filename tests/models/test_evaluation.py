@@ -196,6 +196,14 @@ def test_size_days_end_a_tenant_early_and_unknown_names_are_refused():
         LabelledStream(sizes=("xxl",))
 
 
+def test_a_tenant_whose_stream_ends_early_is_not_judged_on_the_silence_after_it():
+    stream = LabelledStream(seed=1, days=3, sizes=("xs", "s"), size_days={"s": 1})
+    end = stream.t0 + DAY
+    alerts = [Alert("shop-s-1", end, "metric:orders"), Alert("shop-s-1", end + MINUTE, "no-orders"),
+              Alert("shop-xs-1", end + MINUTE, "no-orders")]  # fmt: skip
+    assert evaluation.while_streaming(alerts, stream) == [alerts[0], alerts[2]]
+
+
 def test_the_cli_choices_are_the_streams_kinds_and_sizes():
     assert (KINDS, tuple(SIZES)) == (EVALUATION_KINDS, EVALUATION_SIZES)
 
