@@ -161,6 +161,8 @@ class TenantPipeline:
 
     def _taught(self, rows: Rows) -> Rows:
         """`rows` without the alerts the tenant's labels hold back (their scored and metric rows stay)."""
+        if not self.feedback.lessons:  # most tenants have labelled nothing: no new list per event
+            return rows
         return [(table, row) for table, row in rows if table != "alerts" or not self.feedback.holds_back(row)]
 
     def _meter(self, state: PipelineState, rows: Rows, stored: Stored) -> Rows:
