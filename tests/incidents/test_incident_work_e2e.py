@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -348,8 +349,20 @@ def cli(server, tenant: str | None, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
 
 
+def record_held_back(dsn: str, tenant: str) -> None:
+    """`usage` rows as the scoring job writes them when the tenant's labels held alerts back (pulse/job/usage.py):
+    cumulative per (tenant, minute, run), the newest version (the write time in ns) replacing the older; 2 + 1 held
+    back in all."""
+    columns = ["tenant_id", "minute", "run_id", "accepted", "alerts", "alerts_held_back", "version"]
+    now = time.time_ns()
+    rows = [[tenant, BASE, "r", 5, 0, 1, now], [tenant, BASE, "r", 9, 0, 2, now + 1],
+            [tenant, BASE, "r2", 4, 1, 1, now]]  # fmt: skip
+    with store(dsn, wait_s=60) as s:
+        s.client.insert("usage", rows, column_names=columns)
+
+
 def test_the_cli_labels_reopens_and_shows_precision_per_rule(world, phase_1, phase_2):
-    server, _, _, _ = world
+    server, _, dsn, _ = world
     ids, _ = phase_1
     for group, label in (("expired-silence", "true_problem"), ("resolved-by-hand", "false_alarm"),
                          ("matched-by-silence", "expected")):  # fmt: skip
@@ -364,7 +377,10 @@ def test_the_cli_labels_reopens_and_shows_precision_per_rule(world, phase_1, pha
         ("label", "cli-user", "api"),
         ("reopen", "cli-user", "api"),
     ]
-    stats = json.loads(cli(server, "acme", "stats", "--json").stdout)["causes"]
+    record_held_back(dsn, "acme")
+    answer = json.loads(cli(server, "acme", "stats", "--json").stdout)
+    assert answer["alerts_held_back"] == 3
+    stats = answer["causes"]
     assert {c["cause"]: (c["labelled"], c["precision"]) for c in stats} == {
         "card-testing": (1, 1.0),
         "large-order": (1, 0.0),
@@ -373,7 +389,9 @@ def test_the_cli_labels_reopens_and_shows_precision_per_rule(world, phase_1, pha
     }
     table = cli(server, "acme", "stats")
     assert table.returncode == 0 and "card-testing" in table.stdout and "100%" in table.stdout
-    assert json.loads(cli(server, "globex", "stats", "--json").stdout)["causes"][0]["labelled"] == 0
+    assert "3 alerts held back by labels" in table.stdout
+    globex = json.loads(cli(server, "globex", "stats", "--json").stdout)
+    assert globex["causes"][0]["labelled"] == 0 and globex["alerts_held_back"] == 0
 
 
 def test_the_cli_refuses_clearly(world, phase_1):
