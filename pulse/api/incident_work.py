@@ -32,6 +32,7 @@ from pulse.job.feedback import lesson_record
 from pulse.rules.durations import parse_duration
 from pulse.store.clickhouse import Store
 from pulse.store.tables import SILENCES
+from pulse.store.usage import alerts_held_back
 from pulse.store.writer import BatchWriter
 
 MAX_SILENCE = timedelta(days=90)
@@ -99,9 +100,10 @@ def work_router(
 
     @router.get("/incidents/stats")
     def stats(tenant: Tenant) -> dict[str, Any]:
-        """Per rule or detector: incidents, labels given, precision (true problems among the labelled)."""
+        """Per rule or detector: incidents, labels given, precision (true problems among the labelled); and how
+        many alerts the tenant's labels have held back in the scoring job (per minute: the usage table)."""
         with open_store() as s:
-            return {"tenant": tenant, "causes": precision(s, tenant)}
+            return {"tenant": tenant, "causes": precision(s, tenant), "alerts_held_back": alerts_held_back(s, tenant)}
 
     @router.get("/incidents/{incident_id}/history", responses=missing)
     def incident_history(tenant: Tenant, incident_id: str) -> dict[str, Any]:

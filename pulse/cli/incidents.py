@@ -137,6 +137,7 @@ def show(action: str, answer: dict[str, Any]) -> None:
                [[c["kind"], c["cause"], c["incidents"], c["labelled"], c["true_problem"], c["false_alarm"],
                  c["expected"], "-" if c["precision"] is None else f"{c['precision']:.0%}"]
                 for c in answer["causes"]])  # fmt: skip
+        console.print(f"{answer['alerts_held_back']} alerts held back by labels (per day: pulse usage)", markup=False)
     elif "history" in answer:
         work = answer["work"]
         console.print(f"{answer['incident_id']}: " + ", ".join(f"{k} {v}" for k, v in work.items() if v), markup=False)

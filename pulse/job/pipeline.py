@@ -31,7 +31,7 @@ from pulse.job.feedback import Feedback, Lesson
 from pulse.job.metric_alerts import MetricRows
 from pulse.job.rule_updates import suspension_row
 from pulse.job.scoring import TenantScorer, TenantState, rejected_row
-from pulse.job.usage import Stored, UsageState, evict_flushed, meter, nothing_stored, usage_rows
+from pulse.job.usage import Stored, UsageState, evict_flushed, held_back, meter, nothing_stored, usage_rows
 from pulse.tenants.config import ConfigSet, TenantConfig
 from pulse.tenants.plans import PlanWatcher
 
@@ -97,7 +97,7 @@ class TenantPipeline:
         if state.metrics is not None:
             state.metrics.add(event)
         rows = [("scored_events", row), *(("alerts", alert) for alert in alerts), *self._suspensions()]
-        return self._meter(state, self._taught(rows), stored)
+        return self._meter(state, self._taught(rows, state, stored), stored)
 
     def rejected(self, row: dict[str, Any], state: PipelineState, stored: Stored = nothing_stored) -> Rows:
         """The metered `rejected_events` row of a record that failed validation."""
@@ -118,7 +118,7 @@ class TenantPipeline:
             until = max(state.metrics.open, default=-MINUTE) + MINUTE if end_of_input else event_time
             for point in state.metrics.close(until, tuple(self.config.planned)):
                 rows += self.metric_rows.rows(point.metric, point.verdict, point.planned)
-        return self._meter(state, self._taught(rows), stored)
+        return self._meter(state, self._taught(rows, state, stored), stored)
 
     def next_timer(self, state: PipelineState) -> int | None:
         """The next event time at which `advance` has work: a window end, an absence deadline, a minute end."""
@@ -159,11 +159,18 @@ class TenantPipeline:
         """Take a label's lesson (pulse.job.feedback) from now on."""
         self.feedback.learn(lesson)
 
-    def _taught(self, rows: Rows) -> Rows:
-        """`rows` without the alerts the tenant's labels hold back (their scored and metric rows stay)."""
+    def _taught(self, rows: Rows, state: PipelineState, stored: Stored) -> Rows:
+        """`rows` without the alerts the tenant's labels hold back (their scored and metric rows stay), each
+        counted in the tenant's usage as `alerts_held_back`."""
         if not self.feedback.lessons:  # most tenants have labelled nothing: no new list per event
             return rows
-        return [(table, row) for table, row in rows if table != "alerts" or not self.feedback.holds_back(row)]
+        kept: Rows = []
+        for table, row in rows:
+            if table == "alerts" and self.feedback.holds_back(row) is not None:
+                held_back(state.usage, row, self.run_id, stored)
+            else:
+                kept.append((table, row))
+        return kept
 
     def _meter(self, state: PipelineState, rows: Rows, stored: Stored) -> Rows:
         name, plan = self.plans.of(self.tenant)

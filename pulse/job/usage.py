@@ -10,6 +10,8 @@ before the ClickHouse sink), so the counts are, by construction, the row counts 
 - rejected:   `rejected_events` rows but duplicates     (minute of `rejected_at`, when the record was received)
 - duplicates: `rejected_events` rows of reason `duplicate_event_id` (a repeat of an event, see pulse/job/duplicates.py)
 - alerts_suppressed: rule/model alerts not written because their event was stored unscored (over quota)
+- alerts_held_back: alerts not written because a label of the tenant's holds them back (pulse/job/feedback.py;
+              minute of the alert's `ts`)
 
 The monthly quota counts accepted events by the calendar month (UTC) of their event time. At 80% and 100%
 the tenant gets one `alerts` row of kind `usage` (so `pulse dispatch` makes an incident and webhook), dated
@@ -42,7 +44,9 @@ from pulse.job.alerts import alert_row
 from pulse.job.duplicates import DUPLICATE
 from pulse.tenants.plans import Plan
 
-COUNTERS = ("accepted", "rejected", "duplicates", "scored", "alerts", "over_quota", "alerts_suppressed")
+COUNTERS = (
+    "accepted", "rejected", "duplicates", "scored", "alerts", "over_quota", "alerts_suppressed", "alerts_held_back"
+)  # fmt: skip
 THRESHOLDS = ((80, "quota_80", "medium"), (100, "quota_100", "high"))
 RECENT_MINUTES = 5  # flushed minutes whose counters the state keeps
 
@@ -104,6 +108,17 @@ def meter(
         row["retention_days"] = plan.kept_days
         count(row["rejected_at"], "duplicates" if row["reason"] == DUPLICATE else "rejected")
     return [(table, row)]
+
+
+def held_back(state: UsageState, row: dict[str, Any], run_id: str, stored: Stored = nothing_stored) -> None:
+    """Count an `alerts` row that the tenant's labels hold back (not written), in the minute of its `ts`.
+
+    >>> state = UsageState()
+    >>> held_back(state, {"ts": datetime(2026, 11, 2, 10, 7, 30, tzinfo=UTC)}, "r1")
+    >>> [(u["minute"].strftime("%H:%M"), u["alerts"], u["alerts_held_back"]) for u in usage_rows(state, "t", "r1", 1)]
+    [('10:07', 0, 1)]
+    """
+    _counter(state, stored, run_id)(row["ts"], "alerts_held_back")
 
 
 def _scored(

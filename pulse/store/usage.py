@@ -31,6 +31,12 @@ def accepted_before(dsn: str, run_id: str) -> dict[str, dict[str, int]]:
     return totals
 
 
+def alerts_held_back(store: Store, tenant: str) -> int:
+    """How many alerts the tenant's labels have held back (pulse/job/feedback.py), over every run of the job."""
+    sql = "SELECT sum(alerts_held_back) FROM usage FINAL WHERE tenant_id = {tenant:String}"
+    return int(store.query(sql, {"tenant": tenant})[1][0][0] or 0)
+
+
 def current_month() -> str:
     return datetime.now(UTC).strftime("%Y-%m")
 

@@ -1,6 +1,7 @@
 """Working incidents end to end: a real `pulse serve` (actions, silences, labels over REST), a real
 `pulse dispatch` (what is sent and what is held back), real chDB and a real HTTP receiver. Labels also go to the
-scoring job as feedback, into its rule-updates folder (`pulse serve --rules-folder`).
+scoring job as feedback, into its rule-updates folder (`pulse serve --rules-folder`), and, through a second
+`pulse serve` on the project's Kafka broker, onto its rules topic (`--rules-topic`).
 
 Phase 1 alerts open incidents (their opens reach the receiver); people act through the API; phase 2 alerts
 update and, as event time runs on, resolve them; `pulse dispatch` runs after each phase.
@@ -10,14 +11,19 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 from incident_support import dispatch, insert_alerts, webhook_config
-from ingest_support import free_port, start_api
+from ingest_support import free_port, kafka_bootstrap, start_api, unique_topic
+from kafka import KafkaConsumer, TopicPartition
+from pyflink.common import Row
+from pyflink.common.time import Instant
 from receiver import Receiver
 
+from operators.kafka_source import to_envelope
 from pulse.job.feedback import Feedback, is_feedback, read_record
 from pulse.job.rule_updates import RuleUpdate
 from pulse.store.clickhouse import store
@@ -173,6 +179,68 @@ def test_a_label_goes_to_the_job_as_feedback_for_the_labelling_tenant(world, pha
 
 
 @pytest.fixture(scope="module")
+def kafka_world(tmp_path_factory):
+    """A `pulse serve --kafka BROKER --rules-topic T` (the project's broker) with one incident of acme's and one of
+    globex's, opened by `pulse dispatch`."""
+    bootstrap = kafka_bootstrap()
+    folder = tmp_path_factory.mktemp("incident-work-kafka")
+    dsn = f"chdb://{folder / 'clickhouse'}"
+    topic = unique_topic("label-feedback")
+    server = start_api(folder, free_port(), bootstrap, unique_topic("events"), "--clickhouse", dsn,
+                       "--rules-topic", topic)  # fmt: skip
+    try:
+        alerts = [("acme", "k1", 0, "large-order", "labelled-over-kafka"), ("globex", "k2", 0, "velocity", "g")]
+        insert(dsn, alerts, {"acme": BASE + timedelta(minutes=1), "globex": MONDAY + timedelta(minutes=1)})
+        dispatch(folder, dsn)
+        yield server, dsn, topic, bootstrap
+    finally:
+        server.stop()
+
+
+def rules_topic_records(bootstrap: str, topic: str) -> list:
+    """Every record of the (one-partition) rules topic up to its current end, as Kafka hands them to a reader."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        end = consumer.end_offsets([partition])[partition]
+        records = []
+        while consumer.position(partition) < end:
+            records += [r for batch in consumer.poll(timeout_ms=2000).values() for r in batch]
+        return records
+    finally:
+        consumer.close()
+
+
+def as_the_job_reads(record) -> RuleUpdate:
+    """A rules-topic record as the job's Kafka source makes it an envelope (operators/kafka_source.py), read back
+    as the job's rule-updates step does."""
+    row = Row(record.key and record.key.decode(), record.value.decode(), record.topic, record.partition,
+              record.offset, Instant.of_epoch_milli(record.timestamp), dict(record.headers or []))  # fmt: skip
+    return RuleUpdate.from_envelope(to_envelope(row))
+
+
+@pytest.mark.kafka
+def test_a_label_goes_onto_the_rules_topic_as_feedback_keyed_by_the_labelling_tenant(kafka_world):
+    server, dsn, topic, bootstrap = kafka_world
+    acme, globex = incident_of(dsn, "acme", "labelled-over-kafka"), incident_of(dsn, "globex", "g")
+    refused = call(server, "globex", "POST", f"/v1/incidents/{acme}/label", {"by": "gi", "label": "false_alarm"})
+    assert refused.status_code == 404
+    body = {"by": "bo", "label": "false_alarm", "tenant": "globex", "incident_id": globex}  # names another tenant
+    answer = call(server, "acme", "POST", f"/v1/incidents/{acme}/label", body)
+    assert answer.ok and answer.json()["feedback"] == f"sent to topic {topic} at {bootstrap}"
+    [record] = rules_topic_records(bootstrap, topic)  # globex's refused attempt published nothing
+    assert record.key == b"acme" and is_feedback(record.value.decode())
+    update = as_the_job_reads(record)
+    assert (update.tenant, update.source, update.index) == ("acme", f"{topic}:0", 0) and is_feedback(update.text)
+    lesson = read_record(update.text)
+    assert (lesson.incident_id, lesson.label, lesson.detector, lesson.group) == (
+        acme, "false_alarm", "rule:large-order", "labelled-over-kafka"
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
 def phase_2(world, phase_1):
     server, receiver, dsn, folder = world
     ids, _ = phase_1
@@ -281,8 +349,20 @@ def cli(server, tenant: str | None, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
 
 
+def record_held_back(dsn: str, tenant: str) -> None:
+    """`usage` rows as the scoring job writes them when the tenant's labels held alerts back (pulse/job/usage.py):
+    cumulative per (tenant, minute, run), the newest version (the write time in ns) replacing the older; 2 + 1 held
+    back in all."""
+    columns = ["tenant_id", "minute", "run_id", "accepted", "alerts", "alerts_held_back", "version"]
+    now = time.time_ns()
+    rows = [[tenant, BASE, "r", 5, 0, 1, now], [tenant, BASE, "r", 9, 0, 2, now + 1],
+            [tenant, BASE, "r2", 4, 1, 1, now]]  # fmt: skip
+    with store(dsn, wait_s=60) as s:
+        s.client.insert("usage", rows, column_names=columns)
+
+
 def test_the_cli_labels_reopens_and_shows_precision_per_rule(world, phase_1, phase_2):
-    server, _, _, _ = world
+    server, _, dsn, _ = world
     ids, _ = phase_1
     for group, label in (("expired-silence", "true_problem"), ("resolved-by-hand", "false_alarm"),
                          ("matched-by-silence", "expected")):  # fmt: skip
@@ -297,7 +377,10 @@ def test_the_cli_labels_reopens_and_shows_precision_per_rule(world, phase_1, pha
         ("label", "cli-user", "api"),
         ("reopen", "cli-user", "api"),
     ]
-    stats = json.loads(cli(server, "acme", "stats", "--json").stdout)["causes"]
+    record_held_back(dsn, "acme")
+    answer = json.loads(cli(server, "acme", "stats", "--json").stdout)
+    assert answer["alerts_held_back"] == 3
+    stats = answer["causes"]
     assert {c["cause"]: (c["labelled"], c["precision"]) for c in stats} == {
         "card-testing": (1, 1.0),
         "large-order": (1, 0.0),
@@ -306,7 +389,9 @@ def test_the_cli_labels_reopens_and_shows_precision_per_rule(world, phase_1, pha
     }
     table = cli(server, "acme", "stats")
     assert table.returncode == 0 and "card-testing" in table.stdout and "100%" in table.stdout
-    assert json.loads(cli(server, "globex", "stats", "--json").stdout)["causes"][0]["labelled"] == 0
+    assert "3 alerts held back by labels" in table.stdout
+    globex = json.loads(cli(server, "globex", "stats", "--json").stdout)
+    assert globex["causes"][0]["labelled"] == 0 and globex["alerts_held_back"] == 0
 
 
 def test_the_cli_refuses_clearly(world, phase_1):

@@ -1,5 +1,6 @@
 """What labels teach detection (pulse.job.feedback): bounded, reversible, fading, per tenant; an expected change
-teaches a metric's level. The lessons reach the job's per-tenant step (PlainRun) as the API sends them."""
+teaches a metric's level. The lessons reach the job's per-tenant step (PlainRun) as the API sends them; what they
+hold back is counted in the tenant's usage."""
 
 from __future__ import annotations
 
@@ -174,3 +175,9 @@ def test_a_label_changes_the_job_step_of_its_tenant_only_until_taken_back():
     assert len(alerts(run, order("globex", 4, "wholesale-1", tomorrow))) == 1  # another tenant: untouched
     run.learn("acme", read_record(lesson_record("inc_1", "true_problem", first)))
     assert len(alerts(run, order("acme", 5, "wholesale-1", tomorrow + timedelta(minutes=5)))) == 1
+    usage = [row for table, row in run.finish() if table == "usage"]
+    counted = {(u["tenant_id"], u["minute"]): (u["alerts"], u["alerts_held_back"]) for u in usage if u["accepted"]}
+    assert counted == {  # the held-back alert is counted in its tenant's usage, in the minute it would have had
+        ("acme", start): (1, 0), ("acme", tomorrow): (1, 1), ("acme", tomorrow + timedelta(minutes=5)): (1, 0),
+        ("globex", tomorrow): (1, 0),
+    }  # fmt: skip

@@ -73,6 +73,7 @@ class Reload:
     updates: list[tuple]
     states: list[str]
     feedback: list[tuple]  # the config_updates rows of label feedback
+    held_back: list[tuple]  # (minute, alerts held back) of acme's usage rows that count any
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +120,10 @@ def reload(tmp_path_factory, flink_cluster: Cluster) -> Reload:
     with store(dsn, wait_s=60) as s:
         alerts = s.query("SELECT cause, event_id, group_key FROM alerts FINAL WHERE tenant_id = 'acme' ORDER BY ALL")
         updates = s.query("SELECT version, accepted, rules, error FROM config_updates FINAL ORDER BY version")
+        held_back = s.query("SELECT toUnixTimestamp(minute) * 1000, sum(alerts_held_back) FROM usage FINAL "
+                            "WHERE tenant_id = 'acme' GROUP BY minute HAVING sum(alerts_held_back) > 0")[1]  # fmt: skip
     rules_updates = [u for u in updates[1] if u[0].startswith("acme.yaml")]
-    return Reload(alerts[1], rules_updates, states, [u for u in updates[1] if u not in rules_updates])
+    return Reload(alerts[1], rules_updates, states, [u for u in updates[1] if u not in rules_updates], held_back)
 
 
 def test_a_new_rule_fires_on_events_after_the_update_only(reload):
@@ -129,9 +132,10 @@ def test_a_new_rule_fires_on_events_after_the_update_only(reload):
 
 
 def test_a_false_alarm_label_holds_back_a_later_alert_like_it_only(reload):
-    """c2's second big order is held back (c1's still alerts), and the job says it took the label."""
+    """c2's second big order is held back (c1's still alerts) and counted, and the job says it took the label."""
     assert "c-order-c2" not in [a[1] for a in reload.alerts]
     assert reload.feedback == [("label-feedback#0: label false_alarm on inc_b_order_c2 (rule:big-order)", True, 0, "")]
+    assert reload.held_back == [(T0 + 360_000, 1)]  # counted in acme's usage, in c-order-c2's minute (10:06)
 
 
 def test_an_unchanged_rule_keeps_its_window_across_the_update(reload):
