@@ -43,6 +43,7 @@ DEFAULTS: dict[str, tuple[Kind, MetricDetectorConfig]] = {
 BASE = MetricDetectorConfig(enabled=True, direction="both", window_minutes=15, min_z=5.0, alert_quantile=0.999)
 SESSION_MEMORY = 20_000  # sessions remembered for campaign attribution
 SILENCE_MINUTES = 60  # minutes without any event still counted as zeros (an outage), then a gap
+SILENT_BATCH = 5  # a silent tenant's minutes are closed this many at a time (one timer, one state write)
 
 
 def detector_config(metrics: MetricsConfig, metric: str) -> tuple[Kind, MetricDetectorConfig]:
@@ -134,13 +135,30 @@ class TenantMetrics:
         return points
 
     def next_tick(self) -> int | None:
-        """End of the next minute to close, or None when nothing is open and the tenant has been silent
-        for longer than SILENCE_MINUTES."""
+        """When `close` has work next: the end of the oldest open minute; while nothing is open, the end of the
+        next SILENT_BATCH silent minutes (closed in one call: each keeps its own minute, so an outage's alert
+        carries its time, but is raised up to SILENT_BATCH - 1 minutes of event time later); None once the
+        tenant has been silent for longer than SILENCE_MINUTES.
+
+        >>> from pulse.tenants.config import MetricsConfig
+        >>> metrics = TenantMetrics(MetricsConfig())
+        >>> metrics.add({"event_type": "page_view", "ts": 0}), metrics.next_tick()
+        (0, 60000)
+        >>> len({p.verdict.ts for p in metrics.close(60_000)}), metrics.next_tick() // MINUTE
+        (1, 6)
+        >>> len({p.verdict.ts for p in metrics.close(6 * MINUTE)}), metrics.next_tick() // MINUTE
+        (5, 11)
+        >>> _ = metrics.close(58 * MINUTE); metrics.next_tick() // MINUTE  # the silence's last minute ends at 61
+        61
+        >>> _ = metrics.close(61 * MINUTE); metrics.next_tick() is None
+        True
+        """
         if self.open:
             return min(self.open) + MINUTE
-        if self.closed_until - self.last_active > SILENCE_MINUTES * MINUTE:
+        silence_ends = self.last_active + (SILENCE_MINUTES + 1) * MINUTE  # the end of its last minute judged
+        if self.closed_until >= silence_ends:
             return None
-        return self.closed_until + MINUTE
+        return min(self.closed_until + SILENT_BATCH * MINUTE, silence_ends)
 
     def _click(self, bucket: Minute, campaign: str, session: str | None) -> None:
         if campaign not in self.campaigns:

@@ -112,6 +112,31 @@ def test_tenant_metrics_count_minutes_and_treat_silence_as_zeros_then_as_a_gap()
     assert metrics.next_tick() is None
 
 
+def test_a_silent_shop_closed_in_batches_is_judged_as_minute_by_minute_and_its_outage_alerts():
+    def busy_shop() -> TenantMetrics:
+        metrics, rng = TenantMetrics(MetricsConfig()), random.Random(5)
+        for minute in range(180):  # three hours of 12 orders a minute, past warm-up, then the checkout stops
+            for i in range(poisson(rng, 12.0)):
+                metrics.add({"event_type": "order_placed", "ts": MONDAY + 9 * HOUR + minute * MINUTE + i})
+        return metrics
+
+    by_minute, batched = busy_shop(), busy_shop()
+    silence = MONDAY + 12 * HOUR
+    assert by_minute.close(silence) == batched.close(silence)
+    silent: list = []
+    while (tick := batched.next_tick()) is not None:  # the job's timers: once per batch of silent minutes
+        assert tick - batched.closed_until == 5 * MINUTE
+        in_batch = batched.close(tick)
+        one_by_one = []
+        while by_minute.closed_until < tick:
+            one_by_one += by_minute.close(by_minute.closed_until + MINUTE)
+        assert in_batch == one_by_one
+        silent += in_batch
+    assert by_minute.next_tick() is None and len({p.verdict.ts for p in silent}) == 60
+    outage = next(p.verdict for p in silent if p.verdict.opens_incident)
+    assert (outage.direction, outage.value) == ("drop", 0.0) and silence <= outage.ts < silence + HOUR
+
+
 def test_campaign_metrics_attribute_orders_to_the_clicked_campaign_and_stay_bounded():
     metrics = TenantMetrics(MetricsConfig(max_campaigns=2))
     metrics.add({"event_type": "campaign_click", "ts": MONDAY, "session_id": "s1", "campaign_id": "spring"})
