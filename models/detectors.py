@@ -53,6 +53,7 @@ MOOD = (0.67, 1.5)  # how far today's level may scale the known week (a slow day
 NOISE_CLIP = 3.0  # a window's squared error counts towards its noise up to this many spreads (counts, sums)
 GAUGE_CLIP = 6.0  # ... and for gauges, whose errors have heavier tails than their spread tells
 EXACT_FROM = 2.0  # |z| of the normal approximation from which a window's tail probability is computed exactly
+POISSON_PRIOR = 20.0  # counts: expected volume of Poisson noise (dispersion 1) the learned dispersion starts from
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +293,8 @@ class SeriesDetector:
         z = (observed - expected) / math.sqrt(max(variance, 1e-12))
         if self.kind == "gauge" or abs(z) < EXACT_FROM:
             return z
-        return tail_z(observed, expected, self._scale(index), self._excess(index))
+        least = min(1.0, length / self.window.maxlen)  # one cluster per long window: no rate below that is known
+        return tail_z(observed, expected, self._scale(index), self._excess(index), least)
 
     def _variance(self, index: int, expected: float, length: float) -> float:
         """Variance of a window's sum (`length`: its intervals, for the slow window the sum of squared weights)."""
@@ -355,7 +357,8 @@ class SeriesDetector:
         """The baseline follows the interval, learns from it when calm (or long after an incident began), and the
         alert threshold's calibration takes its score."""
         if self.kind != "ratio":
-            self.baseline.follow(value)
+            unusual = abs(z) > NOISE_CLIP and self.kind == "count" and not warming_up
+            self.baseline.follow(expected_value if unusual else self._clipped(value, expected_value))
         if calm or self.incident_age > RELEARN_AFTER or (self.kind != "ratio" and not self.baseline.knows(ts)):
             self._learn(ts, value, denominator, expected_value, calm)
         if calm:
@@ -396,14 +399,32 @@ class SeriesDetector:
                 self.ratio_num = self.ratio_num * keep + value
                 self.ratio_den = self.ratio_den * keep + den
             return
-        squared = (value - expected_value) ** 2
+        squared = (self._clipped(value, expected_value) - expected_value) ** 2
         if calm and self.kind == "gauge":
             self._learn_variance(squared, alpha)
         elif calm:
             keep = 1.0 - 1.0 / (self.baseline.per_hour * 24)
             self.dispersion = [self.dispersion[0] * keep + squared, self.dispersion[1] * keep + expected_value]
-            self.variance = self.dispersion[0] / self.dispersion[1] if self.dispersion[1] > 0 else None
+            self.variance = self._dispersion()
         self.baseline.learn(ts, value, calm)
+
+    def _clipped(self, value: float, expected_value: float) -> float:
+        """A count within NOISE_CLIP spreads of its expected value (its spread from the learned dispersion and an
+        expected value of at least one cluster per long window), so a burst below the threshold teaches neither the
+        level nor the dispersion that it is usual; other kinds as they are."""
+        if self.kind != "count" or self.warming_up:
+            return value
+        scale = self._scale()
+        spread = NOISE_CLIP * math.sqrt(scale * max(expected_value, scale / self.window.maxlen))
+        return min(max(value, expected_value - spread), expected_value + spread)
+
+    def _dispersion(self) -> float | None:
+        """Counts: the learned dispersion with a prior of POISSON_PRIOR units of Poisson noise, so the clustering of a
+        few events (a low-volume series' first hours) is no dispersion yet; sums: as learned (None before any)."""
+        squared, volume = self.dispersion
+        if self.kind == "count":
+            return (squared + POISSON_PRIOR) / (volume + POISSON_PRIOR)
+        return squared / volume if volume > 0 else None
 
     def _learn_variance(self, squared: float, alpha: float) -> None:
         if self.variance is None:
@@ -423,15 +444,20 @@ def window_lengths(window: int, long: int) -> list[int]:
     return sorted(powers | {window, long})
 
 
-def tail_z(observed: float, expected: float, scale: float, excess: float) -> float:
+def tail_z(observed: float, expected: float, scale: float, excess: float, least: float = 1.0) -> float:
     """Signed z of a sum `observed` against `expected`, whose variance is scale·expected + excess·expected²: the
-    tail probability of a negative binomial count observed/scale (mean expected/scale, at least 1; size
+    tail probability of a negative binomial count observed/scale (mean expected/scale, at least `least`; size
     1/excess; Poisson when excess is 0), as the standard normal quantile of the same tail.
 
     >>> round(tail_z(0, 15, 1.0, 0.0), 2), round(tail_z(30, 15, 1.0, 0.0), 2), round(tail_z(30, 15, 1.0, 0.05), 2)
     (-4.99, 3.34, 2.44)
+
+    Seven events where a twentieth was expected: nothing against a floor of one, much against a floor of a tenth.
+
+    >>> round(tail_z(7, 0.05, 1.0, 0.0), 2), round(tail_z(7, 0.05, 1.0, 0.0, least=0.1), 2)
+    (3.77, 6.62)
     """
-    k, mean = observed / scale, max(expected / scale, 1.0)
+    k, mean = observed / scale, max(expected / scale, least)
     spike = k > mean
     if excess * mean < 1e-9:
         p = special.gammainc(k, mean) if spike else special.gammaincc(k + 1, mean)
