@@ -293,7 +293,9 @@ class SeriesDetector:
         z = (observed - expected) / math.sqrt(max(variance, 1e-12))
         if self.kind == "gauge" or abs(z) < EXACT_FROM:
             return z
-        least = min(1.0, length / self.window.maxlen)  # one cluster per long window: no rate below that is known
+        # counts: no rate below one per long window is known; sums: their units (payments) vary in size, a window
+        # expects at least one
+        least = min(1.0, length / self.window.maxlen) if self.kind == "count" else 1.0
         return tail_z(observed, expected, self._scale(index), self._excess(index), least)
 
     def _variance(self, index: int, expected: float, length: float) -> float:
