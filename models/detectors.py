@@ -2,8 +2,9 @@
 
 Each interval's expected value comes from a seasonal baseline learned online: an hour-of-day profile
 times an hour-of-week factor (before an hour of day has been seen, the recent level). The detector
-compares the last `window` intervals, observed against expected, as a z-score whose spread is
-learned from the series itself (never below Poisson noise for counts); it alerts when the z-score
+compares the sums of the last 1, 2, 4 ... intervals (up to four times `window`, and a slow window), observed
+against expected, as z-scores of their tail probabilities under a spread learned from the series itself (for
+counts never below Poisson noise, and starting from it); it alerts when the largest z-score
 passes a threshold calibrated online (a running quantile of the metric's own |z| outside warm-up and
 incidents, between `min_z` and twice `min_z`), in an allowed direction, after warm-up. One alert
 opens an incident; the next waits until the series is back within one standard deviation. During an

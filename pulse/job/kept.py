@@ -155,7 +155,8 @@ def _without_quantile(risk: dict) -> dict:
 def _detector_v3(kept: dict) -> dict:
     """Version 3 of a metric detector: windows of 1, 2, 4 ... intervals up to the long one, each learning its own
     noise. A detector of version 2 keeps its baseline, spread and calibration; its windows' noise starts at none
-    (the intervals' own spread) and is learned again over the next day."""
+    (the intervals' own spread) and is learned again over the next day, as is a count's dispersion (one unit of
+    volume against the prior of Poisson noise)."""
     if kept[KIND] != "SeriesDetector":
         return kept
     lengths = window_lengths(kept["window_n"], kept["window"].maxlen)
