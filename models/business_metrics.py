@@ -28,7 +28,7 @@ from pulse.tenants.planned import PlannedEvent, under_way
 DEFAULTS: dict[str, tuple[Kind, MetricDetectorConfig]] = {
     "orders": ("count", MetricDetectorConfig(direction="both", window_minutes=15, min_volume=8)),
     "revenue": ("sum", MetricDetectorConfig(direction="both", window_minutes=15, min_volume=100)),
-    "traffic": ("count", MetricDetectorConfig(direction="drop", window_minutes=10, min_volume=30)),
+    "traffic": ("count", MetricDetectorConfig(direction="drop", window_minutes=10, min_volume=15)),
     "sessions": ("count", MetricDetectorConfig(direction="both", window_minutes=10, min_volume=20)),
     "conversion": ("ratio", MetricDetectorConfig(direction="drop", window_minutes=30, min_volume=40)),
     "payment_failures": ("count", MetricDetectorConfig(direction="spike", window_minutes=10, min_volume=0)),

@@ -2,8 +2,9 @@
 
 Each interval's expected value comes from a seasonal baseline learned online: an hour-of-day profile
 times an hour-of-week factor (before an hour of day has been seen, the recent level). The detector
-compares the last `window` intervals, observed against expected, as a z-score whose spread is
-learned from the series itself (never below Poisson noise for counts); it alerts when the z-score
+compares the sums of the last 1, 2, 4 ... intervals (up to four times `window`, and a slow window), observed
+against expected, as z-scores of their tail probabilities under a spread learned from the series itself (for
+counts never below Poisson noise, and starting from it); it alerts when the largest z-score
 passes a threshold calibrated online (a running quantile of the metric's own |z| outside warm-up and
 incidents, between `min_z` and twice `min_z`), in an allowed direction, after warm-up. One alert
 opens an incident; the next waits until the series is back within one standard deviation. During an
@@ -20,7 +21,7 @@ False
 >>> drop = [detector.update((300 + i) * MINUTE, 2.0) for i in range(10)]
 >>> first = next(v for v in drop if v.opens_incident)
 >>> first.direction, first.since == 300 * MINUTE, first.observed, round(first.expected)
-('drop', True, 49.0, 103)
+('drop', True, 2.0, 21)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from river import stats
+from scipy import special
 
 from pulse.tenants.config import MetricDetectorConfig
 
@@ -44,11 +46,15 @@ LEVEL_MINUTES = 30.0  # how fast the recent level follows the series
 DEVIATING = 1.0  # |z| above which a run of deviation counts towards "since"
 LONG_WINDOW = 4  # the long window, in short windows: low-volume changes show there
 SLOW_HORIZON = 4 * 60 * 60_000  # ... but at most four hours
-SLOW_BAR = 1.25  # the slow window's z counts this much less: small biases of the profile add up there
 RECENT_VOLUME = 50.0  # expected volume of the last hours needed to trust today's ratio to the profile
 SLOW_WINDOWS = 16  # the horizon of the exponentially weighted slow window, in short windows: slow degradation
 MAX_THRESHOLD = 2.0  # the calibrated threshold stays between min_z and this many times min_z
 RELEARN_AFTER = 120  # intervals of an open incident after which the baseline accepts the new level
+MOOD = (0.67, 1.5)  # how far today's level may scale the known week (a slow day is no drop)
+NOISE_CLIP = 3.0  # a window's squared error counts towards its noise up to this many spreads (counts, sums)
+GAUGE_CLIP = 6.0  # ... and for gauges, whose errors have heavier tails than their spread tells
+EXACT_FROM = 2.0  # |z| of the normal approximation from which a window's tail probability is computed exactly
+POISSON_PRIOR = 20.0  # counts: expected volume of Poisson noise (dispersion 1) the learned dispersion starts from
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +172,11 @@ class SeriesDetector:
         self.warmup_intervals = warmup_intervals
         self.window_n = max(1, round(config.window_minutes * MINUTE / interval_ms))
         self.window: deque[tuple[float, float]] = deque(maxlen=self.window_n * LONG_WINDOW)
+        self.lengths = window_lengths(self.window_n, self.window_n * LONG_WINDOW)
+        self.noise = [[0.0, 0.0] for _ in range(len(self.lengths) + 1)]  # per window and the slow one: see _noise
         self.baseline = SeasonalBaseline(interval_ms)
         self.variance: float | None = None  # per interval; for counts and sums relative to the level (dispersion)
+        self.dispersion = [0.0, 0.0]  # counts and sums: exponentially weighted Σ squared error, Σ expected
         self.ratio_num = 0.0
         self.ratio_den = 0.0
         self.calibration = stats.Quantile(config.alert_quantile)
@@ -192,24 +201,19 @@ class SeriesDetector:
             self.slow = [0.0, 0.0, 0.0, 0.0]
         self.last_ts = ts
         if self.kind == "ratio":
-            den = denominator or 0.0
-            self.window.append((value, den))
-            judge = self._ratio_z
+            self.window.append((value, denominator or 0.0))
+            z, observed, expected, expected_value, band = self._ratio_z(list(self.window)[-self.window_n :])
+            short_z, length, judged = z, self.window_n, []
+            if len(self.window) > self.window_n:
+                long = self._ratio_z(list(self.window))
+                if abs(long[0]) > abs(z):
+                    z, observed, expected, length = long[0], long[1], long[2], len(self.window)
         else:
             self.window.append((value, self.baseline.expected(ts)))
-            judge = self._series_z
-        short = list(self.window)[-self.window_n :]
-        z, observed, expected, expected_value, band = judge(short)
-        short_z = z
-        if len(self.window) > self.window_n:
-            long = judge(list(self.window))
-            if abs(long[0]) > abs(z):
-                z, observed, expected, _, _ = long
-                short = self.window
-        if self.kind != "ratio":
-            slow_z, slow_minutes = self._slow_z(value, self.window[-1][1])
-            if abs(slow_z) > SLOW_BAR * abs(z) and len(self.window) == self.window.maxlen:
-                z, observed, expected, short = slow_z / SLOW_BAR, self.slow[0], self.slow[1], range(slow_minutes)
+            judged = self._windows(value)
+            expected_value, band = self.window[-1][1], self._band(self.window[-1][1])
+            short_z = [z for i, z, _, _, length in judged if length <= self.window_n and i < len(self.lengths)][-1]
+            _, z, observed, expected, length = max(judged, key=lambda w: abs(w[1]))
         threshold = min(max(self.config.min_z, self.calibration.get() or 0.0), MAX_THRESHOLD * self.config.min_z)
         direction = "spike" if z > 0 else "drop"
         warming_up = self.warming_up
@@ -230,7 +234,7 @@ class SeriesDetector:
         self.incident_age = self.incident_age + 1 if self.incident_since is not None else 0
         calm = self.incident_since is None and not anomalous
         if learn:
-            self._learn_from(ts, value, denominator, expected_value, calm, warming_up, z)
+            self._learn_from(ts, value, denominator, expected_value, calm, warming_up, z, judged)
         self.seen += 1
         if self.kind == "ratio":
             value = value / denominator if denominator else 0.0
@@ -251,39 +255,77 @@ class SeriesDetector:
             opens_incident=opens,
             warming_up=warming_up,
             since=self.incident_since if self.incident_since is not None else since,
-            window_minutes=round(len(short) * self.interval_ms / MINUTE),
+            window_minutes=round(length * self.interval_ms / MINUTE),
         )
 
-    def _series_z(self, window: list[tuple[float, float]]) -> tuple[float, float, float, float, float]:
-        """z of the window's sum against its expected sum (and the last interval's expected value and band)."""
-        observed = sum(v for v, _ in window)
-        expected = sum(e for _, e in window)
-        last = window[-1][1]
-        if self.kind == "gauge":
-            spread, band = len(window) * (self.variance or 0.0), self.variance or 0.0
-        else:
-            spread, band = self._relative_spread(expected), self._relative_spread(last)
-        z = (observed - expected) / math.sqrt(max(spread, 1e-12))
-        return z, observed, expected, last, self.config.min_z * math.sqrt(band)
+    def _windows(self, value: float) -> list[tuple[int, float, float, float, int]]:
+        """(noise index, z, observed, expected, intervals) of every window the series has filled: the last 1, 2, 4 ...
+        intervals up to the long window, and (not for gauges: their profile's errors add up there) the exponentially
+        weighted slow window once the long one is full."""
+        values = list(self.window)
+        judged, observed, expected, summed = [], 0.0, 0.0, 0
+        for index, length in enumerate(self.lengths):
+            if length > len(values):
+                break
+            for v, e in values[len(values) - length : len(values) - summed]:
+                observed, expected = observed + v, expected + e
+            summed = length
+            judged.append((index, self._z(index, observed, expected, length), observed, expected, length))
+        obs, exp, w1, w2 = self._slide(value, values[-1][1])
+        if len(values) == self.window.maxlen and self.kind != "gauge":
+            index = len(self.lengths)
+            judged.append((index, self._z(index, obs, exp, w2), obs, exp, round(w1)))
+        return judged
 
-    def _slow_z(self, value: float, expected_value: float) -> tuple[float, int]:
-        """z of the exponentially weighted sums (recent intervals weigh most) and their span in intervals."""
+    def _slide(self, value: float, expected_value: float) -> list[float]:
+        """The exponentially weighted sums (recent intervals weigh most) moved on by one interval."""
         keep = self.slow_keep
         obs, exp, w1, w2 = self.slow
         self.slow = [obs * keep + value, exp * keep + expected_value, w1 * keep + 1.0, w2 * keep * keep + 1.0]
-        obs, exp, w1, w2 = self.slow
-        spread = w2 * (self.variance or 0.0) if self.kind == "gauge" else self._relative_spread(w2 / w1 * exp)
-        return (obs - exp) / math.sqrt(max(spread, 1e-12)), round(w1)
+        return self.slow
 
-    def _relative_spread(self, expected: float) -> float:
-        """Variance of counts and sums, proportional to the expected level (compound Poisson): never below
-        one event's worth, and for counts never below Poisson."""
+    def _z(self, index: int, observed: float, expected: float, length: float) -> float:
+        """z of a window's sum against its expected sum, with that window's own learned noise: for counts and sums
+        a scaled negative binomial (the interval's dispersion and the window's relative error of the expected
+        sum), its tail probability as a z; for gauges the window's learned squared error."""
+        variance = self._variance(index, expected, length)
+        if not math.isfinite(variance):
+            return 0.0
+        z = (observed - expected) / math.sqrt(max(variance, 1e-12))
+        if self.kind == "gauge" or abs(z) < EXACT_FROM:
+            return z
+        # counts: no rate below one per long window is known; sums: their units (payments) vary in size, a window
+        # expects at least one
+        least = min(1.0, length / self.window.maxlen) if self.kind == "count" else 1.0
+        return tail_z(observed, expected, self._scale(index), self._excess(index), least)
+
+    def _variance(self, index: int, expected: float, length: float) -> float:
+        """Variance of a window's sum (`length`: its intervals, for the slow window the sum of squared weights)."""
+        if self.kind == "gauge":  # never below independent intervals' spread
+            squared, n = self.noise[index]
+            return max(squared / n if n > 0 else 0.0, length * (self.variance or 0.0))
+        scale = self._scale(index)
+        return scale * max(expected, scale) + self._excess(index) * expected * expected
+
+    def _scale(self, index: int | None = None) -> float:
+        """Variance of counts and sums per unit of the expected level (compound Poisson): for counts never below
+        Poisson; for sums inf (no judgement) until learned. The slow window's weights shrink it by Σw² / Σw."""
         dispersion = self.variance or 0.0
-        if self.kind == "count":
-            return max(dispersion, 1.0) * max(expected, 1.0)
-        if dispersion <= 0:
-            return math.inf  # nothing seen yet: no judgement
-        return dispersion * max(expected, dispersion)
+        scale = max(dispersion, 1.0) if self.kind == "count" else (dispersion if dispersion > 0 else math.inf)
+        if index == len(self.lengths) and self.slow[2] > 0:
+            scale *= self.slow[3] / self.slow[2]
+        return scale
+
+    def _excess(self, index: int) -> float:
+        """The window's learned squared relative error of its expected sum, beyond the interval's noise."""
+        excess, weight = self.noise[index]
+        return max(0.0, excess / weight) if weight > 0 else 0.0
+
+    def _band(self, expected_value: float) -> float:
+        """Half the band drawn around an interval's expected value: `min_z` of its spreads."""
+        if self.kind == "gauge":
+            return self.config.min_z * math.sqrt(self.variance or 0.0)
+        return self.config.min_z * math.sqrt(self._scale() * max(expected_value, self._scale()))
 
     def _ratio_z(self, window: list[tuple[float, float]]) -> tuple[float, float, float, float, float]:
         num = sum(n for n, _ in window)
@@ -313,19 +355,42 @@ class SeriesDetector:
 
     def _learn_from(
         self, ts: int, value: float, denominator: float | None, expected_value: float, calm: bool, warming_up: bool,
-        z: float,
+        z: float, judged: list[tuple[int, float, float, float, int]],
     ) -> None:  # fmt: skip
         """The baseline follows the interval, learns from it when calm (or long after an incident began), and the
         alert threshold's calibration takes its score."""
         if self.kind != "ratio":
-            self.baseline.follow(value)
+            unusual = abs(z) > NOISE_CLIP and self.kind == "count" and not warming_up
+            self.baseline.follow(expected_value if unusual else self._clipped(value, expected_value))
         if calm or self.incident_age > RELEARN_AFTER or (self.kind != "ratio" and not self.baseline.knows(ts)):
             self._learn(ts, value, denominator, expected_value, calm)
+        if calm:
+            self._learn_noise(judged)
         if not warming_up and calm:
             self.calibration.update(abs(z))
 
+    def _learn_noise(self, judged: list[tuple[int, float, float, float, int]]) -> None:
+        """Each window learns its own noise, exponentially weighted over about MEMORY_DAYS: for counts and sums the
+        squared error of its sum beyond the intervals' noise, relative to the expected sum squared (weighted by
+        it, so busy hours speak most); for gauges its squared error. Errors are clipped at NOISE_CLIP spreads
+        (GAUGE_CLIP for gauges), so a change too slow to alert does not teach its own window that it is noise."""
+        keep = 1.0 - 1.0 / (self.baseline.per_hour * 24 * MEMORY_DAYS)
+        for index, _, observed, expected, length in judged:
+            spread = self._variance(index, expected, length if index < len(self.lengths) else self.slow[3])
+            squared = (observed - expected) ** 2
+            if self.seen > self.warmup_intervals and math.isfinite(spread):
+                squared = min(squared, (NOISE_CLIP if self.kind != "gauge" else GAUGE_CLIP) ** 2 * max(spread, 1e-12))
+            noise = self.noise[index]
+            if self.kind == "gauge":
+                noise[0], noise[1] = noise[0] * keep + squared, noise[1] * keep + 1.0
+            elif math.isfinite(spread):
+                floor = spread - self._excess(index) * expected * expected  # the intervals' own noise
+                noise[0], noise[1] = noise[0] * keep + squared - floor, noise[1] * keep + expected * expected
+
     def _learn(self, ts: int, value: float, denominator: float | None, expected_value: float, calm: bool) -> None:
-        """Move the baseline and the spread towards this interval (residuals clipped at 4 spreads)."""
+        """Move the baseline and the spread towards this interval: a gauge's variance (residuals clipped at 6
+        spreads), the dispersion of counts and sums (their squared error over their expected value, a ratio of
+        sums: an interval expecting less than one unit, a quiet night's minute, is no outlier of its own)."""
         alpha = max(1.0 / (self.seen + 1), 1.0 / (self.baseline.per_hour * 24))
         if self.kind == "ratio":
             den = denominator or 0.0
@@ -337,11 +402,32 @@ class SeriesDetector:
                 self.ratio_num = self.ratio_num * keep + value
                 self.ratio_den = self.ratio_den * keep + den
             return
-        squared = (value - expected_value) ** 2
-        if calm:
-            relative = self.kind in ("count", "sum")
-            self._learn_variance(squared / max(expected_value, 1.0) if relative else squared, alpha)
+        squared = (self._clipped(value, expected_value) - expected_value) ** 2
+        if calm and self.kind == "gauge":
+            self._learn_variance(squared, alpha)
+        elif calm:
+            keep = 1.0 - 1.0 / (self.baseline.per_hour * 24)
+            self.dispersion = [self.dispersion[0] * keep + squared, self.dispersion[1] * keep + expected_value]
+            self.variance = self._dispersion()
         self.baseline.learn(ts, value, calm)
+
+    def _clipped(self, value: float, expected_value: float) -> float:
+        """A count within NOISE_CLIP spreads of its expected value (its spread from the learned dispersion and an
+        expected value of at least one cluster per long window), so a burst below the threshold teaches neither the
+        level nor the dispersion that it is usual; other kinds as they are."""
+        if self.kind != "count" or self.warming_up:
+            return value
+        scale = self._scale()
+        spread = NOISE_CLIP * math.sqrt(scale * max(expected_value, scale / self.window.maxlen))
+        return min(max(value, expected_value - spread), expected_value + spread)
+
+    def _dispersion(self) -> float | None:
+        """Counts: the learned dispersion with a prior of POISSON_PRIOR units of Poisson noise, so the clustering of a
+        few events (a low-volume series' first hours) is no dispersion yet; sums: as learned (None before any)."""
+        squared, volume = self.dispersion
+        if self.kind == "count":
+            return (squared + POISSON_PRIOR) / (volume + POISSON_PRIOR)
+        return squared / volume if volume > 0 else None
 
     def _learn_variance(self, squared: float, alpha: float) -> None:
         if self.variance is None:
@@ -349,6 +435,41 @@ class SeriesDetector:
             return
         squared = min(squared, 36.0 * max(self.variance, 1e-12)) if self.seen > self.warmup_intervals else squared
         self.variance += alpha * (squared - self.variance)
+
+
+def window_lengths(window: int, long: int) -> list[int]:
+    """The windows judged, in intervals: 1, 2, 4 ... below the long window, the metric's own window, the long one.
+
+    >>> window_lengths(15, 60)
+    [1, 2, 4, 8, 15, 16, 32, 60]
+    """
+    powers = {2**i for i in range(long.bit_length()) if 2**i < long}
+    return sorted(powers | {window, long})
+
+
+def tail_z(observed: float, expected: float, scale: float, excess: float, least: float = 1.0) -> float:
+    """Signed z of a sum `observed` against `expected`, whose variance is scale·expected + excess·expected²: the
+    tail probability of a negative binomial count observed/scale (mean expected/scale, at least `least`; size
+    1/excess; Poisson when excess is 0), as the standard normal quantile of the same tail.
+
+    >>> round(tail_z(0, 15, 1.0, 0.0), 2), round(tail_z(30, 15, 1.0, 0.0), 2), round(tail_z(30, 15, 1.0, 0.05), 2)
+    (-4.99, 3.34, 2.44)
+
+    Seven events where a twentieth was expected: nothing against a floor of one, much against a floor of a tenth.
+
+    >>> round(tail_z(7, 0.05, 1.0, 0.0), 2), round(tail_z(7, 0.05, 1.0, 0.0, least=0.1), 2)
+    (3.77, 6.62)
+    """
+    k, mean = observed / scale, max(expected / scale, least)
+    spike = k > mean
+    if excess * mean < 1e-9:
+        p = special.gammainc(k, mean) if spike else special.gammaincc(k + 1, mean)
+    else:
+        size = 1.0 / excess
+        success = size / (size + mean)
+        p = special.betainc(k, size, 1 - success) if spike else special.betainc(size, k + 1, success)
+    z = -float(special.ndtri(p)) if p > 0 else 38.0
+    return max(z, 0.0) if spike else -max(z, 0.0)
 
 
 def _hour(ts: int) -> int:

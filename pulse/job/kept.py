@@ -42,7 +42,7 @@ from river import stats
 from models.budget import AlertBudget
 from models.business_metrics import Minute, TenantMetrics
 from models.context import RecentContext
-from models.detectors import SeasonalBaseline, SeriesDetector
+from models.detectors import SeasonalBaseline, SeriesDetector, window_lengths
 from models.features import TenantUsual
 from models.risk import FEATURES, RiskModel
 from pulse.job.feedback import Feedback, Lesson
@@ -55,7 +55,7 @@ from pulse.rules.runners import AbsenceState, SeenState, SequenceState, WindowSt
 from pulse.rules.windows import Partial
 from pulse.tenants import config
 
-VERSION = 2
+VERSION = 3
 KIND = "~kind"  # the key naming an object's kind in its plain form
 CONFIG = "~config"  # the key holding a tenant config's (or config part's) fields
 # Stable name → the class whose objects the job keeps, and its fields that hold plain data only (kept as they
@@ -152,8 +152,24 @@ def _without_quantile(risk: dict) -> dict:
     return {key: value for key, value in risk.items() if key != "alert_quantile"}
 
 
+def _detector_v3(kept: dict) -> dict:
+    """Version 3 of a metric detector: windows of 1, 2, 4 ... intervals up to the long one, each learning its own
+    noise. A detector of version 2 keeps its baseline, spread and calibration; its windows' noise starts at none
+    (the intervals' own spread) and is learned again over the next day, as is a count's dispersion (one unit of
+    volume against the prior of Poisson noise)."""
+    if kept[KIND] != "SeriesDetector":
+        return kept
+    lengths = window_lengths(kept["window_n"], kept["window"].maxlen)
+    dispersion = [kept["variance"] or 0.0, 1.0]  # the old dispersion, as if learned from one unit of volume
+    noise = [[0.0, 0.0] for _ in range(len(lengths) + 1)]
+    return {**kept, "lengths": lengths, "noise": noise, "dispersion": dispersion}
+
+
 # Version n → a function turning plain state of version n into version n + 1.
-UPGRADES: dict[int, Callable[[Any], Any]] = {1: lambda state: _walk(state, _risk_v2)}
+UPGRADES: dict[int, Callable[[Any], Any]] = {
+    1: lambda state: _walk(state, _risk_v2),
+    2: lambda state: _walk(state, _detector_v3),
+}
 
 
 class KeptStateError(ValueError):

@@ -148,3 +148,22 @@ def test_a_version_1_risk_model_is_upgraded_warm_with_new_forests_and_budget():
     assert scores[-1].threshold is not None and model.trees is not None
     again = kept.read(pickle.loads(pickle.dumps(kept.Kept(model))))
     assert vars(again.budget) == vars(model.budget) and again.seen == model.seen
+
+
+def test_a_version_2_metric_detector_is_upgraded_warm_and_learns_its_windows_noise():
+    from models.business_metrics import detector_config
+    from models.detectors import MINUTE, SeriesDetector
+    from pulse.tenants.config import MetricsConfig
+
+    kind, config = detector_config(MetricsConfig(), "orders")
+    detector = SeriesDetector(kind, config, MINUTE, warmup_intervals=60)
+    for minute in range(3 * 60):
+        detector.update(minute * MINUTE, 10.0 + minute % 3)
+    plain = kept.encode(detector)
+    version_2 = {key: item for key, item in plain.items() if key not in ("lengths", "noise", "dispersion")}
+    upgraded = kept.read({"version": 2, "state": version_2})
+    assert upgraded.lengths == detector.lengths and upgraded.variance == detector.variance
+    assert upgraded.dispersion == [detector.variance, 1.0] and all(noise == [0.0, 0.0] for noise in upgraded.noise)
+    verdicts = [upgraded.update(minute * MINUTE, 10.0 + minute % 3) for minute in range(3 * 60, 4 * 60)]
+    assert not upgraded.warming_up and not any(v.is_anomalous for v in verdicts)
+    assert upgraded.update(4 * 60 * MINUTE, 0.0).z < -2 and upgraded.noise[-2][1] > 0

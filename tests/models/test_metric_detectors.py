@@ -149,6 +149,28 @@ def test_campaign_metrics_attribute_orders_to_the_clicked_campaign_and_stay_boun
     assert not any("autumn" in metric for metric in values)
 
 
+def failed_payments(rng: random.Random, minutes: int) -> list[int]:
+    """A young shop's failed payments a minute: 0.08 on average, a fifth of them a customer's retry (pairs)."""
+    return [sum(2 if rng.random() < 0.2 else 1 for _ in range(poisson(rng, 0.065))) for _ in range(minutes)]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_seven_failed_payments_in_three_minutes_are_flagged_in_a_young_shop(seed):
+    """Three hours of about 0.08 failed payments a minute, some in pairs (its first hours: little volume to learn
+    the clustering from), then a card tested: 3, 2 and 2 failures in three minutes. Nothing opens before; the
+    test opens a spike incident while it lasts or right after."""
+    rng = random.Random(seed)
+    kind, config = detector_config(MetricsConfig(), "payment_failures")
+    detector = SeriesDetector(kind, config, MINUTE, warmup_intervals=60)
+    quiet = failed_payments(rng, 180)
+    before = [detector.update(MONDAY + m * MINUTE, float(v)) for m, v in enumerate(quiet)]
+    assert not any(v.opens_incident for v in before), [(v.ts, v.z) for v in before if v.opens_incident]
+    burst = [3, 2, 2, *failed_payments(rng, 5)]
+    during = [detector.update(MONDAY + (180 + m) * MINUTE, float(v)) for m, v in enumerate(burst)]
+    opened = [v for v in during if v.opens_incident]
+    assert opened and opened[0].direction == "spike" and opened[0].ts <= MONDAY + 184 * MINUTE, [v.z for v in during]
+
+
 @pytest.mark.parametrize(
     "scenario,metrics",
     [("bot_burst", {"views_per_ip", "sessions"}), ("card_testing", {"payment_failures", "payment_failure_rate"})],
