@@ -455,7 +455,7 @@ def tail_z(observed: float, expected: float, scale: float, excess: float, least:
     >>> round(tail_z(0, 15, 1.0, 0.0), 2), round(tail_z(30, 15, 1.0, 0.0), 2), round(tail_z(30, 15, 1.0, 0.05), 2)
     (-4.99, 3.34, 2.44)
 
-    Seven events where a twentieth was expected: nothing against a floor of one, much against a floor of a tenth.
+    Seven events where a twentieth was expected: judged against a floor of one expected, and of a tenth.
 
     >>> round(tail_z(7, 0.05, 1.0, 0.0), 2), round(tail_z(7, 0.05, 1.0, 0.0, least=0.1), 2)
     (3.77, 6.62)
