@@ -1,11 +1,11 @@
 """Calibration of the shipped orders detector on seasonal Poisson streams, in event time (intervals), not run time:
 how often a quiet stream raises an incident, and how many minutes a drop takes to be flagged."""
 
-import math
 import pickle
 import random
 
 import pytest
+from poisson_counts import poisson
 
 from models.business_metrics import detector_config
 from models.detectors import DAY, MINUTE, SeriesDetector
@@ -14,14 +14,6 @@ from pulse.tenants.config import MetricsConfig
 
 MONDAY = 1_793_577_600_000  # 2026-11-02 00:00 UTC, a Monday
 SEEDS = (1, 2, 3, 4, 5)
-
-
-def poisson(rng: random.Random, rate: float) -> int:
-    count, limit, product = 0, math.exp(-rate), rng.random()
-    while product > limit:
-        count += 1
-        product *= rng.random()
-    return count
 
 
 def orders(rng: random.Random, per_minute: float, minute: int, factor: float = 1.0) -> int:

@@ -4,6 +4,7 @@ import math
 import random
 
 import pytest
+from poisson_counts import poisson
 
 from models.backtest import backtest
 from models.business_metrics import TenantMetrics, detector_config
@@ -23,14 +24,6 @@ def shop_rate(ts: int) -> float:
     daily = 0.5 + 20 * max(0.0, math.sin(math.pi * (hour - 6) / 18))
     weekly = 0.4 if weekday == 6 and hour >= 18 else (0.7 if weekday >= 5 else 1.0)
     return daily * weekly
-
-
-def poisson(rng: random.Random, rate: float) -> int:
-    count, limit, product = 0, math.exp(-rate), rng.random()
-    while product > limit:
-        count += 1
-        product *= rng.random()
-    return count
 
 
 def orders_detector(**overrides) -> SeriesDetector:
