@@ -51,7 +51,7 @@ class RiskModelConfig(Strict):
     window_size: Annotated[int, Field(ge=10, le=10000)] = 100
     warmup_events: Annotated[int, Field(ge=0)] = 150
     alerts_per_day: Annotated[int, Field(ge=1, le=100)] = 1
-    min_score: Annotated[float, Field(ge=0.0, le=1.0)] = 0.8
+    min_score: Annotated[float, Field(ge=0.0, le=1.0)] = 0.95
     seed: int = 42
 
     @model_validator(mode="before")

@@ -30,7 +30,7 @@ def test_a_fraud_bursts_alerts_are_one_incident_per_customer_sent_once():
             for notice in tracker.observe(alert):
                 opened[kind] |= {notice["incident_id"]} if notice["status"] == "open" else set()
                 sent[kind] += notice["status"] != "resolved" and notice["notify"]
-    assert set(FRAUD) <= set(alerted) and alerted["card_testing"] >= 5, alerted
+    assert set(FRAUD) <= set(alerted) and alerted["card_testing"] >= 3, alerted  # several alerts, one incident
     for kind in FRAUD:
         assert len(opened[kind]) == len(customers[kind]) == sent[kind], (kind, opened, customers, sent)
     assert len(customers["card_testing"]) == 1 and len(customers["large_fraud_order"]) == 1
