@@ -12,6 +12,13 @@ row (kind 'model', cause 'metric:<metric>') per incident, with a plain-language 
 >>> rows[1][1]["summary"]
 'Orders at ACME dropped: 6 in the 15 minutes to 1970-01-01 01:01 UTC against 45 expected (-87%), below the usual \
 since 1970-01-01 00:50 UTC. Next step: check checkout, payment provider and the storefront for errors.'
+
+With nothing expected there is no percentage to give; the summary says so:
+
+>>> from dataclasses import replace
+>>> quiet = replace(v, observed=7.0, expected=0.0, direction="spike", window_minutes=10)
+>>> MetricRows("acme", TenantConfig(display_name="ACME"), "r1").rows("orders", quiet)[1][1]["summary"].split(", ")[0]
+'Orders at ACME spiked: 7 in the 10 minutes to 1970-01-01 01:01 UTC where none were expected'
 """
 
 from __future__ import annotations
@@ -101,7 +108,7 @@ class MetricRows:
     def _alert_row(self, metric: str, v: Verdict, now: datetime, planned: tuple[PlannedEvent, ...]) -> dict[str, Any]:
         family, _, campaign = metric.partition(":")
         label, next_step = LABELS[family]
-        change = (v.observed / v.expected - 1) * 100 if v.expected else 100.0
+        change = (v.observed / v.expected - 1) * 100 if v.expected >= 0.05 else None  # None: nothing was expected
         context = {
             "tenant_name": self.name,
             "direction": v.direction,
