@@ -19,6 +19,12 @@ With nothing expected there is no percentage to give; the summary says so:
 >>> quiet = replace(v, observed=7.0, expected=0.0, direction="spike", window_minutes=10)
 >>> MetricRows("acme", TenantConfig(display_name="ACME"), "r1").rows("orders", quiet)[1][1]["summary"].split(", ")[0]
 'Orders at ACME spiked: 7 in the 10 minutes to 1970-01-01 01:01 UTC where none were expected'
+
+A small expected count keeps its decimal, so the change reads as it was:
+
+>>> few = replace(v, observed=7.0, expected=0.3, direction="spike", window_minutes=10)
+>>> MetricRows("acme", TenantConfig(), "r1").rows("payment_failures", few)[1][1]["summary"].split(", ")[0]
+'Failed payments at acme spiked: 7 in the 10 minutes to 1970-01-01 01:01 UTC against 0.3 expected (+2233%)'
 """
 
 from __future__ import annotations
@@ -38,13 +44,17 @@ LABELS = {
     "traffic": ("page views", "check for bots (views per IP) or an outage of the storefront."),
     "sessions": ("sessions", "check for bots or an outage of the storefront."),
     "conversion": ("conversion (orders per session)", "check checkout, stock and prices."),
+    "checkout_completion": (
+        "checkout completion (orders per started checkout)",
+        "check the checkout and payment pages for errors.",
+    ),
     "payment_failures": ("failed payments", "check for card testing and the payment provider's status."),
     "payment_failure_rate": ("the payment failure rate", "check for card testing and the payment provider."),
     "views_per_ip": ("page views per IP address", "likely bot traffic: check the top IPs and rate-limit them."),
     "campaign_clicks": ("campaign clicks", "check the campaign's ads and landing page."),
     "campaign_conversions": ("campaign conversions", "check the campaign's landing page and offer."),
 }
-RATIOS = {"conversion", "payment_failure_rate", "views_per_ip"}
+RATIOS = {"conversion", "checkout_completion", "payment_failure_rate", "views_per_ip"}
 
 
 def metric_headline(incident: dict[str, Any]) -> str | None:
@@ -161,7 +171,7 @@ class MetricRows:
             return f"{value:,.2f} {self.config.currency}"
         if family in RATIOS:
             return f"{value:.1f}" if family == "views_per_ip" else f"{value:.1%}"
-        return f"{value:,.0f}"
+        return f"{value:.1f}" if value < 9.95 and value != round(value) else f"{value:,.0f}"
 
 
 def _datetime(epoch_ms: int) -> datetime:
