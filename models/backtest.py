@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from models.business_metrics import detector_config
-from models.detectors import MINUTE, SeriesDetector, Verdict
+from models.detectors import MINUTE, PAIRS, SeriesDetector, Verdict
 from models.series import Point
 from pulse.tenants.config import MetricsConfig
 
@@ -36,7 +36,7 @@ def backtest(points: Sequence[Point], metric: str, config: MetricsConfig) -> Ite
     interval = int(statistics.median(steps)) if steps else MINUTE
     kind, settings = detector_config(config, metric)
     warmup = max(30, math.ceil(config.warmup_minutes * MINUTE / interval))
-    detector = SeriesDetector("gauge" if kind == "ratio" else kind, settings, interval, warmup)
+    detector = SeriesDetector("gauge" if kind in PAIRS else kind, settings, interval, warmup)
     for text, ts, raw, value in points:
         if value is None:
             yield BacktestRow(text, raw, None, False)

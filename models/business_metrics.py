@@ -1,7 +1,8 @@
 """A tenant's per-minute business metrics, computed from its events, each with its own online detector.
 
 Metrics: orders, revenue (successful payments), traffic (page views), sessions (new sessions),
-conversion (orders per new session), payment failures and their rate, page views per IP (bot traffic
+conversion (orders per new session), checkout completion (orders per started checkout), payment failures and
+their rate, page views per IP (bot traffic
 from few addresses), and per campaign its clicks and conversions (orders in a session that clicked the campaign).
 Everything kept is bounded: open minutes, the session→campaign map and the number of campaigns.
 
@@ -31,6 +32,10 @@ DEFAULTS: dict[str, tuple[Kind, MetricDetectorConfig]] = {
     "traffic": ("count", MetricDetectorConfig(direction="drop", window_minutes=10, min_volume=15)),
     "sessions": ("count", MetricDetectorConfig(direction="both", window_minutes=10, min_volume=20)),
     "conversion": ("ratio", MetricDetectorConfig(direction="drop", window_minutes=30, min_volume=40)),
+    "checkout_completion": (
+        "share",
+        MetricDetectorConfig(direction="drop", window_minutes=15, min_z=4.0, min_volume=5),
+    ),
     "payment_failures": ("count", MetricDetectorConfig(direction="spike", window_minutes=10, min_volume=0)),
     "payment_failure_rate": (
         "ratio",
@@ -66,6 +71,7 @@ class Minute:
     payments_ok: int = 0
     payments_failed: int = 0
     sessions: int = 0  # sessions whose first event falls in this minute
+    checkouts: int = 0  # checkouts started
     view_ips: set[str] = field(default_factory=set)
     clicks: dict[str, int] = field(default_factory=dict)
     conversions: dict[str, int] = field(default_factory=dict)
@@ -104,6 +110,8 @@ class TenantMetrics:
             campaign = self.session_campaign.get(session) if session else None
             if campaign:
                 bucket.conversions[campaign] = bucket.conversions.get(campaign, 0) + 1
+        elif kind == "checkout_started":
+            bucket.checkouts += 1
         elif kind == "payment_succeeded":
             bucket.payments_ok += 1
             bucket.revenue += event.get("amount") or 0.0
@@ -184,6 +192,7 @@ class TenantMetrics:
             "traffic": (bucket.page_views, None),
             "sessions": (bucket.sessions, None),
             "conversion": (bucket.orders, bucket.sessions),
+            "checkout_completion": (bucket.orders, bucket.checkouts),
             "payment_failures": (bucket.payments_failed, None),
             "payment_failure_rate": (bucket.payments_failed, bucket.payments_failed + bucket.payments_ok),
             "views_per_ip": (bucket.page_views, len(bucket.view_ips)),

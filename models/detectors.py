@@ -39,7 +39,8 @@ from pulse.tenants.config import MetricDetectorConfig
 MINUTE = 60_000
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
-Kind = Literal["count", "sum", "gauge", "ratio"]
+Kind = Literal["count", "sum", "gauge", "ratio", "share"]
+PAIRS = ("ratio", "share")  # kinds judged as numerator/denominator pairs
 MEMORY_DAYS = 7.0  # how long the daily profile remembers
 WEEKS_REMEMBERED = 3.0  # how long the hour-of-week factors remember
 LEVEL_MINUTES = 30.0  # how fast the recent level follows the series
@@ -55,6 +56,7 @@ NOISE_CLIP = 3.0  # a window's squared error counts towards its noise up to this
 GAUGE_CLIP = 6.0  # ... and for gauges, whose errors have heavier tails than their spread tells
 EXACT_FROM = 2.0  # |z| of the normal approximation from which a window's tail probability is computed exactly
 POISSON_PRIOR = 20.0  # counts: expected volume of Poisson noise (dispersion 1) the learned dispersion starts from
+SHARE_PRIOR = 100.0  # shares: trials of the intervals' own variance that a window's learned variance starts from
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +164,10 @@ class SeasonalBaseline:
 
 
 class SeriesDetector:
-    """Detector for one metric: `count`, `sum` and `gauge` series take values, `ratio` series take
-    (numerator, denominator) pairs and compare numerator/denominator with its usual level."""
+    """Detector for one metric: `count`, `sum` and `gauge` series take values, `ratio` and `share` series take
+    (numerator, denominator) pairs and compare numerator/denominator with its usual level. A `share` is a fraction
+    of trials (orders of started checkouts): its noise is never below binomial, p(1 - p) per trial, where a ratio's
+    is never below Poisson, p (the two agree for a small share such as failed payments)."""
 
     def __init__(self, kind: Kind, config: MetricDetectorConfig, interval_ms: int, warmup_intervals: int):
         self.kind = kind
@@ -200,12 +204,12 @@ class SeriesDetector:
             self.window.clear()  # a gap is missing data, not zeros
             self.slow = [0.0, 0.0, 0.0, 0.0]
         self.last_ts = ts
-        if self.kind == "ratio":
+        if self.kind in PAIRS:
             self.window.append((value, denominator or 0.0))
-            z, observed, expected, expected_value, band = self._ratio_z(list(self.window)[-self.window_n :])
+            z, observed, expected, expected_value, band = self._ratio_z(list(self.window)[-self.window_n :], 0)
             short_z, length, judged = z, self.window_n, []
             if len(self.window) > self.window_n:
-                long = self._ratio_z(list(self.window))
+                long = self._ratio_z(list(self.window), 1)
                 if abs(long[0]) > abs(z):
                     z, observed, expected, length = long[0], long[1], long[2], len(self.window)
         else:
@@ -236,7 +240,7 @@ class SeriesDetector:
         if learn:
             self._learn_from(ts, value, denominator, expected_value, calm, warming_up, z, judged)
         self.seen += 1
-        if self.kind == "ratio":
+        if self.kind in PAIRS:
             value = value / denominator if denominator else 0.0
         band = band if math.isfinite(band) else 0.0  # no spread learned yet: no band to draw
         return Verdict(
@@ -327,21 +331,51 @@ class SeriesDetector:
             return self.config.min_z * math.sqrt(self.variance or 0.0)
         return self.config.min_z * math.sqrt(self._scale() * max(expected_value, self._scale()))
 
-    def _ratio_z(self, window: list[tuple[float, float]]) -> tuple[float, float, float, float, float]:
+    def _ratio_z(self, window: list[tuple[float, float]], index: int) -> tuple[float, float, float, float, float]:
+        """z, observed and expected ratio, the expected value and half its band, of the short (`index` 0) or long (1)
+        window; its variance per unit of denominator never below binomial (shares) or Poisson (ratios) noise."""
         num = sum(n for n, _ in window)
         den = sum(d for _, d in window)
-        p = self.ratio_num / self.ratio_den if self.ratio_den > 0 else 0.0
+        p = self._usual_ratio()
         if den <= 0:
             return 0.0, 0.0, p, p, 0.0
-        unit = max(self.variance or 0.0, p, 3.0 / max(self.ratio_den, 1.0))  # rule of three while p is unseen
+        least, learned = (p * (1.0 - p), self._share_unit(index)) if self.kind == "share" else (p, self.variance or 0.0)
+        unit = max(learned, least, 3.0 / max(self.ratio_den, 1.0))  # rule of three while p is unseen
         z = (num - den * p) / math.sqrt(den * unit)
+        if self.kind == "share" and abs(z) >= EXACT_FROM and 0 < p < 1:
+            z = share_tail_z(num, den, p, unit)
         last_den = window[-1][1]
         band = self.config.min_z * math.sqrt(unit / last_den) if last_den > 0 else 0.0
         return z, num / den, p, p, band
 
+    def _usual_ratio(self) -> float:
+        return self.ratio_num / self.ratio_den if self.ratio_den > 0 else 0.0
+
+    def _share_unit(self, index: int) -> float:
+        """A share's variance per trial over its short (0) or long (1) window, learned from the window itself and
+        starting from SHARE_PRIOR trials of the intervals' own variance: numerators that fall in the interval after
+        their denominators (an order a few seconds after its checkout started, in the next minute) make the
+        intervals noisier than the windows they add up to."""
+        squared, trials = self.noise[index]
+        interval = self.variance if self.variance is not None else 0.25  # 0.25: the largest binomial variance
+        return (squared + SHARE_PRIOR * interval) / (trials + SHARE_PRIOR)
+
+    def _learn_share_noise(self) -> None:
+        """Each window of a share learns its squared error per trial (clipped at NOISE_CLIP spreads), exponentially
+        weighted over about MEMORY_DAYS."""
+        keep = 1.0 - 1.0 / (self.baseline.per_hour * 24 * MEMORY_DAYS)
+        values, p = list(self.window), self._usual_ratio()
+        windows = [values[-self.window_n :]] + ([values] if len(values) > self.window_n else [])
+        for index, window in enumerate(windows):
+            num, den = sum(n for n, _ in window), sum(d for _, d in window)
+            if den > 0:
+                squared = min((num - den * p) ** 2, NOISE_CLIP**2 * den * self._share_unit(index))
+                noise = self.noise[index]
+                noise[0], noise[1] = noise[0] * keep + squared, noise[1] * keep + den
+
     def _enough_volume(self, direction: str, expected: float) -> bool:
         """A ratio needs `min_volume` in its denominator; a drop needs `min_volume` expected."""
-        if self.kind == "ratio":
+        if self.kind in PAIRS:
             return sum(d for _, d in list(self.window)[-self.window_n :]) >= self.config.min_volume
         return direction == "spike" or expected >= self.config.min_volume
 
@@ -359,12 +393,14 @@ class SeriesDetector:
     ) -> None:  # fmt: skip
         """The baseline follows the interval, learns from it when calm (or long after an incident began), and the
         alert threshold's calibration takes its score."""
-        if self.kind != "ratio":
+        if self.kind not in PAIRS:
             unusual = abs(z) > NOISE_CLIP and self.kind == "count" and not warming_up
             self.baseline.follow(expected_value if unusual else self._clipped(value, expected_value))
-        if calm or self.incident_age > RELEARN_AFTER or (self.kind != "ratio" and not self.baseline.knows(ts)):
+        if calm or self.incident_age > RELEARN_AFTER or (self.kind not in PAIRS and not self.baseline.knows(ts)):
             self._learn(ts, value, denominator, expected_value, calm)
-        if calm:
+        if calm and self.kind == "share":
+            self._learn_share_noise()
+        elif calm:
             self._learn_noise(judged)
         if not warming_up and calm:
             self.calibration.update(abs(z))
@@ -392,7 +428,7 @@ class SeriesDetector:
         spreads), the dispersion of counts and sums (their squared error over their expected value, a ratio of
         sums: an interval expecting less than one unit, a quiet night's minute, is no outlier of its own)."""
         alpha = max(1.0 / (self.seen + 1), 1.0 / (self.baseline.per_hour * 24))
-        if self.kind == "ratio":
+        if self.kind in PAIRS:
             den = denominator or 0.0
             if den > 0:
                 p = self.ratio_num / self.ratio_den if self.ratio_den > 0 else value / den
@@ -469,6 +505,25 @@ def tail_z(observed: float, expected: float, scale: float, excess: float, least:
         success = size / (size + mean)
         p = special.betainc(k, size, 1 - success) if spike else special.betainc(size, k + 1, success)
     z = -float(special.ndtri(p)) if p > 0 else 38.0
+    return max(z, 0.0) if spike else -max(z, 0.0)
+
+
+def share_tail_z(successes: float, trials: float, p: float, unit: float) -> float:
+    """Signed z of `successes` of `trials` against a share `p` whose variance per trial is `unit` (at least
+    p(1 - p)): the binomial tail of the same share of fewer trials, trials·p(1 - p)/unit, as the standard normal
+    quantile of the same tail. Few trials make a weak case, whatever the share.
+
+    >>> round(share_tail_z(1, 7, 0.69, 0.69 * 0.31), 2), round(share_tail_z(9, 27, 0.66, 0.66 * 0.34), 2)
+    (-2.61, -3.27)
+    >>> round(share_tail_z(9, 27, 0.66, 0.3), 2)  # noisier than binomial: a weaker case
+    -2.78
+    """
+    scale = min(1.0, p * (1.0 - p) / unit)
+    n, k = trials * scale, min(successes * scale, trials * scale)
+    spike = k > n * p
+    drop_tail = special.betainc(n - k, k + 1.0, 1.0 - p) if k < n else 1.0
+    tail = special.betainc(k, n - k + 1.0, p) if spike else drop_tail
+    z = -float(special.ndtri(tail)) if tail > 0 else 38.0
     return max(z, 0.0) if spike else -max(z, 0.0)
 
 

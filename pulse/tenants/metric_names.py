@@ -6,6 +6,7 @@ METRIC_NAMES = (
     "traffic",
     "sessions",
     "conversion",
+    "checkout_completion",
     "payment_failures",
     "payment_failure_rate",
     "views_per_ip",
