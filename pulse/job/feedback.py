@@ -98,9 +98,11 @@ class Feedback:
     """The lessons of one tenant, by incident id (kept by the job with the tenant's config, see pulse.job.kept)."""
 
     lessons: dict[str, Lesson] = field(default_factory=dict)
+    revision: int = 0  # lessons taken so far: the job's detectors look for new ones to learn when it changes
 
     def learn(self, lesson: Lesson) -> None:
         """Keep `lesson` in place of any earlier one of its incident (`true_problem`: only drop that one)."""
+        self.revision += 1
         self.lessons.pop(lesson.incident_id, None)
         if lesson.label in TAUGHT:
             self.lessons[lesson.incident_id] = lesson
@@ -108,6 +110,23 @@ class Feedback:
         kept = [k for k in self.lessons.values() if newest - k.at <= FADE_MS]
         kept = sorted(kept, key=lambda k: k.at)[-MAX_LESSONS:]
         self.lessons = {k.incident_id: k for k in kept}
+
+    def expected_changes(self) -> list[tuple[str, str, int]]:
+        """(metric, direction, opened at) of each metric incident labelled expected, for its detector to learn.
+
+        >>> row = {"kind": "model", "cause": "metric:campaign_clicks:spring", "group_key": "", "score": 0.99,
+        ...        "threshold": 5.0, "ts": 600_000, "labels": {"direction": "spike", "observed": "90", "expected": "30"}}
+        >>> taught = Feedback()
+        >>> taught.learn(Lesson.of("inc_1", "expected", row))
+        >>> taught.expected_changes()
+        [('campaign_clicks:spring', 'spike', 600000)]
+        """
+        changes = []
+        for lesson in self.lessons.values():
+            if lesson.label == "expected" and lesson.observed is not None:
+                metric, _, direction = lesson.detector.removeprefix("metric:").rpartition(":")
+                changes.append((metric, direction, lesson.at))
+        return changes
 
     def holds_back(self, alert: dict[str, Any]) -> Lesson | None:
         """The lesson that holds back the `alert` row, if any (quota notices never are)."""
