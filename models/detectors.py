@@ -190,6 +190,7 @@ class SeriesDetector:
         self.run_since = 0
         self.unlearnt: list[tuple[int, float, float | None]] = []  # the latest incident's minutes not learned
         self.unlearnt_of: tuple[int, str] | None = None  # that incident: when it opened, its direction
+        self.accepting = False  # the open incident was accepted (expected): its intervals are learned as calm ones
 
     @property
     def warming_up(self) -> bool:
@@ -231,9 +232,9 @@ class SeriesDetector:
         opens = anomalous and self.incident_since is None
         if opens:
             self.incident_since = since
-            self.unlearnt, self.unlearnt_of = [], (ts, direction)
+            self.unlearnt, self.unlearnt_of, self.accepting = [], (ts, direction), False
         elif self.incident_since is not None and abs(z) < DEVIATING:
-            self.incident_since = None
+            self.incident_since, self.accepting = None, False
         self.incident_age = self.incident_age + 1 if self.incident_since is not None else 0
         calm = self.incident_since is None and not anomalous
         if learn:
@@ -264,7 +265,7 @@ class SeriesDetector:
     def accept(self, opened: int, direction: str) -> int:
         """Take the incident that opened at `opened` in `direction` as normal (a label said it was expected): the
         baseline learns the incident's intervals it did not learn as calm ones (their level; their deviation is no
-        noise), and while the incident is still open it learns from now on, as after RELEARN_AFTER intervals. Only
+        noise), and so the rest of the incident's intervals if it is still open. Only
         the latest incident, and once: the number of intervals learned (0 for another or an accepted incident).
 
         Two weeks of hours at about 20, then a Monday at 60 from 10:00: accepted, next Monday's 10:00 expects more.
@@ -284,17 +285,20 @@ class SeriesDetector:
         """
         if self.unlearnt_of != (opened, direction):
             return 0
-        alpha = max(1.0 / (self.seen + 1), 1.0 / (self.baseline.per_hour * 24))
         for ts, value, denominator in self.unlearnt:
-            if self.kind != "ratio":
-                self.baseline.learn(ts, value, calm=True)
-            elif denominator:
-                self._learn_ratio(value, denominator, alpha)
+            self._learn_level(ts, value, denominator)
         learned = len(self.unlearnt)
         self.unlearnt, self.unlearnt_of = [], None
-        if self.incident_since is not None:  # still open: this incident's (a later one would have replaced it)
-            self.incident_age = max(self.incident_age, RELEARN_AFTER + 1)
+        self.accepting = self.incident_since is not None  # still open: this one (a later one would have replaced it)
         return learned
+
+    def _learn_level(self, ts: int, value: float, denominator: float | None) -> None:
+        """Learn an interval of an accepted change as a calm one: the baseline (a ratio's usual level) moves towards
+        it; the spread does not learn its deviation from what was expected, which was the change, not noise."""
+        if self.kind != "ratio":
+            self.baseline.learn(ts, value, calm=True)
+        elif denominator:
+            self._learn_ratio(value, denominator, max(1.0 / (self.seen + 1), 1.0 / (self.baseline.per_hour * 24)))
 
     def _windows(self, value: float) -> list[tuple[int, float, float, float, int]]:
         """(noise index, z, observed, expected, intervals) of every window the series has filled: the last 1, 2, 4 ...
@@ -400,7 +404,9 @@ class SeriesDetector:
         if self.kind != "ratio":
             unusual = abs(z) > NOISE_CLIP and self.kind == "count" and not warming_up
             self.baseline.follow(expected_value if unusual else self._clipped(value, expected_value))
-        if calm or self.incident_age > RELEARN_AFTER or (self.kind != "ratio" and not self.baseline.knows(ts)):
+        if self.accepting and not calm:
+            self._learn_level(ts, value, denominator)
+        elif calm or self.incident_age > RELEARN_AFTER or (self.kind != "ratio" and not self.baseline.knows(ts)):
             self._learn(ts, value, denominator, expected_value, calm)
         elif self.unlearnt_of is not None and len(self.unlearnt) < RELEARN_AFTER:
             self.unlearnt.append((ts, value, denominator))

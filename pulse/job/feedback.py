@@ -114,8 +114,9 @@ class Feedback:
     def expected_changes(self) -> list[tuple[str, str, int]]:
         """(metric, direction, opened at) of each metric incident labelled expected, for its detector to learn.
 
+        >>> labels = {"direction": "spike", "observed": "90", "expected": "30"}
         >>> row = {"kind": "model", "cause": "metric:campaign_clicks:spring", "group_key": "", "score": 0.99,
-        ...        "threshold": 5.0, "ts": 600_000, "labels": {"direction": "spike", "observed": "90", "expected": "30"}}
+        ...        "threshold": 5.0, "ts": 600_000, "labels": labels}
         >>> taught = Feedback()
         >>> taught.learn(Lesson.of("inc_1", "expected", row))
         >>> taught.expected_changes()

@@ -166,12 +166,13 @@ def _detector_v3(kept: dict) -> dict:
 
 
 def _detector_v4(kept: dict) -> dict:
-    """Version 4 of a metric detector: it keeps the intervals of its latest incident that it did not learn, for a label
-    `expected` to teach. A detector of version 3 has none kept: a label on an incident it opened before the upgrade
-    holds back later alerts as before, and teaches its baseline nothing."""
+    """Version 4 of a metric detector: it keeps the intervals of its latest incident that it did not learn, for a
+    label `expected` to teach, and whether an open incident was accepted. A detector of version 3 has none kept: a
+    label on an incident it opened before the upgrade holds back later alerts as before, and teaches its baseline
+    nothing."""
     if kept[KIND] != "SeriesDetector":
         return kept
-    return {**kept, "unlearnt": [], "unlearnt_of": None}
+    return {**kept, "unlearnt": [], "unlearnt_of": None, "accepting": False}
 
 
 # Version n → a function turning plain state of version n into version n + 1.

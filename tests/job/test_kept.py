@@ -178,9 +178,12 @@ def test_a_version_3_metric_detector_is_upgraded_with_no_incident_to_accept_and_
     detector = SeriesDetector(kind, config, MINUTE, warmup_intervals=60)
     for minute in range(3 * 60):
         detector.update(minute * MINUTE, 10.0 + minute % 3)
-    version_3 = {key: item for key, item in kept.encode(detector).items() if key not in ("unlearnt", "unlearnt_of")}
+    new = ("unlearnt", "unlearnt_of", "accepting")
+    version_3 = {key: item for key, item in kept.encode(detector).items() if key not in new}
     upgraded = kept.read({"version": 3, "state": version_3})
-    assert upgraded.unlearnt == [] and upgraded.unlearnt_of is None and upgraded.accept(0, "spike") == 0
-    opened = next(v for v in (upgraded.update(m * MINUTE, 60.0) for m in range(3 * 60, 3 * 60 + 30)) if v.opens_incident)
+    assert upgraded.unlearnt == [] and upgraded.unlearnt_of is None and not upgraded.accepting
+    assert upgraded.accept(0, "spike") == 0
+    verdicts = (upgraded.update(minute * MINUTE, 60.0) for minute in range(3 * 60, 3 * 60 + 30))
+    opened = next(v for v in verdicts if v.opens_incident)
     again = kept.read(pickle.loads(pickle.dumps(kept.Kept(upgraded))))
     assert again.unlearnt_of == (opened.ts, "spike") and again.unlearnt == upgraded.unlearnt
