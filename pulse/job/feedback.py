@@ -1,5 +1,6 @@
 """What labels teach the scoring job: per tenant, a false alarm makes the detector that raised it less eager in the
-conditions it fired in; an expected change makes the level it reached normal for its metric.
+conditions it fired in; an expected change makes the level it reached normal for its metric and teaches that
+detector's baseline.
 
 A label reaches the job as a feedback record on the rule-updates channel (`pulse serve --rules-topic/--rules-folder`,
 as `pulse rules publish` sends configs), whose tenant is the envelope's, the one whose API key labelled it. The record
@@ -19,10 +20,13 @@ of event time before it matches it:
 A larger deviation alerts: a detector never becomes more than `MARGIN` times harder to trip, whatever the labels.
 An expected change of a metric teaches its level instead: later alerts of the same metric and direction, at any
 level of traffic, are held back up to the level it reached (a spike to 200 orders accepted: later spikes to 200 are
-normal, to 250 alert). On other detectors "expected" is taught as a false alarm.
+normal, to 250 alert), and it teaches the baseline of the detector that raised it: the detector learns the minutes of
+its latest incident it did not learn as calm ones, once (`SeriesDetector.accept`; the job gives each detector the
+tenant's expected incidents when its lessons change, `expected_changes`). On other detectors "expected" is taught as a
+false alarm.
 
-Labelling the incident `true_problem` again removes its lesson; lessons fade after `FADE_MS`; a tenant keeps at most
-`MAX_LESSONS` (the oldest go).
+Labelling the incident `true_problem` again removes its lesson (not what a baseline learned from it, which fades as
+any learned level does); lessons fade after `FADE_MS`; a tenant keeps at most `MAX_LESSONS` (the oldest go).
 
 >>> from datetime import UTC, datetime
 >>> def alert(hour, observed, expected=100.0):
