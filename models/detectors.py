@@ -192,6 +192,9 @@ class SeriesDetector:
         self.incident_age = 0
         self.run_sign = 0
         self.run_since = 0
+        self.unlearnt: list[tuple[int, float, float | None]] = []  # the latest incident's minutes not learned
+        self.unlearnt_of: tuple[int, str] | None = None  # that incident: when it opened, its direction
+        self.accepting = False  # the open incident was accepted (expected): its intervals are learned as calm ones
 
     @property
     def warming_up(self) -> bool:
@@ -233,8 +236,9 @@ class SeriesDetector:
         opens = anomalous and self.incident_since is None
         if opens:
             self.incident_since = since
+            self.unlearnt, self.unlearnt_of, self.accepting = [], (ts, direction), False
         elif self.incident_since is not None and abs(z) < DEVIATING:
-            self.incident_since = None
+            self.incident_since, self.accepting = None, False
         self.incident_age = self.incident_age + 1 if self.incident_since is not None else 0
         calm = self.incident_since is None and not anomalous
         if learn:
@@ -261,6 +265,44 @@ class SeriesDetector:
             since=self.incident_since if self.incident_since is not None else since,
             window_minutes=round(length * self.interval_ms / MINUTE),
         )
+
+    def accept(self, opened: int, direction: str) -> int:
+        """Take the incident that opened at `opened` in `direction` as normal (a label said it was expected): the
+        baseline learns the incident's intervals it did not learn as calm ones (their level; their deviation is no
+        noise), and so the rest of the incident's intervals if it is still open. Only
+        the latest incident, and once: the number of intervals learned (0 for another or an accepted incident).
+
+        Two weeks of hours at about 20, then a Monday at 60 from 10:00: accepted, next Monday's 10:00 expects more.
+
+        >>> config = MetricDetectorConfig(direction="both", window_minutes=60, min_z=4.0, alert_quantile=0.99,
+        ...                               min_volume=5)
+        >>> def shop():
+        ...     detector = SeriesDetector("count", config, interval_ms=HOUR, warmup_intervals=24)
+        ...     for ts in range(0, 14 * DAY + 10 * HOUR, HOUR):
+        ...         detector.update(ts + 4 * DAY, 20.0 + ts // HOUR % 3)  # from Monday 1970-01-05
+        ...     return detector, [detector.update(18 * DAY + hour * HOUR, 60.0) for hour in (10, 11, 12)]
+        >>> (taught, verdicts), (twin, _) = shop(), shop()
+        >>> verdicts[0].opens_incident, taught.accept(verdicts[0].ts, "spike"), taught.accept(verdicts[0].ts, "spike")
+        (True, 3, 0)
+        >>> round(taught.baseline.expected(25 * DAY + 10 * HOUR)), round(twin.baseline.expected(25 * DAY + 10 * HOUR))
+        (49, 20)
+        """
+        if self.unlearnt_of != (opened, direction):
+            return 0
+        for ts, value, denominator in self.unlearnt:
+            self._learn_level(ts, value, denominator)
+        learned = len(self.unlearnt)
+        self.unlearnt, self.unlearnt_of = [], None
+        self.accepting = self.incident_since is not None  # still open: this one (a later one would have replaced it)
+        return learned
+
+    def _learn_level(self, ts: int, value: float, denominator: float | None) -> None:
+        """Learn an interval of an accepted change as a calm one: the baseline (a ratio's usual level) moves towards
+        it; the spread does not learn its deviation from what was expected, which was the change, not noise."""
+        if self.kind not in PAIRS:
+            self.baseline.learn(ts, value, calm=True)
+        elif denominator:
+            self._learn_ratio(value, denominator, max(1.0 / (self.seen + 1), 1.0 / (self.baseline.per_hour * 24)))
 
     def _windows(self, value: float) -> list[tuple[int, float, float, float, int]]:
         """(noise index, z, observed, expected, intervals) of every window the series has filled: the last 1, 2, 4 ...
@@ -396,8 +438,12 @@ class SeriesDetector:
         if self.kind not in PAIRS:
             unusual = abs(z) > NOISE_CLIP and self.kind == "count" and not warming_up
             self.baseline.follow(expected_value if unusual else self._clipped(value, expected_value))
-        if calm or self.incident_age > RELEARN_AFTER or (self.kind not in PAIRS and not self.baseline.knows(ts)):
+        if self.accepting and not calm:
+            self._learn_level(ts, value, denominator)
+        elif calm or self.incident_age > RELEARN_AFTER or (self.kind not in PAIRS and not self.baseline.knows(ts)):
             self._learn(ts, value, denominator, expected_value, calm)
+        elif self.unlearnt_of is not None and len(self.unlearnt) < RELEARN_AFTER:
+            self.unlearnt.append((ts, value, denominator))
         if calm and self.kind == "share":
             self._learn_share_noise()
         elif calm:
@@ -434,9 +480,7 @@ class SeriesDetector:
                 p = self.ratio_num / self.ratio_den if self.ratio_den > 0 else value / den
                 residual = (value - den * p) ** 2 / den
                 self._learn_variance(residual, alpha)
-                keep = 1.0 - alpha
-                self.ratio_num = self.ratio_num * keep + value
-                self.ratio_den = self.ratio_den * keep + den
+                self._learn_ratio(value, den, alpha)
             return
         squared = (self._clipped(value, expected_value) - expected_value) ** 2
         if calm and self.kind == "gauge":
@@ -446,6 +490,12 @@ class SeriesDetector:
             self.dispersion = [self.dispersion[0] * keep + squared, self.dispersion[1] * keep + expected_value]
             self.variance = self._dispersion()
         self.baseline.learn(ts, value, calm)
+
+    def _learn_ratio(self, value: float, denominator: float, alpha: float) -> None:
+        """Move a ratio's usual level towards this interval's numerator over denominator."""
+        keep = 1.0 - alpha
+        self.ratio_num = self.ratio_num * keep + value
+        self.ratio_den = self.ratio_den * keep + denominator
 
     def _clipped(self, value: float, expected_value: float) -> float:
         """A count within NOISE_CLIP spreads of its expected value (its spread from the learned dispersion and an

@@ -14,6 +14,7 @@ from typing import Any
 
 from pulse.incidents.actions import history, precision, work_state
 from pulse.store.clickhouse import Store
+from pulse.store.usage import alerts_held_back
 
 CHART_METRICS = ("orders", "revenue", "conversion", "payment_failures", "traffic")
 INCIDENT_FIELDS = (
@@ -38,6 +39,7 @@ def snapshot(s: Store, tenant: str, hours: float, now: datetime | None = None) -
         "incidents": with_work(s, tenant, listed) if "incident_actions" in tables else listed,
         "usage": usage(s, tenant, end) if "usage" in tables else None,
         "precision": precision(s, tenant) if "incident_actions" in tables else [],
+        "alerts_held_back": alerts_held_back(s, tenant) if "usage" in tables else 0,
     }
 
 

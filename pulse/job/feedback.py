@@ -1,5 +1,6 @@
 """What labels teach the scoring job: per tenant, a false alarm makes the detector that raised it less eager in the
-conditions it fired in; an expected change makes the level it reached normal for its metric.
+conditions it fired in; an expected change makes the level it reached normal for its metric and teaches that
+detector's baseline.
 
 A label reaches the job as a feedback record on the rule-updates channel (`pulse serve --rules-topic/--rules-folder`,
 as `pulse rules publish` sends configs), whose tenant is the envelope's, the one whose API key labelled it. The record
@@ -19,10 +20,13 @@ of event time before it matches it:
 A larger deviation alerts: a detector never becomes more than `MARGIN` times harder to trip, whatever the labels.
 An expected change of a metric teaches its level instead: later alerts of the same metric and direction, at any
 level of traffic, are held back up to the level it reached (a spike to 200 orders accepted: later spikes to 200 are
-normal, to 250 alert). On other detectors "expected" is taught as a false alarm.
+normal, to 250 alert), and it teaches the baseline of the detector that raised it: the detector learns the minutes of
+its latest incident it did not learn as calm ones, once (`SeriesDetector.accept`; the job gives each detector the
+tenant's expected incidents when its lessons change, `expected_changes`). On other detectors "expected" is taught as a
+false alarm.
 
-Labelling the incident `true_problem` again removes its lesson; lessons fade after `FADE_MS`; a tenant keeps at most
-`MAX_LESSONS` (the oldest go).
+Labelling the incident `true_problem` again removes its lesson (not what a baseline learned from it, which fades as
+any learned level does); lessons fade after `FADE_MS`; a tenant keeps at most `MAX_LESSONS` (the oldest go).
 
 >>> from datetime import UTC, datetime
 >>> def alert(hour, observed, expected=100.0):
@@ -98,9 +102,11 @@ class Feedback:
     """The lessons of one tenant, by incident id (kept by the job with the tenant's config, see pulse.job.kept)."""
 
     lessons: dict[str, Lesson] = field(default_factory=dict)
+    revision: int = 0  # lessons taken so far: the job's detectors look for new ones to learn when it changes
 
     def learn(self, lesson: Lesson) -> None:
         """Keep `lesson` in place of any earlier one of its incident (`true_problem`: only drop that one)."""
+        self.revision += 1
         self.lessons.pop(lesson.incident_id, None)
         if lesson.label in TAUGHT:
             self.lessons[lesson.incident_id] = lesson
@@ -108,6 +114,24 @@ class Feedback:
         kept = [k for k in self.lessons.values() if newest - k.at <= FADE_MS]
         kept = sorted(kept, key=lambda k: k.at)[-MAX_LESSONS:]
         self.lessons = {k.incident_id: k for k in kept}
+
+    def expected_changes(self) -> list[tuple[str, str, int]]:
+        """(metric, direction, opened at) of each metric incident labelled expected, for its detector to learn.
+
+        >>> labels = {"direction": "spike", "observed": "90", "expected": "30"}
+        >>> row = {"kind": "model", "cause": "metric:campaign_clicks:spring", "group_key": "", "score": 0.99,
+        ...        "threshold": 5.0, "ts": 600_000, "labels": labels}
+        >>> taught = Feedback()
+        >>> taught.learn(Lesson.of("inc_1", "expected", row))
+        >>> taught.expected_changes()
+        [('campaign_clicks:spring', 'spike', 600000)]
+        """
+        changes = []
+        for lesson in self.lessons.values():
+            if lesson.label == "expected" and lesson.observed is not None:
+                metric, _, direction = lesson.detector.removeprefix("metric:").rpartition(":")
+                changes.append((metric, direction, lesson.at))
+        return changes
 
     def holds_back(self, alert: dict[str, Any]) -> Lesson | None:
         """The lesson that holds back the `alert` row, if any (quota notices never are)."""

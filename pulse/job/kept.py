@@ -55,7 +55,7 @@ from pulse.rules.runners import AbsenceState, SeenState, SequenceState, WindowSt
 from pulse.rules.windows import Partial
 from pulse.tenants import config
 
-VERSION = 3
+VERSION = 4
 KIND = "~kind"  # the key naming an object's kind in its plain form
 CONFIG = "~config"  # the key holding a tenant config's (or config part's) fields
 # Stable name → the class whose objects the job keeps, and its fields that hold plain data only (kept as they
@@ -74,7 +74,7 @@ KINDS: dict[str, tuple[type, frozenset[str]]] = {
     "UsageState": (UsageState, frozenset({field.name for field in dataclasses.fields(UsageState)})),
     "TenantMetrics": (TenantMetrics, frozenset({"session_campaign", "seen_sessions", "campaigns"})),
     "Minute": (Minute, frozenset({"view_ips", "clicks", "conversions"})),
-    "SeriesDetector": (SeriesDetector, frozenset({"window"})),
+    "SeriesDetector": (SeriesDetector, frozenset({"window", "unlearnt"})),
     "SeasonalBaseline": (SeasonalBaseline, frozenset(vars(SeasonalBaseline(60_000)))),
     "RiskModel": (RiskModel, frozenset()),
     "RecentContext": (RecentContext, frozenset({"recent", "usual"})),
@@ -165,10 +165,21 @@ def _detector_v3(kept: dict) -> dict:
     return {**kept, "lengths": lengths, "noise": noise, "dispersion": dispersion}
 
 
+def _detector_v4(kept: dict) -> dict:
+    """Version 4 of a metric detector: it keeps the intervals of its latest incident that it did not learn, for a
+    label `expected` to teach, and whether an open incident was accepted. A detector of version 3 has none kept: a
+    label on an incident it opened before the upgrade holds back later alerts as before, and teaches its baseline
+    nothing."""
+    if kept[KIND] != "SeriesDetector":
+        return kept
+    return {**kept, "unlearnt": [], "unlearnt_of": None, "accepting": False}
+
+
 # Version n → a function turning plain state of version n into version n + 1.
 UPGRADES: dict[int, Callable[[Any], Any]] = {
     1: lambda state: _walk(state, _risk_v2),
     2: lambda state: _walk(state, _detector_v3),
+    3: lambda state: _walk(state, _detector_v4),
 }
 
 

@@ -72,6 +72,7 @@ class TenantPipeline:
         self.scorer = TenantScorer(tenant, config, allowed_lateness_ms, tenant_clock)
         self.metric_rows = MetricRows(tenant, config, run_id)
         self.feedback = feedback or Feedback()
+        self.looked_at = -1  # the revision of the feedback whose expected changes the detectors were given
 
     def new_state(self) -> PipelineState:
         """The state of a tenant seen for the first time."""
@@ -115,6 +116,7 @@ class TenantPipeline:
             rows += [("alerts", alert) for alert in self.scorer.advance(state.scoring, event_time, self.run_id)]
             rows += self._suspensions()
         if state.metrics is not None:
+            self._accept_expected(state.metrics)
             until = max(state.metrics.open, default=-MINUTE) + MINUTE if end_of_input else event_time
             for point in state.metrics.close(until, tuple(self.config.planned)):
                 rows += self.metric_rows.rows(point.metric, point.verdict, point.planned)
@@ -158,6 +160,17 @@ class TenantPipeline:
     def learn(self, lesson: Lesson) -> None:
         """Take a label's lesson (pulse.job.feedback) from now on."""
         self.feedback.learn(lesson)
+
+    def _accept_expected(self, metrics: TenantMetrics) -> None:
+        """Let each metric detector learn its latest incident if a label said it was expected (once: a detector forgets
+        the incident's minutes when it learns them), looking again only when the tenant's lessons changed."""
+        if self.feedback.revision == self.looked_at:
+            return
+        self.looked_at = self.feedback.revision
+        for metric, direction, opened in self.feedback.expected_changes():
+            detector = metrics.detectors.get(metric)
+            if detector is not None:
+                detector.accept(opened, direction)
 
     def _taught(self, rows: Rows, state: PipelineState, stored: Stored) -> Rows:
         """`rows` without the alerts the tenant's labels hold back (their scored and metric rows stay), each

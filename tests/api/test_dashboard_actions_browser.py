@@ -12,6 +12,8 @@ from incident_support import dispatch, insert_alerts
 from ingest_support import free_port, start_api
 from playwright.sync_api import Page
 
+from pulse.store.clickhouse import store
+
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
 ALERTS = [
     ("acme", "x1", 0, "large-order", "c1"),
@@ -33,6 +35,7 @@ def served(tmp_path_factory):
         dsn, ALERTS, {"acme": START, "globex": START}, {t: START + timedelta(minutes=6) for t in ("acme", "globex")}
     )
     dispatch(folder, dsn)
+    record_held_back(dsn)
     ids = {}
     for tenant in ("acme", "globex"):
         headers = {"Authorization": f"Bearer {server.keys[tenant]}"}
@@ -40,6 +43,20 @@ def served(tmp_path_factory):
         ids |= {i["cause"] if tenant == "acme" else "globex": i["incident_id"] for i in listed}
     yield server, ids
     server.stop()
+
+
+def record_held_back(dsn: str) -> None:
+    """`usage` rows as the scoring job writes them when acme's labels held back alerts (pulse/job/usage.py): cumulative
+    per (tenant, minute, run), the newest version replacing the older; 2 held back in all, none of globex's."""
+    columns = ["tenant_id", "minute", "run_id", "accepted", "alerts", "alerts_held_back", "version"]
+    now = time.time_ns()
+    rows = [
+        ["acme", START, "r", 5, 0, 1, now],
+        ["acme", START, "r", 9, 0, 2, now + 1],
+        ["globex", START, "r", 3, 0, 0, now],
+    ]
+    with store(dsn, wait_s=60) as s:
+        s.client.insert("usage", rows, column_names=columns)
 
 
 def card_text(page: Page, incident_id: str, expected: str, present: bool = True, timeout_s: float = 20) -> str:
@@ -85,6 +102,7 @@ def test_buttons_acknowledge_assign_note_label_resolve_reopen_and_silence(served
     page.wait_for_selector("#precision tr[data-cause='large-order']")
     assert page.inner_text("#precision tr[data-cause='large-order'] .precision") == "0%"
     assert page.inner_text("#precision tr[data-cause='card-testing'] .precision") == "100%"
+    assert page.inner_text("#held-back").startswith("2 alerts held back by labels")
     page.screenshot(path=str(OUTPUT / "dashboard-actions-acme.png"), full_page=True)
     assert problems == []
 
@@ -116,6 +134,10 @@ def test_the_page_cannot_act_on_another_tenants_incident_or_without_a_session(se
     headers = {"Authorization": f"Bearer {server.keys['globex']}"}
     history = requests.get(f"{server.url}/v1/incidents/{ids['globex']}/history", headers=headers, timeout=30).json()
     assert history["history"] == []
+    page, problems = watched(browser)
+    sign_in(page, server.url, server.keys["globex"])
+    page.wait_for_selector("#held-back:has-text('held back')")
+    assert page.inner_text("#held-back").startswith("0 alerts held back by labels") and problems == []
 
 
 def test_an_action_needs_a_name(served, browser):

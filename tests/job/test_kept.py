@@ -167,3 +167,23 @@ def test_a_version_2_metric_detector_is_upgraded_warm_and_learns_its_windows_noi
     verdicts = [upgraded.update(minute * MINUTE, 10.0 + minute % 3) for minute in range(3 * 60, 4 * 60)]
     assert not upgraded.warming_up and not any(v.is_anomalous for v in verdicts)
     assert upgraded.update(4 * 60 * MINUTE, 0.0).z < -2 and upgraded.noise[-2][1] > 0
+
+
+def test_a_version_3_metric_detector_is_upgraded_with_no_incident_to_accept_and_keeps_its_own():
+    from models.business_metrics import detector_config
+    from models.detectors import MINUTE, SeriesDetector
+    from pulse.tenants.config import MetricsConfig
+
+    kind, config = detector_config(MetricsConfig(), "orders")
+    detector = SeriesDetector(kind, config, MINUTE, warmup_intervals=60)
+    for minute in range(3 * 60):
+        detector.update(minute * MINUTE, 10.0 + minute % 3)
+    new = ("unlearnt", "unlearnt_of", "accepting")
+    version_3 = {key: item for key, item in kept.encode(detector).items() if key not in new}
+    upgraded = kept.read({"version": 3, "state": version_3})
+    assert upgraded.unlearnt == [] and upgraded.unlearnt_of is None and not upgraded.accepting
+    assert upgraded.accept(0, "spike") == 0
+    verdicts = (upgraded.update(minute * MINUTE, 60.0) for minute in range(3 * 60, 3 * 60 + 30))
+    opened = next(v for v in verdicts if v.opens_incident)
+    again = kept.read(pickle.loads(pickle.dumps(kept.Kept(upgraded))))
+    assert again.unlearnt_of == (opened.ts, "spike") and again.unlearnt == upgraded.unlearnt

@@ -190,6 +190,12 @@ function renderPrecision(causes) {
   }));
 }
 
+function renderHeldBack(count) {
+  const n = count || 0;
+  document.getElementById("held-back").textContent =
+    fmt(n) + (n === 1 ? " alert" : " alerts") + " held back by labels (like an incident labelled false alarm or expected)";
+}
+
 function renderRules(rules) {
   const body = document.querySelector("#rules tbody");
   if (rules.length === 0) {
@@ -231,6 +237,7 @@ function render(snapshot) {
   renderIncidents(snapshot.incidents);
   renderRules(snapshot.top_rules);
   renderPrecision(snapshot.precision);
+  renderHeldBack(snapshot.alerts_held_back);
   renderUsage(snapshot);
   pulse.renders += 1;
   pulse.snapshot = snapshot;
