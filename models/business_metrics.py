@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from models.detectors import MINUTE, Kind, SeriesDetector, Verdict
@@ -52,13 +53,28 @@ SILENT_BATCH = 5  # a silent tenant's minutes are closed this many at a time (on
 
 
 def detector_config(metrics: MetricsConfig, metric: str) -> tuple[Kind, MetricDetectorConfig]:
-    """The shipped default for `metric`, overridden by the fields the tenant set."""
-    kind, default = DEFAULTS[metric]
-    merged = BASE.model_copy(update=default.model_dump(exclude_none=True))
-    override = metrics.detectors.get(metric)
+    """The shipped default for `metric`, overridden by the fields the tenant set.
+
+    Merged once per (metric, override) in a process and shared: a config is frozen, and the job keeps a
+    detector's config as its fields (pulse.job.kept), so sharing changes nothing kept.
+
+    >>> from pulse.tenants.config import MetricsConfig
+    >>> kind, config = detector_config(MetricsConfig(detectors={"orders": {"min_z": 7.0}}), "orders")
+    >>> kind, config.min_z, config.window_minutes, config is detector_config(MetricsConfig(), "orders")[1]
+    ('count', 7.0, 15, False)
+    >>> detector_config(MetricsConfig(), "orders")[1] is detector_config(MetricsConfig(), "orders")[1]
+    True
+    """
+    return DEFAULTS[metric][0], _merged(metric, metrics.detectors.get(metric))
+
+
+@cache
+def _merged(metric: str, override: MetricDetectorConfig | None) -> MetricDetectorConfig:
+    """BASE, then the shipped default for `metric`, then the tenant's `override` (frozen: hashable)."""
+    merged = BASE.model_copy(update=DEFAULTS[metric][1].model_dump(exclude_none=True))
     if override is not None:
         merged = merged.model_copy(update=override.model_dump(exclude_none=True))
-    return kind, merged
+    return merged
 
 
 @dataclass
