@@ -376,8 +376,8 @@ class SeriesDetector:
     def _ratio_z(self, window: list[tuple[float, float]], index: int) -> tuple[float, float, float, float, float]:
         """z, observed and expected ratio, the expected value and half its band, of the short (`index` 0) or long (1)
         window; its variance per unit of denominator never below binomial (shares) or Poisson (ratios) noise."""
-        num = sum(n for n, _ in window)
-        den = sum(d for _, d in window)
+        num = sum([n for n, _ in window])  # lists: a generator costs a frame switch per interval
+        den = sum([d for _, d in window])
         p = self._usual_ratio()
         if den <= 0:
             return 0.0, 0.0, p, p, 0.0
@@ -418,7 +418,7 @@ class SeriesDetector:
     def _enough_volume(self, direction: str, expected: float) -> bool:
         """A ratio needs `min_volume` in its denominator; a drop needs `min_volume` expected."""
         if self.kind in PAIRS:
-            return sum(d for _, d in list(self.window)[-self.window_n :]) >= self.config.min_volume
+            return sum([d for _, d in list(self.window)[-self.window_n :]]) >= self.config.min_volume
         return direction == "spike" or expected >= self.config.min_volume
 
     def _track_run(self, ts: int, z: float) -> int:
