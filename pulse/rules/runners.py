@@ -329,8 +329,14 @@ class AbsenceRunner(Runner):
         state.fired.discard(group)
 
     def next_timer(self, state: AbsenceState) -> int | None:
-        dues = [self.deadline(state, g) for g in state.last_seen if g not in state.fired]
-        return min((due for due in dues if due is not None), default=None)
+        """The earliest deadline of a group not yet fired (asked after every event fed: one pass, no lists)."""
+        earliest = None
+        for group in state.last_seen:
+            if group not in state.fired:
+                due = self.deadline(state, group)
+                if due is not None and (earliest is None or due < earliest):
+                    earliest = due
+        return earliest
 
 
 def deadline(seen: int, after: int, hours: tuple[int, int] | None) -> int:
