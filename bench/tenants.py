@@ -11,16 +11,22 @@ keyed subtask's share at parallelism 2 (Flink's key-group assignment, `pulse.dev
 also the standalone job's steady rate (parallelism 2), its last checkpoint's duration and size. Ratios are to the
 first tenant count, measured in the same run. `--profile N` ends with the top N functions of a cProfile of
 PlainRun (no writes) at the largest tenant count, by cumulative time, as call counts and shares of the run.
+`--digest` prints instead, per tenant count, a digest of PlainRun's rows and of the tenants' kept state at the end
+(`rows_digest`): the same in two checkouts means a change left the job's output and state as they were.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import json
+import os
 import pickle
+import pprint
 import pstats
 import shutil
+import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -31,13 +37,15 @@ from pulse.dev.generate import Generator, zipf_sessions
 from pulse.dev.key_groups import subtask
 from pulse.inputs import RawRecord
 from pulse.job.duplicates import Origin
-from pulse.job.kept import Kept
+from pulse.job.kept import Kept, encode
 from pulse.job.pipeline import PlainRun
 from pulse.tenants.config import load_config_dir
 from pulse.tenants.plans import PlanWatcher, plans_file_for
 
 CURRENCIES = ("USD", "EUR", "GBP")
 PARALLELISM = 2
+CLOCK = frozenset({"ingested_at", "written_at", "created_at"})  # wall-clock columns of the rows
+SEEDED = {"PYTHONHASHSEED": "0"}  # digests: the same string hashes, so the same order of kept sets
 
 
 def shops(count: int, sessions: int, minutes: int) -> list[dict]:
@@ -62,16 +70,38 @@ def shares(events: list[dict]) -> tuple[float, float]:
     return max(per_tenant.values()) / len(events), max(per_subtask.values()) / len(events)
 
 
+def plain_run(events: list[dict], configs: str, profiler: cProfile.Profile | None = None) -> tuple[PlainRun, list]:
+    """PlainRun over `events` (parsed first) and all its rows, the run profiled by `profiler` if given."""
+    plain = PlainRun(load_config_dir(configs), PlanWatcher(plans_file_for(configs)), "bench-plain")
+    records = [RawRecord("bench", index, json.dumps(event)).parse() for index, event in enumerate(events)]
+    if profiler is not None:
+        profiler.enable()
+    rows = []
+    for index, parsed in enumerate(records):
+        rows += plain.record("event", parsed.event, Origin("bench", index, 0))
+    rows += plain.finish()
+    if profiler is not None:
+        profiler.disable()
+    return plain, rows
+
+
+def rows_digest(events: list[dict], configs: str) -> tuple[int, str, str]:
+    """PlainRun's rows over `events`: how many, a digest of them sorted (without their wall-clock columns), and
+    a digest of every tenant's kept state at the end (`pulse.job.kept.encode`, printed with sorted keys and sets)."""
+    plain, rows = plain_run(events, configs)
+    lines = sorted(
+        json.dumps([table, {k: v for k, v in row.items() if k not in CLOCK}], sort_keys=True, default=str)
+        for table, row in rows
+    )
+    kept = pprint.pformat({tenant: encode(state) for tenant, state in plain.states.items()}, width=200)
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return len(rows), digest[:16], hashlib.sha256(kept.encode()).hexdigest()[:16]
+
+
 def profile(events: list[dict], configs: str, top: int) -> None:
     """Print the top functions of PlainRun over `events` by cumulative time: calls and share of the run."""
-    plain = PlainRun(load_config_dir(configs), PlanWatcher(plans_file_for(configs)), "bench-profile")
-    records = [RawRecord("bench", index, json.dumps(event)).parse() for index, event in enumerate(events)]
     profiler = cProfile.Profile()
-    profiler.enable()
-    for index, parsed in enumerate(records):
-        plain.record("event", parsed.event, Origin("bench", index, 0))
-    plain.finish()
-    profiler.disable()
+    plain_run(events, configs, profiler)
     stats = pstats.Stats(profiler)
     total = max(stats.total_tt, 1e-9)
     rows = sorted(stats.stats.items(), key=lambda item: item[1][3], reverse=True)[:top]
@@ -92,8 +122,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=int, default=12, help="minutes of traffic")
     parser.add_argument("--cluster", action="store_true", help="also run the job on a standalone cluster (p=2)")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="print a profile's top N functions")
+    parser.add_argument("--digest", action="store_true", help="print digests of PlainRun's rows and state only")
     args = parser.parse_args(argv)
     configs = str(PROJECT / "configs")
+    if args.digest and os.environ.get("PYTHONHASHSEED") != "0":  # kept sets are kept in their hash order
+        os.execve(sys.executable, sys.orig_argv, os.environ | SEEDED)  # the same command, seeded
+    if args.digest:
+        print("| shops | rows | rows digest | kept state digest |\n| --- | --- | --- | --- |")
+        for count in args.tenants:
+            print(
+                "| {:,} | {:,} | {} | {} |".format(
+                    count, *rows_digest(shops(count, args.sessions, args.minutes), configs)
+                )
+            )
+        return
     folder = Path(tempfile.mkdtemp(prefix="pulse-bench-tenants-"))
     results = []
     try:
