@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from models.detectors import MINUTE, Kind, SeriesDetector, Verdict
@@ -68,7 +68,7 @@ def detector_config(metrics: MetricsConfig, metric: str) -> tuple[Kind, MetricDe
     return DEFAULTS[metric][0], _merged(metric, metrics.detectors.get(metric))
 
 
-@cache
+@lru_cache(maxsize=4096)  # distinct overrides of all tenants; a config update adds one
 def _merged(metric: str, override: MetricDetectorConfig | None) -> MetricDetectorConfig:
     """BASE, then the shipped default for `metric`, then the tenant's `override` (frozen: hashable)."""
     merged = BASE.model_copy(update=DEFAULTS[metric][1].model_dump(exclude_none=True))
