@@ -27,7 +27,7 @@ false alarm.
 
 A metric's observed and expected values are sums over the window the detector judged, and it judges windows of
 different lengths (1, 2, 4 ... minutes up to four times the metric's window): both rules compare them, and the
-deviation, per minute of each one's window (the alert's label `window_minutes`), so a false alarm of 46 orders in 4
+deviation, per minute of each one's window (the alert's label `window_minutes`), so a lesson taught on 46 orders in 4
 minutes holds back a repeat of 684 in 60, both about 11.5 a minute. A ratio metric's values, which do not add up over
 a window, and a lesson or alert without the label are compared as they are.
 
