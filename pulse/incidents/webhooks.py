@@ -92,7 +92,7 @@ def json_payload(incident: dict[str, Any]) -> dict[str, Any]:
     return {"type": f"incident.{incident['status']}", "incident": {f: incident[f] for f in fields}}
 
 
-VOLATILE_LABELS = ("observed", "expected", "since")
+VOLATILE_LABELS = ("observed", "expected", "since", "window_minutes")
 """Values that change while an alert lasts: annotations, since Alertmanager labels identify an alert."""
 
 

@@ -11,7 +11,7 @@ of event time before it matches it:
 
 - a false alarm of a metric detector: the same metric and direction, in conditions like those it fired in (an expected
   value within a factor of `LEVELS` of the false alarm's; values under 1% of its deviation count as nothing), and a
-  deviation |observed - expected| at most `MARGIN` times the false alarm's;
+  deviation |observed - expected| at most `MARGIN` times the false alarm's, each per minute of its window (below);
 - a false alarm of the risk model: the same two top features, and a surprise -ln(1 - score) at most `MARGIN` times
   the false alarm's (a score band: 0.88 taught holds back up to 0.96);
 - a false alarm of a rule: the same rule and group key (customer, card, window group), within `HOURS` hours of the
@@ -25,12 +25,19 @@ its latest incident it did not learn as calm ones, once (`SeriesDetector.accept`
 tenant's expected incidents when its lessons change, `expected_changes`). On other detectors "expected" is taught as a
 false alarm.
 
+A metric's observed and expected values are sums over the window the detector judged, and it judges windows of
+different lengths (1, 2, 4 ... minutes up to four times the metric's window): both rules compare them, and the
+deviation, per minute of each one's window (the alert's label `window_minutes`), so a lesson taught on 46 orders in 4
+minutes holds back a repeat of 684 in 60, both about 11.5 a minute. A ratio metric's values, which do not add up over
+a window, and a lesson or alert without the label are compared as they are.
+
 Labelling the incident `true_problem` again removes its lesson (not what a baseline learned from it, which fades as
 any learned level does); lessons fade after `FADE_MS`; a tenant keeps at most `MAX_LESSONS` (the oldest go).
 
 >>> from datetime import UTC, datetime
->>> def alert(hour, observed, expected=100.0):
+>>> def alert(hour, observed, expected=100.0, minutes=15):
 ...     labels = {"metric": "orders", "direction": "drop", "observed": f"{observed:g}", "expected": f"{expected:g}"}
+...     labels |= {"window_minutes": str(minutes)} if minutes else {}
 ...     return {"kind": "model", "cause": "metric:orders", "group_key": "orders", "score": 0.99, "threshold": 5.0,
 ...             "ts": datetime(2026, 11, 3, hour, tzinfo=UTC), "labels": labels}
 >>> taught = Feedback()
@@ -38,6 +45,8 @@ any learned level does); lessons fade after `FADE_MS`; a tenant keeps at most `M
 >>> [taught.holds_back(alert(4, observed, expected)) is not None
 ...  for observed, expected in ((65, 100), (20, 100), (60, 400))]
 [True, False, False]
+>>> [taught.holds_back(alert(4, 240, 400, minutes)) is not None for minutes in (60, None)]  # per minute: the same drop
+[True, False]
 >>> taught.learn(Lesson.of("inc_1", "true_problem", alert(3, 60)))
 >>> taught.holds_back(alert(4, 65)) is None
 True
@@ -47,7 +56,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,6 +83,7 @@ class Lesson:
     deviation: float | None  # see the module's docstring; None for condition and absence rules
     observed: float | None  # a metric's observed and expected values (None for rules and the risk model)
     expected: float | None
+    window_minutes: int | None = None  # the minutes a metric's observed and expected sums cover (None: not known)
 
     @staticmethod
     def of(incident_id: str, label: str, alert: dict[str, Any]) -> Lesson:
@@ -84,6 +94,11 @@ class Lesson:
         """Whether this lesson holds back an alert with the facts `alert` (a lesson of it, not yet labelled)."""
         if alert.detector != self.detector or alert.group != self.group or not 0 <= alert.at - self.at <= FADE_MS:
             return False
+        return self.per_minute(alert).holds(alert.per_minute(self))
+
+    def holds(self, alert: Lesson) -> bool:
+        """Whether this lesson holds back an alert of its detector and group with the facts `alert`, in the same
+        units (`per_minute`)."""
         if self.observed is not None and self.expected is not None and alert.observed is not None:
             if self.label == "expected":
                 spike = self.detector.endswith(":spike")
@@ -95,6 +110,20 @@ class Lesson:
         elif self.detector.startswith("rule:") and _hour_apart(alert.at, self.at) > HOURS:
             return False
         return alert.deviation is None or self.deviation is None or alert.deviation <= MARGIN * self.deviation
+
+    def per_minute(self, other: Lesson) -> Lesson:
+        """These facts per minute of their window, to compare with `other`'s (as they are unless both know theirs).
+
+        >>> lesson = Lesson("inc_1", "false_alarm", "metric:orders:spike", "", 0, 24.0, 46.0, 22.0, window_minutes=4)
+        >>> lesson.per_minute(lesson).observed, lesson.per_minute(replace(lesson, window_minutes=None)).observed
+        (11.5, 46.0)
+        """
+        minutes = self.window_minutes
+        if not minutes or not other.window_minutes:
+            return self
+        values = {"deviation": self.deviation, "observed": self.observed, "expected": self.expected}
+        per = {name: None if value is None else value / minutes for name, value in values.items()}
+        return replace(self, **per, window_minutes=1)
 
 
 @dataclass
@@ -192,18 +221,20 @@ def feedback_row(tenant: str, version: str, lesson: Lesson | None, error: str, r
     }
 
 
-def _facts(alert: dict[str, Any]) -> tuple[str, str, int, float | None, float | None, float | None]:
-    """An alert row's detector, group, event time, deviation, and (metrics) observed and expected values."""
+def _facts(alert: dict[str, Any]) -> tuple[str, str, int, float | None, float | None, float | None, int | None]:
+    """An alert row's detector, group, event time, deviation, and (metrics) observed and expected values and the
+    minutes of their window."""
     cause, labels, score, at = alert["cause"], alert.get("labels") or {}, alert.get("score"), _epoch_ms(alert["ts"])
     if cause.startswith("metric:") and "observed" in labels:
         observed, expected = float(labels["observed"]), float(labels["expected"])
-        return f"{cause}:{labels.get('direction', '')}", "", at, abs(observed - expected), observed, expected
+        minutes = int(labels["window_minutes"]) if "window_minutes" in labels else None
+        return f"{cause}:{labels.get('direction', '')}", "", at, abs(observed - expected), observed, expected, minutes
     if alert["kind"] == "model":
         features = ",".join(sorted(labels.get("top_features", "").split(",")))
         surprise = None if score is None else -math.log(max(1e-9, 1.0 - min(float(score), 1.0 - 1e-9)))
-        return f"risk:{features}", "", at, surprise, None, None
+        return f"risk:{features}", "", at, surprise, None, None, None
     deviation = None if score is None else abs(float(score))
-    return f"rule:{cause}", alert.get("group_key", ""), at, deviation, None, None
+    return f"rule:{cause}", alert.get("group_key", ""), at, deviation, None, None, None
 
 
 def _hour_apart(a: int, b: int) -> float:

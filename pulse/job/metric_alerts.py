@@ -13,6 +13,11 @@ row (kind 'model', cause 'metric:<metric>') per incident, with a plain-language 
 'Orders at ACME dropped: 6 in the 15 minutes to 1970-01-01 01:01 UTC against 45 expected (-87%), below the usual \
 since 1970-01-01 00:50 UTC. Next step: check checkout, payment provider and the storefront for errors.'
 
+Its labels say the values and the minutes of their window (not for ratios, which do not add up over a window):
+
+>>> {k: v for k, v in rows[1][1]["labels"].items() if k != "since"}
+{'metric': 'orders', 'direction': 'drop', 'observed': '6', 'expected': '45', 'window_minutes': '15'}
+
 With nothing expected there is no percentage to give; the summary says so:
 
 >>> from dataclasses import replace
@@ -142,6 +147,8 @@ class MetricRows:
         cause = f"metric:{metric}"
         labels = {"metric": metric, "direction": v.direction, "observed": f"{v.observed:g}"}
         labels |= {"expected": f"{v.expected:g}", "since": _datetime(v.since).isoformat()}
+        if family not in RATIOS:  # sums over the window judged: labels compare them per minute (pulse.job.feedback)
+            labels["window_minutes"] = str(v.window_minutes)
         summary = render(self.template, context)
         if planned:
             labels["planned"] = ", ".join(p.name for p in planned)

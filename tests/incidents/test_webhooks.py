@@ -187,15 +187,17 @@ def test_alertmanager_format(db, receiver):
 
 def test_alertmanager_links_the_dashboard_and_keeps_volatile_values_out_of_labels():
     metric = notice("am", "c1") | {"labels": {"metric": "orders", "direction": "drop", "observed": "3",
-                                              "expected": "41.5", "since": "2026-11-02T09:58:00+00:00"}}  # fmt: skip
+                                              "expected": "41.5", "since": "2026-11-02T09:58:00+00:00",
+                                              "window_minutes": "15"}}  # fmt: skip
     payload = alertmanager_payload([metric], "https://pulse.example.com/")
     [alert] = payload["alerts"]
     assert payload["externalURL"] == "https://pulse.example.com"
     assert alert["generatorURL"] == f"https://pulse.example.com/dashboard#{metric['incident_id']}"
-    assert {"observed", "expected", "since"}.isdisjoint(alert["labels"])
+    assert {"observed", "expected", "since", "window_minutes"}.isdisjoint(alert["labels"])
     assert alert["labels"]["metric"] == "orders" and alert["labels"]["direction"] == "drop"
     assert alert["annotations"]["observed"] == "3" and alert["annotations"]["since"] == "2026-11-02T09:58:00+00:00"
-    later = metric | {"labels": metric["labels"] | {"observed": "1", "since": "2026-11-02T09:59:00+00:00"}}
+    later = metric | {"labels": metric["labels"] | {"observed": "1", "since": "2026-11-02T09:59:00+00:00",
+                                                    "window_minutes": "60"}}  # fmt: skip
     assert alertmanager_payload([later])["alerts"][0]["fingerprint"] == alert["fingerprint"]  # the same alert
 
 

@@ -26,9 +26,13 @@ from pulse.tenants.plans import PlanWatcher, plans_file_for
 MONDAY = datetime(2026, 11, 2, tzinfo=UTC)
 
 
-def metric(at: datetime, observed: float, expected: float, direction: str = "drop", name: str = "orders") -> dict:
-    """An `alerts` row of a metric detector, as pulse.job.metric_alerts writes it (the fields feedback reads)."""
+def metric(
+    at: datetime, observed: float, expected: float, direction: str = "drop", name: str = "orders", minutes: int = 15
+) -> dict:
+    """An `alerts` row of a metric detector, as pulse.job.metric_alerts writes it (the fields feedback reads);
+    `minutes` 0: as it wrote them before it labelled the minutes of the window."""
     labels = {"metric": name, "direction": direction, "observed": f"{observed:g}", "expected": f"{expected:g}"}
+    labels |= {"window_minutes": str(minutes)} if minutes else {}
     return {"kind": "model", "cause": f"metric:{name}", "group_key": name, "ts": at, "score": 0.999,
             "threshold": 5.0, "labels": labels}  # fmt: skip
 
@@ -94,6 +98,22 @@ def test_an_expected_change_teaches_the_level_it_reached():
     assert not held(relabelled, metric(MONDAY + timedelta(days=1), 190, 80, "spike"))
 
 
+def test_metric_alerts_are_compared_per_minute_of_their_windows():
+    later = MONDAY + timedelta(days=1, hours=3)
+    alarm = taught(("inc_1", "false_alarm", metric(MONDAY, 60, 100)))  # 40 fewer in 15 minutes: 2.7 a minute
+    assert held(alarm, metric(later, 240, 400, minutes=60))  # 160 fewer in an hour: as many a minute, as usual
+    assert not held(alarm, metric(later, 140, 400, minutes=60))  # 4.3 fewer a minute: past 1.5 times
+    assert not held(alarm, metric(later, 60, 100, minutes=2))  # 20 fewer a minute
+    assert not held(alarm, metric(later, 240, 400, minutes=0))  # no window: compared as it is, 4 times as busy
+    spike = taught(("inc_2", "expected", metric(MONDAY, 46, 16, "spike", minutes=4)))  # 11.5 a minute accepted
+    assert held(spike, metric(later, 684, 560, "spike", minutes=60))  # 11.4 a minute
+    assert not held(spike, metric(later, 720, 560, "spike", minutes=60))  # 12 a minute
+    assert not held(spike, metric(later, 684, 560, "spike", minutes=0))
+    before = taught(("inc_3", "expected", metric(MONDAY, 46, 16, "spike", minutes=0)))  # a label from before
+    assert held(before, metric(later, 40, 16, "spike", minutes=4))
+    assert not held(before, metric(later, 684, 560, "spike", minutes=60))
+
+
 def test_the_risk_model_is_less_eager_in_its_score_band_for_the_same_features():
     feedback = taught(("inc_1", "false_alarm", risk(MONDAY, 0.88)))
     assert held(feedback, risk(MONDAY + timedelta(hours=9), 0.95))
@@ -135,6 +155,10 @@ def test_feedback_is_kept_state_that_names_no_module_of_the_project():
     data = pickle.dumps(kept.Kept(feedback))
     assert b"pulse." not in data and b"models." not in data
     assert kept.read(pickle.loads(data)) == feedback
+    plain = pickle.loads(data)  # kept before lessons knew their window: read as lessons without one
+    for lesson in plain["state"]["lessons"].values():
+        del lesson["window_minutes"]
+    assert {k.window_minutes for k in kept.read(plain).lessons.values()} == {None}
 
 
 CONFIG = """\
