@@ -209,13 +209,16 @@ class SeriesDetector:
         self.last_ts = ts
         if self.kind in PAIRS:
             self.window.append((value, denominator or 0.0))
-            z, observed, expected, expected_value, band = self._ratio_z(list(self.window)[-self.window_n :], 0)
+            values = list(self.window)
+            sums = [_sums(values[-self.window_n :])] + ([_sums(values)] if len(values) > self.window_n else [])
+            z, observed, expected, expected_value, band = self._ratio_z(*sums[0], 0)
             short_z, length, judged = z, self.window_n, []
-            if len(self.window) > self.window_n:
-                long = self._ratio_z(list(self.window), 1)
+            if len(sums) > 1:
+                long = self._ratio_z(*sums[1], 1)
                 if abs(long[0]) > abs(z):
                     z, observed, expected, length = long[0], long[1], long[2], len(self.window)
         else:
+            sums = []
             self.window.append((value, self.baseline.expected(ts)))
             judged = self._windows(value)
             expected_value, band = self.window[-1][1], self._band(self.window[-1][1])
@@ -243,6 +246,8 @@ class SeriesDetector:
         calm = self.incident_since is None and not anomalous
         if learn:
             self._learn_from(ts, value, denominator, expected_value, calm, warming_up, z, judged)
+            if calm and self.kind == "share":
+                self._learn_share_noise(sums)
         self.seen += 1
         if self.kind in PAIRS:
             value = value / denominator if denominator else 0.0
@@ -373,11 +378,10 @@ class SeriesDetector:
             return self.config.min_z * math.sqrt(self.variance or 0.0)
         return self.config.min_z * math.sqrt(self._scale() * max(expected_value, self._scale()))
 
-    def _ratio_z(self, window: list[tuple[float, float]], index: int) -> tuple[float, float, float, float, float]:
+    def _ratio_z(self, num: float, den: float, index: int) -> tuple[float, float, float, float, float]:
         """z, observed and expected ratio, the expected value and half its band, of the short (`index` 0) or long (1)
-        window; its variance per unit of denominator never below binomial (shares) or Poisson (ratios) noise."""
-        num = sum([n for n, _ in window])  # lists: a generator costs a frame switch per interval
-        den = sum([d for _, d in window])
+        window, from its sums; its variance per unit of denominator never below binomial (shares) or Poisson (ratios)
+        noise."""
         p = self._usual_ratio()
         if den <= 0:
             return 0.0, 0.0, p, p, 0.0
@@ -386,7 +390,7 @@ class SeriesDetector:
         z = (num - den * p) / math.sqrt(den * unit)
         if self.kind == "share" and abs(z) >= EXACT_FROM and 0 < p < 1:
             z = share_tail_z(num, den, p, unit)
-        last_den = window[-1][1]
+        last_den = self.window[-1][1]
         band = self.config.min_z * math.sqrt(unit / last_den) if last_den > 0 else 0.0
         return z, num / den, p, p, band
 
@@ -402,14 +406,12 @@ class SeriesDetector:
         interval = self.variance if self.variance is not None else 0.25  # 0.25: the largest binomial variance
         return (squared + SHARE_PRIOR * interval) / (trials + SHARE_PRIOR)
 
-    def _learn_share_noise(self) -> None:
-        """Each window of a share learns its squared error per trial (clipped at NOISE_CLIP spreads), exponentially
-        weighted over about MEMORY_DAYS."""
+    def _learn_share_noise(self, sums: list[tuple[float, float]]) -> None:
+        """Each window of a share (its numerator and denominator `sums`, short then long) learns its squared error per
+        trial (clipped at NOISE_CLIP spreads), exponentially weighted over about MEMORY_DAYS."""
         keep = 1.0 - 1.0 / (self.baseline.per_hour * 24 * MEMORY_DAYS)
-        values, p = list(self.window), self._usual_ratio()
-        windows = [values[-self.window_n :]] + ([values] if len(values) > self.window_n else [])
-        for index, window in enumerate(windows):
-            num, den = sum(n for n, _ in window), sum(d for _, d in window)
+        p = self._usual_ratio()
+        for index, (num, den) in enumerate(sums):
             if den > 0:
                 squared = min((num - den * p) ** 2, NOISE_CLIP**2 * den * self._share_unit(index))
                 noise = self.noise[index]
@@ -444,9 +446,7 @@ class SeriesDetector:
             self._learn(ts, value, denominator, expected_value, calm)
         elif self.unlearnt_of is not None and len(self.unlearnt) < RELEARN_AFTER:
             self.unlearnt.append((ts, value, denominator))
-        if calm and self.kind == "share":
-            self._learn_share_noise()
-        elif calm:
+        if calm:
             self._learn_noise(judged)
         if not warming_up and calm:
             self.calibration.update(abs(z))
@@ -556,6 +556,11 @@ def tail_z(observed: float, expected: float, scale: float, excess: float, least:
         p = special.betainc(k, size, 1 - success) if spike else special.betainc(size, k + 1, success)
     z = -float(special.ndtri(p)) if p > 0 else 38.0
     return max(z, 0.0) if spike else -max(z, 0.0)
+
+
+def _sums(window: list[tuple[float, float]]) -> tuple[float, float]:
+    """The numerator and denominator sums of a pair series' window (lists: a generator costs a frame switch each)."""
+    return sum([n for n, _ in window]), sum([d for _, d in window])
 
 
 def share_tail_z(successes: float, trials: float, p: float, unit: float) -> float:
