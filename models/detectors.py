@@ -457,7 +457,7 @@ class SeriesDetector:
             self._learn(ts, value, denominator, expected_value, calm, clipped)
         elif self.unlearnt_of is not None and len(self.unlearnt) < RELEARN_AFTER:
             self.unlearnt.append((ts, value, denominator))
-        if calm and self.kind not in PAIRS:  # a share's windows learn in _learn_share_noise
+        if calm and self.kind not in PAIRS:  # pairs judge no windows here (a share's learn in _learn_share_noise)
             self._learn_noise(judged)
         if not warming_up and calm:
             self.calibration.update(abs(z))
@@ -577,6 +577,7 @@ def tail_z(observed: float, expected: float, scale: float, excess: float, least:
 
 
 def _abs_z(judged: tuple[int, float, float, float, int]) -> float:
+    """|z| of a judged window (`SeriesDetector._windows`)."""
     return abs(judged[1])
 
 
