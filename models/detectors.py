@@ -29,10 +29,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Literal
 
 from river import stats
-from scipy import special
+from scipy.special import cython_special as special  # the ufuncs' own C functions, without numpy's overhead per call
 
 from pulse.tenants.config import MetricDetectorConfig
 
@@ -222,8 +223,8 @@ class SeriesDetector:
             self.window.append((value, self.baseline.expected(ts)))
             judged = self._windows(value)
             expected_value, band = self.window[-1][1], self._band(self.window[-1][1])
-            short_z = [z for i, z, _, _, length in judged if length <= self.window_n and i < len(self.lengths)][-1]
-            _, z, observed, expected, length = max(judged, key=lambda w: abs(w[1]))
+            short_z = judged[min(self.lengths.index(self.window_n), len(judged) - 1)][1]  # the metric's own window
+            _, z, observed, expected, length = max(judged, key=_abs_z)
         threshold = min(max(self.config.min_z, self.calibration.get() or 0.0), MAX_THRESHOLD * self.config.min_z)
         direction = "spike" if z > 0 else "drop"
         warming_up = self.warming_up
@@ -314,18 +315,21 @@ class SeriesDetector:
         intervals up to the long window, and (not for gauges: their profile's errors add up there) the exponentially
         weighted slow window once the long one is full."""
         values = list(self.window)
+        filled, scale, excesses = len(values), self._scale(), self._excesses()
         judged, observed, expected, summed = [], 0.0, 0.0, 0
         for index, length in enumerate(self.lengths):
-            if length > len(values):
+            if length > filled:
                 break
-            for v, e in values[len(values) - length : len(values) - summed]:
+            for v, e in values[filled - length : filled - summed]:
                 observed, expected = observed + v, expected + e
             summed = length
-            judged.append((index, self._z(index, observed, expected, length), observed, expected, length))
+            z = self._z(index, observed, expected, length, scale, excesses[index])
+            judged.append((index, z, observed, expected, length))
         obs, exp, w1, w2 = self._slide(value, values[-1][1])
-        if len(values) == self.window.maxlen and self.kind != "gauge":
+        if filled == self.window.maxlen and self.kind != "gauge":
             index = len(self.lengths)
-            judged.append((index, self._z(index, obs, exp, w2), obs, exp, round(w1)))
+            z = self._z(index, obs, exp, w2, self._scale(index), excesses[index])
+            judged.append((index, z, obs, exp, round(w1)))
         return judged
 
     def _slide(self, value: float, expected_value: float) -> list[float]:
@@ -335,28 +339,29 @@ class SeriesDetector:
         self.slow = [obs * keep + value, exp * keep + expected_value, w1 * keep + 1.0, w2 * keep * keep + 1.0]
         return self.slow
 
-    def _z(self, index: int, observed: float, expected: float, length: float) -> float:
+    def _z(self, index: int, observed: float, expected: float, length: float, scale: float, excess: float) -> float:
         """z of a window's sum against its expected sum, with that window's own learned noise: for counts and sums
-        a scaled negative binomial (the interval's dispersion and the window's relative error of the expected
-        sum), its tail probability as a z; for gauges the window's learned squared error."""
-        variance = self._variance(index, expected, length)
+        a scaled negative binomial (the interval's dispersion, as `scale`, and the window's relative error of the
+        expected sum, `excess`), its tail probability as a z; for gauges the window's learned squared error."""
+        variance = self._variance(index, expected, length, scale, excess)
         if not math.isfinite(variance):
             return 0.0
-        z = (observed - expected) / math.sqrt(max(variance, 1e-12))
+        z = (observed - expected) / math.sqrt(1e-12 if variance < 1e-12 else variance)  # max(variance, 1e-12)
         if self.kind == "gauge" or abs(z) < EXACT_FROM:
             return z
         # counts: no rate below one per long window is known; sums: their units (payments) vary in size, a window
         # expects at least one
         least = min(1.0, length / self.window.maxlen) if self.kind == "count" else 1.0
-        return tail_z(observed, expected, self._scale(index), self._excess(index), least)
+        return tail_z(observed, expected, scale, excess, least)
 
-    def _variance(self, index: int, expected: float, length: float) -> float:
-        """Variance of a window's sum (`length`: its intervals, for the slow window the sum of squared weights)."""
+    def _variance(self, index: int, expected: float, length: float, scale: float, excess: float) -> float:
+        """Variance of a window's sum (`length`: its intervals, for the slow window the sum of squared weights;
+        `scale` and `excess`: the window's `_scale` and `_excesses`, not used for gauges)."""
         if self.kind == "gauge":  # never below independent intervals' spread
             squared, n = self.noise[index]
-            return max(squared / n if n > 0 else 0.0, length * (self.variance or 0.0))
-        scale = self._scale(index)
-        return scale * max(expected, scale) + self._excess(index) * expected * expected
+            learned, independent = squared / n if n > 0 else 0.0, length * (self.variance or 0.0)
+            return independent if independent > learned else learned  # max(learned, independent)
+        return scale * (scale if scale > expected else expected) + excess * expected * expected  # max(expected, scale)
 
     def _scale(self, index: int | None = None) -> float:
         """Variance of counts and sums per unit of the expected level (compound Poisson): for counts never below
@@ -367,16 +372,20 @@ class SeriesDetector:
             scale *= self.slow[3] / self.slow[2]
         return scale
 
-    def _excess(self, index: int) -> float:
-        """The window's learned squared relative error of its expected sum, beyond the interval's noise."""
-        excess, weight = self.noise[index]
-        return max(0.0, excess / weight) if weight > 0 else 0.0
+    def _excesses(self) -> list[float]:
+        """Each window's learned squared relative error of its expected sum, beyond the interval's noise."""
+        excesses = []
+        for excess, weight in self.noise:
+            relative = excess / weight if weight > 0 else 0.0
+            excesses.append(relative if relative > 0.0 else 0.0)  # max(0.0, relative)
+        return excesses
 
     def _band(self, expected_value: float) -> float:
         """Half the band drawn around an interval's expected value: `min_z` of its spreads."""
         if self.kind == "gauge":
             return self.config.min_z * math.sqrt(self.variance or 0.0)
-        return self.config.min_z * math.sqrt(self._scale() * max(expected_value, self._scale()))
+        scale = self._scale()
+        return self.config.min_z * math.sqrt(scale * max(expected_value, scale))
 
     def _ratio_z(self, num: float, den: float, index: int) -> tuple[float, float, float, float, float]:
         """z, observed and expected ratio, the expected value and half its band, of the short (`index` 0) or long (1)
@@ -437,16 +446,18 @@ class SeriesDetector:
     ) -> None:  # fmt: skip
         """The baseline follows the interval, learns from it when calm (or long after an incident began), and the
         alert threshold's calibration takes its score."""
+        clipped = value
         if self.kind not in PAIRS:
+            clipped = self._clipped(value, expected_value)
             unusual = abs(z) > NOISE_CLIP and self.kind == "count" and not warming_up
-            self.baseline.follow(expected_value if unusual else self._clipped(value, expected_value))
+            self.baseline.follow(expected_value if unusual else clipped)
         if self.accepting and not calm:
             self._learn_level(ts, value, denominator)
         elif calm or self.incident_age > RELEARN_AFTER or (self.kind not in PAIRS and not self.baseline.knows(ts)):
-            self._learn(ts, value, denominator, expected_value, calm)
+            self._learn(ts, value, denominator, expected_value, calm, clipped)
         elif self.unlearnt_of is not None and len(self.unlearnt) < RELEARN_AFTER:
             self.unlearnt.append((ts, value, denominator))
-        if calm:
+        if calm and self.kind not in PAIRS:  # pairs judge no windows here (a share's learn in _learn_share_noise)
             self._learn_noise(judged)
         if not warming_up and calm:
             self.calibration.update(abs(z))
@@ -457,22 +468,29 @@ class SeriesDetector:
         it, so busy hours speak most); for gauges its squared error. Errors are clipped at NOISE_CLIP spreads
         (GAUGE_CLIP for gauges), so a change too slow to alert does not teach its own window that it is noise."""
         keep = 1.0 - 1.0 / (self.baseline.per_hour * 24 * MEMORY_DAYS)
+        slow = len(self.lengths)
+        scales, excesses = [self._scale()] * slow + [self._scale(slow)], self._excesses()
         for index, _, observed, expected, length in judged:
-            spread = self._variance(index, expected, length if index < len(self.lengths) else self.slow[3])
+            length = length if index < slow else self.slow[3]
+            spread = self._variance(index, expected, length, scales[index], excesses[index])
             squared = (observed - expected) ** 2
             if self.seen > self.warmup_intervals and math.isfinite(spread):
-                squared = min(squared, (NOISE_CLIP if self.kind != "gauge" else GAUGE_CLIP) ** 2 * max(spread, 1e-12))
+                clip = (NOISE_CLIP if self.kind != "gauge" else GAUGE_CLIP) ** 2 * (1e-12 if spread < 1e-12 else spread)
+                squared = clip if clip < squared else squared  # min(squared, clip)
             noise = self.noise[index]
             if self.kind == "gauge":
                 noise[0], noise[1] = noise[0] * keep + squared, noise[1] * keep + 1.0
             elif math.isfinite(spread):
-                floor = spread - self._excess(index) * expected * expected  # the intervals' own noise
+                floor = spread - excesses[index] * expected * expected  # the intervals' own noise
                 noise[0], noise[1] = noise[0] * keep + squared - floor, noise[1] * keep + expected * expected
 
-    def _learn(self, ts: int, value: float, denominator: float | None, expected_value: float, calm: bool) -> None:
+    def _learn(
+        self, ts: int, value: float, denominator: float | None, expected_value: float, calm: bool, clipped: float
+    ) -> None:
         """Move the baseline and the spread towards this interval: a gauge's variance (residuals clipped at 6
         spreads), the dispersion of counts and sums (their squared error over their expected value, a ratio of
-        sums: an interval expecting less than one unit, a quiet night's minute, is no outlier of its own)."""
+        sums: an interval expecting less than one unit, a quiet night's minute, is no outlier of its own; of the
+        value as `_clipped`)."""
         alpha = max(1.0 / (self.seen + 1), 1.0 / (self.baseline.per_hour * 24))
         if self.kind in PAIRS:
             den = denominator or 0.0
@@ -482,7 +500,7 @@ class SeriesDetector:
                 self._learn_variance(residual, alpha)
                 self._learn_ratio(value, den, alpha)
             return
-        squared = (self._clipped(value, expected_value) - expected_value) ** 2
+        squared = (clipped - expected_value) ** 2
         if calm and self.kind == "gauge":
             self._learn_variance(squared, alpha)
         elif calm:
@@ -554,13 +572,21 @@ def tail_z(observed: float, expected: float, scale: float, excess: float, least:
         size = 1.0 / excess
         success = size / (size + mean)
         p = special.betainc(k, size, 1 - success) if spike else special.betainc(size, k + 1, success)
-    z = -float(special.ndtri(p)) if p > 0 else 38.0
+    z = -special.ndtri(p) if p > 0 else 38.0
     return max(z, 0.0) if spike else -max(z, 0.0)
 
 
+def _abs_z(judged: tuple[int, float, float, float, int]) -> float:
+    """|z| of a judged window (`SeriesDetector._windows`)."""
+    return abs(judged[1])
+
+
+_NUMERATOR, _DENOMINATOR = itemgetter(0), itemgetter(1)
+
+
 def _sums(window: list[tuple[float, float]]) -> tuple[float, float]:
-    """The numerator and denominator sums of a pair series' window (lists: a generator costs a frame switch each)."""
-    return sum([n for n, _ in window]), sum([d for _, d in window])
+    """The numerator and denominator sums of a pair series' window (mapped item getters: no Python frame per item)."""
+    return sum(map(_NUMERATOR, window)), sum(map(_DENOMINATOR, window))
 
 
 def share_tail_z(successes: float, trials: float, p: float, unit: float) -> float:
@@ -578,7 +604,7 @@ def share_tail_z(successes: float, trials: float, p: float, unit: float) -> floa
     spike = k > n * p
     drop_tail = special.betainc(n - k, k + 1.0, 1.0 - p) if k < n else 1.0
     tail = special.betainc(k, n - k + 1.0, p) if spike else drop_tail
-    z = -float(special.ndtri(tail)) if tail > 0 else 38.0
+    z = -special.ndtri(tail) if tail > 0 else 38.0
     return max(z, 0.0) if spike else -max(z, 0.0)
 
 
