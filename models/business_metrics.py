@@ -11,8 +11,8 @@ Everything kept is bounded: open minutes, the session→campaign map and the num
 >>> metrics.add({"event_type": "order_placed", "ts": 90_000, "session_id": "s1", "amount": 20.0})
 60000
 >>> points = metrics.close(120_000)
->>> sorted((p.metric, p.verdict.value) for p in points if p.metric in ("orders", "revenue"))
-[('orders', 1.0), ('revenue', 0.0)]
+>>> sorted((p.metric, p.verdict.value) for p in points)  # no payment yet: no revenue series
+[('checkout_completion', 0.0), ('conversion', 1.0), ('orders', 1.0), ('sessions', 1.0)]
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ DEFAULTS: dict[str, tuple[Kind, MetricDetectorConfig]] = {
 }
 BASE = MetricDetectorConfig(enabled=True, direction="both", window_minutes=15, min_z=5.0, alert_quantile=0.999)
 SESSION_MEMORY = 20_000  # sessions remembered for campaign attribution
-SILENCE_MINUTES = 60  # minutes without any event still counted as zeros (an outage), then a gap
-SILENT_BATCH = 5  # a silent tenant's minutes are closed this many at a time (one timer, one state write)
+SILENCE_MINUTES = 60  # minutes without any event counted as zeros (an outage) at most, then a gap
+SILENT_BATCH = 5  # a silent tenant's minutes are closed this many at a time (one timer, one state write),
+# and the first this many are zeros whatever its detectors (see TenantMetrics.judged)
 
 
 def detector_config(metrics: MetricsConfig, metric: str) -> tuple[Kind, MetricDetectorConfig]:
@@ -142,13 +143,13 @@ class TenantMetrics:
 
     def close(self, until: int, planned: tuple[PlannedEvent, ...] = ()) -> list[MetricPoint]:
         """Judge every minute that ends at or before `until`. A minute without events counts as zeros
-        (an outage) for up to SILENCE_MINUTES after the last active minute; beyond that it is a gap. A metric's
-        minute inside one of the `planned` events is judged, not learned."""
+        (an outage) while the silence is `judged`; beyond that it is a gap. A metric's minute inside one of the
+        `planned` events is judged, not learned."""
         points: list[MetricPoint] = []
         minute = self.closed_until or min(self.open, default=until // MINUTE * MINUTE)
         while minute + MINUTE <= until:
             bucket = self.open.pop(minute, None)
-            if bucket is None and minute - self.last_active > SILENCE_MINUTES * MINUTE:
+            if bucket is None and not self.judged(minute):
                 minute = min(self.open, default=until // MINUTE * MINUTE)
                 continue
             if bucket is not None:
@@ -158,11 +159,23 @@ class TenantMetrics:
         self.closed_until = max(self.closed_until, minute)
         return points
 
+    def judged(self, minute: int) -> bool:
+        """Whether a `minute` without events counts as zeros: the first SILENT_BATCH minutes after the last active
+        one do, and later ones up to SILENCE_MINUTES while a detector minds the silence (an open incident, or a
+        drop it could flag: `SeriesDetector.minds_silence`). A shop too small or too new for its silence to be an
+        outage is not judged until its next event: no detector updates, rows or state writes for it."""
+        silent = minute - self.last_active
+        if silent <= SILENT_BATCH * MINUTE:
+            return True
+        return silent <= SILENCE_MINUTES * MINUTE and any(d.minds_silence() for d in self.detectors.values())
+
     def next_tick(self) -> int | None:
         """When `close` has work next: the end of the oldest open minute; while nothing is open, the end of the
         next SILENT_BATCH silent minutes (closed in one call: each keeps its own minute, so an outage's alert
         carries its time, but is raised up to SILENT_BATCH - 1 minutes of event time later); None once the
-        tenant has been silent for longer than SILENCE_MINUTES.
+        silence is no longer `judged`.
+
+        A new shop's page view: its first five silent minutes are judged, then nothing (it is warming up).
 
         >>> from pulse.tenants.config import MetricsConfig
         >>> metrics = TenantMetrics(MetricsConfig())
@@ -170,18 +183,26 @@ class TenantMetrics:
         (0, 60000)
         >>> len({p.verdict.ts for p in metrics.close(60_000)}), metrics.next_tick() // MINUTE
         (1, 6)
-        >>> len({p.verdict.ts for p in metrics.close(6 * MINUTE)}), metrics.next_tick() // MINUTE
-        (5, 11)
-        >>> _ = metrics.close(58 * MINUTE); metrics.next_tick() // MINUTE  # the silence's last minute ends at 61
-        61
-        >>> _ = metrics.close(61 * MINUTE); metrics.next_tick() is None
+        >>> len({p.verdict.ts for p in metrics.close(6 * MINUTE)}), metrics.next_tick() is None
+        (5, True)
+
+        A warm shop of 20 page views a minute: its silence is judged for an hour (an outage), then no more.
+
+        >>> metrics = TenantMetrics(MetricsConfig(warmup_minutes=5))
+        >>> for ts in range(0, 30 * MINUTE, 3_000):
+        ...     _ = metrics.add({"event_type": "page_view", "ts": ts, "session_id": f"s{ts // 30_000}"})
+        >>> _ = metrics.close(30 * MINUTE); metrics.next_tick() // MINUTE
+        35
+        >>> _ = metrics.close(85 * MINUTE); metrics.next_tick() // MINUTE  # the silence's last minute ends at 90
+        90
+        >>> _ = metrics.close(90 * MINUTE); metrics.next_tick() is None
         True
         """
         if self.open:
             return min(self.open) + MINUTE
-        silence_ends = self.last_active + (SILENCE_MINUTES + 1) * MINUTE  # the end of its last minute judged
-        if self.closed_until >= silence_ends:
+        if not self.judged(self.closed_until):
             return None
+        silence_ends = self.last_active + (SILENCE_MINUTES + 1) * MINUTE  # the end of its last minute judged
         return min(self.closed_until + SILENT_BATCH * MINUTE, silence_ends)
 
     def _click(self, bucket: Minute, campaign: str, session: str | None) -> None:
@@ -218,18 +239,24 @@ class TenantMetrics:
             values[f"campaign_conversions:{campaign}"] = (bucket.conversions.get(campaign, 0), None)
         points = []
         for name, (value, denominator) in values.items():
-            detector = self._detector(name)
+            detector = self._detector(name, started=bool(value or denominator))
             if detector is not None:
                 during = tuple(under_way(list(planned), minute, name.split(":")[0])) if planned else ()
                 verdict = detector.update(minute, float(value), denominator, learn=not during)
                 points.append(MetricPoint(name, verdict, during))
         return points
 
-    def _detector(self, name: str) -> SeriesDetector | None:
+    def _detector(self, name: str, started: bool) -> SeriesDetector | None:
+        """The metric's detector; a metric's series starts at its first minute with something in it (`started`), so
+        a shop that never had a payment failure keeps no detector, state or rows for them. A detector that starts
+        after its shop's first minute starts from the minutes its shop has been judged (`begin_after_zeros`)."""
         detector = self.detectors.get(name)
         if detector is None:
             kind, config = detector_config(self.config, name.split(":")[0])
-            if not config.enabled:
+            if not config.enabled or not started:
                 return None
+            judged = max((d.seen for d in self.detectors.values()), default=0)
             detector = self.detectors[name] = SeriesDetector(kind, config, MINUTE, self.config.warmup_minutes)
+            if judged:
+                detector.begin_after_zeros(judged)
         return detector

@@ -197,6 +197,20 @@ class SeriesDetector:
         self.unlearnt_of: tuple[int, str] | None = None  # that incident: when it opened, its direction
         self.accepting = False  # the open incident was accepted (expected): its intervals are learned as calm ones
 
+    def begin_after_zeros(self, intervals: int) -> None:
+        """Start as a detector that has judged `intervals` of nothing: past the same warm-up, from a level of zero (a
+        shop's first payment failures, after its warm-up, are judged at once and against none expected).
+
+        >>> config = MetricDetectorConfig(direction="spike", window_minutes=10, min_z=5.0, alert_quantile=0.99)
+        >>> detector = SeriesDetector("count", config, interval_ms=MINUTE, warmup_intervals=60)
+        >>> detector.begin_after_zeros(300)
+        >>> verdict = detector.update(300 * MINUTE, 12.0)
+        >>> verdict.warming_up, verdict.expected_value, verdict.opens_incident
+        (False, 0.0, True)
+        """
+        self.seen = intervals
+        self.baseline.level = 0.0
+
     @property
     def warming_up(self) -> bool:
         return self.seen < self.warmup_intervals
@@ -425,6 +439,15 @@ class SeriesDetector:
                 squared = min((num - den * p) ** 2, NOISE_CLIP**2 * den * self._share_unit(index))
                 noise = self.noise[index]
                 noise[0], noise[1] = noise[0] * keep + squared, noise[1] * keep + den
+
+    def minds_silence(self) -> bool:
+        """Whether intervals of nothing could raise or end an alert here: an incident is open, or the detector is past
+        its warm-up, looks for drops and its windows expected the volume a drop needs (`min_volume`)."""
+        if self.incident_since is not None:
+            return True
+        if self.warming_up or self.config.direction == "spike":
+            return False
+        return self._enough_volume("drop", max(sum([e for _, e in self.window]), self.slow[1]))
 
     def _enough_volume(self, direction: str, expected: float) -> bool:
         """A ratio needs `min_volume` in its denominator; a drop needs `min_volume` expected."""

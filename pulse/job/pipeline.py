@@ -8,11 +8,12 @@ tests run the same object without Flink. Every output row passes the usage meter
 >>> from pulse.tenants.plans import plans_file_for
 >>> pipeline = TenantPipeline("t", TenantConfig(), PlanWatcher(plans_file_for("configs")), "r1")
 >>> state = pipeline.new_state()
->>> event = {"event_id": "e1", "tenant_id": "t", "event_type": "page_view", "ts": 60_000, "amount": None}
+>>> event = {"event_id": "e1", "tenant_id": "t", "event_type": "page_view", "ts": 60_000, "amount": None,
+...          "session_id": "s1"}
 >>> [table for table, _ in pipeline.event(event, state, watermark=0)]
 ['scored_events']
 >>> print(*sorted({row["metric"] for table, row in pipeline.advance(state, 120_000) if table == "metric_values"}))
-checkout_completion conversion orders payment_failure_rate payment_failures revenue sessions traffic views_per_ip
+conversion sessions traffic views_per_ip
 >>> [(row["accepted"], row["minute"].minute) for row in pipeline.usage(state, version=1)]
 [(1, 1)]
 """
