@@ -447,6 +447,8 @@ class SeriesDetector:
             return True
         if self.warming_up or self.config.direction == "spike":
             return False
+        if self.kind in PAIRS:  # a ratio's volume is its window's denominators
+            return self._enough_volume("drop", 0.0)
         return self._enough_volume("drop", max(sum([e for _, e in self.window]), self.slow[1]))
 
     def _enough_volume(self, direction: str, expected: float) -> bool:
