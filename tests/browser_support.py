@@ -4,7 +4,7 @@
 import time
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, Request
 
 OUTPUT = Path(__file__).resolve().parent.parent / ".data" / "test-output"
 CHROMIUM = "/usr/bin/chromium"
@@ -15,13 +15,21 @@ CHROMIUM_ARGS = [
 
 
 def watched(browser: Browser) -> tuple[Page, list[str]]:
-    """A page in a fresh context that records console errors, page errors and failed requests."""
+    """A page in a fresh context that records console errors, page errors and failed requests.
+
+    A request the browser cancels because the test leaves the page (`net::ERR_ABORTED`: a refresh still in
+    flight at a `goto`) is not a failure of the page, so it is not recorded."""
     page = browser.new_context(viewport={"width": 1280, "height": 1600}).new_page()
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    page.on("requestfailed", lambda r: _record_failed(problems, r))
     return page, problems
+
+
+def _record_failed(problems: list[str], request: Request) -> None:
+    if request.failure != "net::ERR_ABORTED":
+        problems.append(f"request failed: {request.url} ({request.failure})")
 
 
 def wait_renders(page: Page, count: int, timeout_s: float = 30) -> None:

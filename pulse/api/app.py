@@ -47,7 +47,8 @@ from pulse.topics import EVENTS_TOPIC, BrokerCheck, KafkaUnavailable, RecordWrit
 log = logging.getLogger(__name__)
 SOURCE = "request"
 KAFKA_RETRY_AFTER_S = 5
-log = logging.getLogger(__name__)
+EMBEDDED_TURN_S = 30
+_EMBEDDED_TURN = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -378,7 +379,24 @@ def _feedback_publisher(settings: ApiSettings) -> Publish | None:
 
 @contextmanager
 def _store_for_request(dsn: str) -> Iterator[Store]:
-    """A ClickHouse connection for one request; 503 while the embedded chDB folder is held by a job."""
+    """A ClickHouse connection for one request; 503 while the embedded chDB folder is held by a job.
+
+    chDB serves one connection at a time, so this process's requests take turns (up to EMBEDDED_TURN_S each)
+    rather than answer 503 to one another; a ClickHouse server serves them at once."""
+    embedded = dsn.startswith("chdb://")
+    if embedded and not _EMBEDDED_TURN.acquire(timeout=EMBEDDED_TURN_S):
+        detail = f"the incident store has served other requests for {EMBEDDED_TURN_S} s, retry shortly"
+        raise HTTPException(503, detail, headers={"Retry-After": "5"})
+    try:
+        with _opened_for_request(dsn) as opened:
+            yield opened
+    finally:
+        if embedded:
+            _EMBEDDED_TURN.release()
+
+
+@contextmanager
+def _opened_for_request(dsn: str) -> Iterator[Store]:
     try:
         opened = open_store(dsn, wait_s=2)
     except StoreBusy as exc:

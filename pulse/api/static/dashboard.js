@@ -282,6 +282,9 @@ if (inline) {
   pulse.live = true;
   pulse.hours = script.dataset.hours;
   document.getElementById("actor").value = localStorage.getItem("pulse-actor") || "";
-  refresh(pulse.hours);
-  setInterval(() => refresh(pulse.hours), every);
+  const refreshAgain = async () => {
+    await refresh(pulse.hours);
+    setTimeout(refreshAgain, every); // counted from the end of the last refresh, so slow ones never pile up
+  };
+  refreshAgain();
 }
