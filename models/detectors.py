@@ -27,6 +27,7 @@ False
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from dataclasses import dataclass
 from operator import itemgetter
@@ -91,11 +92,12 @@ class SeasonalBaseline:
 
     def __init__(self, interval_ms: int):
         self.per_hour = max(1.0, HOUR / interval_ms)  # intervals per hour of one day
-        self.hourly = [0.0] * 24
-        self.hourly_n = [0] * 24
-        self.week_obs = [0.0] * 168
-        self.week_base = [0.0] * 168
-        self.week_n = [0] * 168
+        # arrays, not lists: a tenant's state is pickled at every write, and an array pickles as one bytes object
+        self.hourly = array("d", [0.0]) * 24
+        self.hourly_n = array("q", [0]) * 24
+        self.week_obs = array("d", [0.0]) * 168
+        self.week_base = array("d", [0.0]) * 168
+        self.week_n = array("q", [0]) * 168
         self.level: float | None = None
         self.trend = 0.0
         self.recent_obs = 0.0  # the last hours, observed and as the profile expected them

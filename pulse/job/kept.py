@@ -29,6 +29,7 @@ True
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import datetime
 import decimal
@@ -58,6 +59,12 @@ from pulse.tenants import config
 VERSION = 4
 KIND = "~kind"  # the key naming an object's kind in its plain form
 CONFIG = "~config"  # the key holding a tenant config's (or config part's) fields
+# A metric detector's fields but its config and baseline: written at every write of its tenant's state, so not walked.
+DETECTOR_PLAIN = frozenset({
+    "kind", "interval_ms", "warmup_intervals", "window_n", "window", "lengths", "noise", "variance", "dispersion",
+    "ratio_num", "ratio_den", "slow_keep", "slow", "seen", "last_ts", "incident_since", "incident_age", "run_sign",
+    "run_since", "unlearnt", "unlearnt_of", "accepting", "calibration",
+})  # fmt: skip
 # Stable name → the class whose objects the job keeps, and its fields that hold plain data only (kept as they
 # are, not walked: big maps of counters or recent keys would cost a walk on every state write).
 KINDS: dict[str, tuple[type, frozenset[str]]] = {
@@ -72,9 +79,12 @@ KINDS: dict[str, tuple[type, frozenset[str]]] = {
     "SeenState": (SeenState, frozenset({"seen", "alerted"})),
     "SequenceState": (SequenceState, frozenset({"firsts", "alerted"})),
     "UsageState": (UsageState, frozenset({field.name for field in dataclasses.fields(UsageState)})),
-    "TenantMetrics": (TenantMetrics, frozenset({"session_campaign", "seen_sessions", "campaigns"})),
+    "TenantMetrics": (
+        TenantMetrics,
+        frozenset({"closed_until", "last_active", "session_campaign", "seen_sessions", "campaigns"}),
+    ),
     "Minute": (Minute, frozenset({"view_ips", "clicks", "conversions"})),
-    "SeriesDetector": (SeriesDetector, frozenset({"window", "unlearnt"})),
+    "SeriesDetector": (SeriesDetector, DETECTOR_PLAIN),
     "SeasonalBaseline": (SeasonalBaseline, frozenset(vars(SeasonalBaseline(60_000)))),
     "RiskModel": (RiskModel, frozenset()),
     "RecentContext": (RecentContext, frozenset({"recent", "usual"})),
@@ -89,6 +99,7 @@ CONFIGS: dict[str, type[BaseModel]] = {
 NAMES = {kind: name for name, (kind, _) in KINDS.items()} | {kind: name for name, kind in CONFIGS.items()}
 ATOMS = {
     type(None),
+    array.array,
     bool,
     int,
     float,
@@ -169,10 +180,15 @@ def _detector_v4(kept: dict) -> dict:
     """Version 4 of a metric detector: it keeps the intervals of its latest incident that it did not learn, for a
     label `expected` to teach, and whether an open incident was accepted. A detector of version 3 has none kept: a
     label on an incident it opened before the upgrade holds back later alerts as before, and teaches its baseline
-    nothing."""
+    nothing. Its seasonal baseline's profiles become arrays, with the same values."""
+    if kept[KIND] == "SeasonalBaseline":
+        return {**kept, **{name: array.array(code, kept[name]) for name, code in BASELINE_ARRAYS.items()}}
     if kept[KIND] != "SeriesDetector":
         return kept
     return {**kept, "unlearnt": [], "unlearnt_of": None, "accepting": False}
+
+
+BASELINE_ARRAYS = {"hourly": "d", "hourly_n": "q", "week_obs": "d", "week_base": "d", "week_n": "q"}
 
 
 # Version n → a function turning plain state of version n into version n + 1.

@@ -3,6 +3,7 @@ no module of this project (moving code cannot break a savepoint)."""
 
 from __future__ import annotations
 
+import array
 import io
 import json
 import pickle
@@ -180,8 +181,12 @@ def test_a_version_3_metric_detector_is_upgraded_with_no_incident_to_accept_and_
         detector.update(minute * MINUTE, 10.0 + minute % 3)
     new = ("unlearnt", "unlearnt_of", "accepting")
     version_3 = {key: item for key, item in kept.encode(detector).items() if key not in new}
+    profiles = ("hourly", "hourly_n", "week_obs", "week_base", "week_n")
+    version_3["baseline"] = version_3["baseline"] | {name: list(vars(detector.baseline)[name]) for name in profiles}
     upgraded = kept.read({"version": 3, "state": version_3})
     assert upgraded.unlearnt == [] and upgraded.unlearnt_of is None and not upgraded.accepting
+    assert vars(upgraded.baseline) == vars(detector.baseline)  # its profiles (lists then) as arrays
+    assert {type(vars(upgraded.baseline)[name]) for name in profiles} == {array.array}
     assert upgraded.accept(0, "spike") == 0
     verdicts = (upgraded.update(minute * MINUTE, 60.0) for minute in range(3 * 60, 3 * 60 + 30))
     opened = next(v for v in verdicts if v.opens_incident)
