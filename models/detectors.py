@@ -94,10 +94,10 @@ class SeasonalBaseline:
         self.per_hour = max(1.0, HOUR / interval_ms)  # intervals per hour of one day
         # arrays, not lists: a tenant's state is pickled at every write, and an array pickles as one bytes object
         self.hourly = array("d", [0.0]) * 24
-        self.hourly_n = array("q", [0]) * 24
+        self.hourly_n = array("I", [0]) * 24
         self.week_obs = array("d", [0.0]) * 168
         self.week_base = array("d", [0.0]) * 168
-        self.week_n = array("q", [0]) * 168
+        self.week_n = array("I", [0]) * 168
         self.level: float | None = None
         self.trend = 0.0
         self.recent_obs = 0.0  # the last hours, observed and as the profile expected them

@@ -3,7 +3,8 @@
 Input: ("event", event, origin) and ("rejected", row) keyed by tenant, and rule updates on a broadcast input.
 Output: lists of (table, row) pairs for the ClickHouse writer. An event crosses the JVM/Python boundary once:
 its rows wait in keyed state (so a checkpoint holds them) and leave in one list per tenant, at most `flush_s`
-seconds later, at once when an alert is among them, and when a bounded input ends.
+seconds later; at once when an alert is among them, when the tenant's last rows left more than `flush_s` ago (so a
+quiet tenant's rows need no flush timer), and when a bounded input ends.
 
 Timers, per tenant: an event-time timer by the next moment the pipeline has work (a window end, an absence
 deadline, a minute end), registered only when none registered is due earlier; a processing-time timer for the flush
@@ -87,6 +88,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         self.live: dict[str, PipelineState] = {}  # tenant → its state as last written (this worker)
         self.scheduled: dict[str, int] = {}  # tenant → the event-time timer registered last (this worker)
         self.flush_at: dict[str, int] = {}  # tenant → the processing-time flush registered last (this worker)
+        self.sent_at: dict[str, int] = {}  # tenant → when its rows last left (this worker)
         self.flush_at_end: set[str] = set()  # tenants whose end-of-input flush this worker registered
         self.seen: dict[str, SeenIds] = {}  # tenant → its recent event ids (this worker)
 
@@ -135,6 +137,7 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         state = self._load(pipeline, with_model=False)
         timers = ctx.timer_service()
         if ctx.time_domain() == TimeDomain.PROCESSING_TIME:
+            self.sent_at[tenant] = timestamp
             yield from self._flush(pipeline, state)
             return
         if self.scheduled.get(tenant) == timestamp:
@@ -186,20 +189,23 @@ class RunPipeline(KeyedBroadcastProcessFunction):
             yield [("config_updates", row)]
 
     def _hold(self, pipeline: TenantPipeline, state: PipelineState, rows: Rows, timers, flush: bool = False):
-        """Keep `rows` with the tenant's unsent ones; send them all now if asked or if an alert is among them."""
+        """Keep `rows` with the tenant's unsent ones; send them all now if asked, if an alert is among them, or if
+        the tenant's last rows left more than `flush_s` ago (a quiet tenant's rows need no flush timer)."""
         now = timers.current_processing_time()
         tenant = pipeline.tenant
+        state.unsent += rows
+        quiet = self.sent_at.get(tenant, -self.flush_ms) <= now - self.flush_ms
+        if flush or (rows and quiet) or any(table == "alerts" for table, _ in rows):
+            self.sent_at[tenant] = now
+            yield from self._flush(pipeline, state)
+            return
         if rows and self.flush_at.get(tenant, 0) <= now:  # none registered by this worker yet, or it has fired
             self.flush_at[tenant] = (now // self.flush_ms + 1) * self.flush_ms
             timers.register_processing_time_timer(self.flush_at[tenant])
             if tenant not in self.flush_at_end:
                 timers.register_event_time_timer(END_OF_TIME)
                 self.flush_at_end.add(tenant)
-        state.unsent += rows
-        if flush or any(table == "alerts" for table, _ in rows):
-            yield from self._flush(pipeline, state)
-        else:
-            self._store(state)
+        self._store(state)
 
     def _flush(self, pipeline: TenantPipeline, state: PipelineState) -> Iterator[Rows]:
         """Send the unsent rows and the usage rows of the minutes counted since the last flush."""

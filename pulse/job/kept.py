@@ -188,7 +188,7 @@ def _detector_v4(kept: dict) -> dict:
     return {**kept, "unlearnt": [], "unlearnt_of": None, "accepting": False}
 
 
-BASELINE_ARRAYS = {"hourly": "d", "hourly_n": "q", "week_obs": "d", "week_base": "d", "week_n": "q"}
+BASELINE_ARRAYS = {"hourly": "d", "hourly_n": "I", "week_obs": "d", "week_base": "d", "week_n": "I"}
 
 
 # Version n → a function turning plain state of version n into version n + 1.
