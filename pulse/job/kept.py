@@ -176,6 +176,10 @@ def _detector_v3(kept: dict) -> dict:
     return {**kept, "lengths": lengths, "noise": noise, "dispersion": dispersion}
 
 
+# A seasonal baseline's profiles (arrays since version 4) → their type codes.
+BASELINE_ARRAYS = {"hourly": "d", "hourly_n": "I", "week_obs": "d", "week_base": "d", "week_n": "I"}
+
+
 def _detector_v4(kept: dict) -> dict:
     """Version 4 of a metric detector: it keeps the intervals of its latest incident that it did not learn, for a
     label `expected` to teach, and whether an open incident was accepted. A detector of version 3 has none kept: a
@@ -186,9 +190,6 @@ def _detector_v4(kept: dict) -> dict:
     if kept[KIND] != "SeriesDetector":
         return kept
     return {**kept, "unlearnt": [], "unlearnt_of": None, "accepting": False}
-
-
-BASELINE_ARRAYS = {"hourly": "d", "hourly_n": "I", "week_obs": "d", "week_base": "d", "week_n": "I"}
 
 
 # Version n → a function turning plain state of version n into version n + 1.
