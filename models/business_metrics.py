@@ -255,8 +255,8 @@ class TenantMetrics:
             kind, config = detector_config(self.config, name.split(":")[0])
             if not config.enabled or not started:
                 return None
-            judged = max((d.seen for d in self.detectors.values()), default=0)
+            minutes_seen = max((d.seen for d in self.detectors.values()), default=0)
             detector = self.detectors[name] = SeriesDetector(kind, config, MINUTE, self.config.warmup_minutes)
-            if judged:
-                detector.begin_after_zeros(judged)
+            if minutes_seen:
+                detector.begin_after_zeros(minutes_seen)
         return detector
