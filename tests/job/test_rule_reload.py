@@ -2,7 +2,7 @@
 from a watched folder): a valid update takes effect on later events and keeps the state of the rules it did
 not change; an invalid one is refused, recorded in `config_updates`, and the previous version stays. A label's
 feedback on the same channel (as `pulse serve --rules-folder` sends it) holds back a later alert like the
-labelled one."""
+labelled one. Both stay in force after a restore from a savepoint."""
 
 from __future__ import annotations
 
@@ -114,6 +114,13 @@ def reload(tmp_path_factory, flink_cluster: Cluster) -> Reload:
                                    event("c-view", 1200, "page_view")])  # fmt: skip
         wait_checkpoints(cluster, job, 2)
         states.append(cluster.job_state(job))
+        savepoint = cluster.stop_with_savepoint(job)
+        # Restored from the savepoint, v1 and the label are still in force: c1's big order alerts, c2's is held back.
+        job = cluster.submit([*args, "--run-id", "reload-restored"], savepoint=savepoint, parallelism=2)
+        cluster.wait_job(job, {"RUNNING"})
+        drop(landing, "d.ndjson", [order("d-order", 1300, 1000.0), order("d-order-c2", 1305, 1000.0, "c2")])
+        wait_checkpoints(cluster, job, 2)
+        states.append(cluster.job_state(job))
         cluster.stop_with_savepoint(job)
     finally:
         cluster.cancel_unfinished()
@@ -121,21 +128,24 @@ def reload(tmp_path_factory, flink_cluster: Cluster) -> Reload:
         alerts = s.query("SELECT cause, event_id, group_key FROM alerts FINAL WHERE tenant_id = 'acme' ORDER BY ALL")
         updates = s.query("SELECT version, accepted, rules, error FROM config_updates FINAL ORDER BY version")
         held_back = s.query("SELECT toUnixTimestamp(minute) * 1000, sum(alerts_held_back) FROM usage FINAL "
-                            "WHERE tenant_id = 'acme' GROUP BY minute HAVING sum(alerts_held_back) > 0")[1]  # fmt: skip
+                            "WHERE tenant_id = 'acme' GROUP BY minute HAVING sum(alerts_held_back) > 0 "
+                            "ORDER BY minute")[1]  # fmt: skip
     rules_updates = [u for u in updates[1] if u[0].startswith("acme.yaml")]
     return Reload(alerts[1], rules_updates, states, [u for u in updates[1] if u not in rules_updates], held_back)
 
 
-def test_a_new_rule_fires_on_events_after_the_update_only(reload):
-    assert reload.states == ["RUNNING"]
-    assert [a[1] for a in reload.alerts if a[0] == "big-order"] == ["b-order", "b-order-c2", "c-order"]
+def test_a_new_rule_fires_on_events_after_the_update_only_also_after_a_restore(reload):
+    assert reload.states == ["RUNNING", "RUNNING"]
+    assert [a[1] for a in reload.alerts if a[0] == "big-order"] == ["b-order", "b-order-c2", "c-order", "d-order"]
 
 
 def test_a_false_alarm_label_holds_back_a_later_alert_like_it_only(reload):
-    """c2's second big order is held back (c1's still alerts) and counted, and the job says it took the label."""
-    assert "c-order-c2" not in [a[1] for a in reload.alerts]
+    """c2's later big orders are held back (c1's still alert) and counted, also after a restore from a savepoint, and
+    the job says it took the label."""
+    assert {"c-order-c2", "d-order-c2"}.isdisjoint(a[1] for a in reload.alerts)
     assert reload.feedback == [("label-feedback#0: label false_alarm on inc_b_order_c2 (rule:big-order)", True, 0, "")]
-    assert reload.held_back == [(T0 + 360_000, 1)]  # counted in acme's usage, in c-order-c2's minute (10:06)
+    # counted in acme's usage, in the minutes of c-order-c2 (10:06) and d-order-c2 (10:21)
+    assert reload.held_back == [(T0 + 360_000, 1), (T0 + 1_260_000, 1)]
 
 
 def test_an_unchanged_rule_keeps_its_window_across_the_update(reload):
@@ -157,7 +167,7 @@ def test_hostile_updates_are_refused_and_the_job_keeps_running_the_rules_before(
     assert "acme.yaml@v1-bomb#0:3: not valid YAML: anchors and aliases (& and *) are not allowed" in bomb[3]
     assert deep[:3] == ("acme.yaml@v1-deep#0", False, 0)
     assert "acme.yaml@v1-deep#0:18: rules[1].when: expression has 200,046 characters; the limit is 500" in deep[3]
-    assert reload.states == ["RUNNING"]  # and big-order (v1) still fired on later events: see the first test
+    assert reload.states[0] == "RUNNING"  # and big-order (v1) still fired on later events: see the first test
 
 
 def test_publish_refuses_an_invalid_file_before_it_reaches_the_job(tmp_path):
