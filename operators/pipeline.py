@@ -91,8 +91,6 @@ class RunPipeline(KeyedBroadcastProcessFunction):
         self.sent_at: dict[str, int] = {}  # tenant → when its rows last left (this worker)
         self.flush_at_end: set[str] = set()  # tenants whose end-of-input flush this worker registered
         self.seen: dict[str, SeenIds] = {}  # tenant → its recent event ids (this worker)
-        self.updated: dict[str, TenantConfig] | None = None  # broadcast state, read once (this worker)
-        self.lessons: dict[str, Feedback] = {}
 
     def open(self, runtime_context: RuntimeContext):
         gc_tuning.tune()  # for the whole worker process
@@ -164,8 +162,6 @@ class RunPipeline(KeyedBroadcastProcessFunction):
             row = update_row(update, None, str(exc), self.run_id)
         else:
             ctx.get_broadcast_state(UPDATED_CONFIGS).put(update.tenant, Kept(config))
-            self._read_broadcast(ctx)
-            self.updated[update.tenant] = config
             self.pipelines.pop(update.tenant, None)
             log.info(
                 "rule update %s for tenant %r is active (%d rules)", update.version, update.tenant, len(config.rules)
@@ -182,10 +178,10 @@ class RunPipeline(KeyedBroadcastProcessFunction):
             log.error("label feedback %s for tenant %r refused: %s", update.version, update.tenant, exc)
             row = feedback_row(update.tenant, update.version, None, str(exc), self.run_id)
         else:
-            self._read_broadcast(ctx)
-            feedback = self.lessons.setdefault(update.tenant, Feedback())
+            kept = ctx.get_broadcast_state(FEEDBACK)
+            feedback: Feedback = read(kept.get(update.tenant)) or Feedback()
             feedback.learn(lesson)
-            ctx.get_broadcast_state(FEEDBACK).put(update.tenant, Kept(feedback))
+            kept.put(update.tenant, Kept(feedback))
             if update.tenant in self.pipelines:
                 self.pipelines[update.tenant].feedback = feedback
             row = feedback_row(update.tenant, update.version, lesson, "", self.run_id)
@@ -238,7 +234,6 @@ class RunPipeline(KeyedBroadcastProcessFunction):
             state = pipeline.new_state()
             self.model.update(Kept(state.scoring.model))
             state.scoring.model = None
-            self.seen[pipeline.tenant] = SeenIds()  # its ids are written with its state: none to read
         return state
 
     def _seen(self, tenant: str) -> SeenIds:
@@ -266,23 +261,17 @@ class RunPipeline(KeyedBroadcastProcessFunction):
     def _pipeline(self, tenant: str, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext) -> TenantPipeline:
         pipeline = self.pipelines.get(tenant)
         if pipeline is None:
-            self._read_broadcast(ctx)
+            updated: TenantConfig | None = read(ctx.get_broadcast_state(UPDATED_CONFIGS).get(tenant))
+            config = updated or self.configs.for_tenant(tenant)
+            feedback: Feedback | None = read(ctx.get_broadcast_state(FEEDBACK).get(tenant))
             pipeline = self.pipelines[tenant] = TenantPipeline(
                 tenant,
-                self.updated.get(tenant) or self.configs.for_tenant(tenant),
+                config,
                 self.plans,
                 self.run_id,
                 self.allowed_lateness_ms,
                 self.prior.get(tenant),
                 self.tenant_clock,
-                self.lessons.get(tenant),
+                feedback,
             )
         return pipeline
-
-    def _read_broadcast(self, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext) -> None:
-        """Read the updated configs and label feedback in broadcast state once per worker (after a start or a
-        restore), not once per tenant: each read is a blocking call into the JVM, and a worker meets thousands of
-        tenants. Every worker sees every broadcast element, so process_broadcast_element keeps the copies current."""
-        if self.updated is None:
-            self.updated = {tenant: read(kept) for tenant, kept in ctx.get_broadcast_state(UPDATED_CONFIGS).items()}
-            self.lessons = {tenant: read(kept) for tenant, kept in ctx.get_broadcast_state(FEEDBACK).items()}
