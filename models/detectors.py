@@ -114,9 +114,10 @@ class SeasonalBaseline:
         return self._daily(ts) * factor
 
     def _daily(self, ts: int) -> float:
-        """The daily profile at `ts`, interpolated between the middles of adjacent hours once both are known."""
+        """The daily profile at the middle of the interval from `ts`, interpolated between the middles of adjacent hours
+        once both are known (an hour's interval is the hour's own)."""
         hour = _hour(ts)
-        offset = (ts % HOUR) / HOUR - 0.5
+        offset = (ts % HOUR + HOUR / self.per_hour / 2) / HOUR - 0.5
         neighbour = (hour + (1 if offset > 0 else -1)) % 24
         if self.hourly_n[neighbour] < self.per_hour / 2:
             return self.hourly[hour]
@@ -309,7 +310,7 @@ class SeriesDetector:
         >>> verdicts[0].opens_incident, taught.accept(verdicts[0].ts, "spike"), taught.accept(verdicts[0].ts, "spike")
         (True, 3, 0)
         >>> round(taught.baseline.expected(25 * DAY + 10 * HOUR)), round(twin.baseline.expected(25 * DAY + 10 * HOUR))
-        (49, 20)
+        (56, 21)
         """
         if self.unlearnt_of != (opened, direction):
             return 0
