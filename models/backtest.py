@@ -26,7 +26,7 @@ class BacktestRow:
     timestamp: str
     value: str
     anomaly_score: float | None
-    is_alert: bool
+    is_alert: bool  # the row opens an incident: the job raises one alert for a run of anomalous intervals
     verdict: Verdict | None = None  # None: a gap
 
 
@@ -42,4 +42,4 @@ def backtest(points: Sequence[Point], metric: str, config: MetricsConfig) -> Ite
             yield BacktestRow(text, raw, None, False)
             continue
         verdict = detector.update(ts, value)
-        yield BacktestRow(text, raw, verdict.score, verdict.is_anomalous, verdict)
+        yield BacktestRow(text, raw, verdict.score, verdict.opens_incident, verdict)

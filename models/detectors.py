@@ -114,9 +114,10 @@ class SeasonalBaseline:
         return self._daily(ts) * factor
 
     def _daily(self, ts: int) -> float:
-        """The daily profile at `ts`, interpolated between the middles of adjacent hours once both are known."""
+        """The daily profile at the middle of the interval from `ts`, interpolated between the middles of adjacent hours
+        once both are known (an hour's interval is the hour's own)."""
         hour = _hour(ts)
-        offset = (ts % HOUR) / HOUR - 0.5
+        offset = (ts % HOUR + HOUR / self.per_hour / 2) / HOUR - 0.5
         neighbour = (hour + (1 if offset > 0 else -1)) % 24
         if self.hourly_n[neighbour] < self.per_hour / 2:
             return self.hourly[hour]
@@ -198,6 +199,7 @@ class SeriesDetector:
         self.unlearnt: list[tuple[int, float, float | None]] = []  # the latest incident's minutes not learned
         self.unlearnt_of: tuple[int, str] | None = None  # that incident: when it opened, its direction
         self.accepting = False  # the open incident was accepted (expected): its intervals are learned as calm ones
+        self.whole = True  # every value so far a whole number: a count of events, never below Poisson noise
 
     def begin_after_zeros(self, intervals: int) -> None:
         """Start as a detector that has judged `intervals` of nothing: past the same warm-up, from a level of zero (a
@@ -236,6 +238,7 @@ class SeriesDetector:
                     z, observed, expected, length = long[0], long[1], long[2], len(self.window)
         else:
             sums = []
+            self.whole = self.whole and value % 1.0 == 0.0
             self.window.append((value, self.baseline.expected(ts)))
             judged = self._windows(value)
             expected_value, band = self.window[-1][1], self._band(self.window[-1][1])
@@ -307,7 +310,7 @@ class SeriesDetector:
         >>> verdicts[0].opens_incident, taught.accept(verdicts[0].ts, "spike"), taught.accept(verdicts[0].ts, "spike")
         (True, 3, 0)
         >>> round(taught.baseline.expected(25 * DAY + 10 * HOUR)), round(twin.baseline.expected(25 * DAY + 10 * HOUR))
-        (49, 20)
+        (56, 21)
         """
         if self.unlearnt_of != (opened, direction):
             return 0
@@ -367,7 +370,7 @@ class SeriesDetector:
             return z
         # counts: no rate below one per long window is known; sums: their units (payments) vary in size, a window
         # expects at least one
-        least = min(1.0, length / self.window.maxlen) if self.kind == "count" else 1.0
+        least = min(1.0, length / self.window.maxlen) if self._events() else 1.0
         return tail_z(observed, expected, scale, excess, least)
 
     def _variance(self, index: int, expected: float, length: float, scale: float, excess: float) -> float:
@@ -383,10 +386,15 @@ class SeriesDetector:
         """Variance of counts and sums per unit of the expected level (compound Poisson): for counts never below
         Poisson; for sums inf (no judgement) until learned. The slow window's weights shrink it by Σw² / Σw."""
         dispersion = self.variance or 0.0
-        scale = max(dispersion, 1.0) if self.kind == "count" else (dispersion if dispersion > 0 else math.inf)
+        scale = max(dispersion, 1.0) if self._events() else (dispersion if dispersion > 0 else math.inf)
         if index == len(self.lengths) and self.slow[2] > 0:
             scale *= self.slow[3] / self.slow[2]
         return scale
+
+    def _events(self) -> bool:
+        """Whether the series counts events: a `count` of whole numbers only. A count series with a fraction in it (a
+        gauge or a ratio judged as counts) learns its noise as a sum does, with no Poisson floor."""
+        return self.kind == "count" and self.whole
 
     def _excesses(self) -> list[float]:
         """Each window's learned squared relative error of its expected sum, beyond the interval's noise."""
@@ -478,13 +486,14 @@ class SeriesDetector:
             clipped = self._clipped(value, expected_value)
             unusual = abs(z) > NOISE_CLIP and self.kind == "count" and not warming_up
             self.baseline.follow(expected_value if unusual else clipped)
+        settled = calm or self.incident_age > RELEARN_AFTER  # a change this long is the new normal: learnt as calm
         if self.accepting and not calm:
             self._learn_level(ts, value, denominator)
-        elif calm or self.incident_age > RELEARN_AFTER or (self.kind not in PAIRS and not self.baseline.knows(ts)):
-            self._learn(ts, value, denominator, expected_value, calm, clipped)
+        elif settled or (self.kind not in PAIRS and not self.baseline.knows(ts)):
+            self._learn(ts, value, denominator, expected_value, settled, clipped)
         elif self.unlearnt_of is not None and len(self.unlearnt) < RELEARN_AFTER:
             self.unlearnt.append((ts, value, denominator))
-        if calm and self.kind not in PAIRS:  # pairs judge no windows here (a share's learn in _learn_share_noise)
+        if settled and self.kind not in PAIRS:  # pairs judge no windows here (a share's learn in _learn_share_noise)
             self._learn_noise(judged)
         if not warming_up and calm:
             self.calibration.update(abs(z))
@@ -556,7 +565,7 @@ class SeriesDetector:
         """Counts: the learned dispersion with a prior of POISSON_PRIOR units of Poisson noise, so the clustering of a
         few events (a low-volume series' first hours) is no dispersion yet; sums: as learned (None before any)."""
         squared, volume = self.dispersion
-        if self.kind == "count":
+        if self._events():
             return (squared + POISSON_PRIOR) / (volume + POISSON_PRIOR)
         return squared / volume if volume > 0 else None
 

@@ -436,7 +436,7 @@ def read_labels(folder: Path) -> dict[str, tuple[str | None, list[tuple[int, int
 
 def score_series_folder(folder: Path, config: MetricsConfig, metric: str = "orders") -> list[SeriesScore]:
     """Backtest every labelled CSV of `folder` with the detector of its metric (`metric` if it names none). A
-    detection is a flagged row after one that was not: the job opens one incident for a run of anomalous minutes."""
+    detection is a row that opens an incident: the job raises one alert for a run of anomalous minutes."""
     scores = []
     for name, (own, windows) in sorted(read_labels(folder).items()):
         path = folder / name
@@ -445,7 +445,7 @@ def score_series_folder(folder: Path, config: MetricsConfig, metric: str = "orde
         points = read_series(path).points
         results = list(backtest(points, own or metric, config))
         times = [p.ts for p in points]
-        alerts = [r.is_alert and not (i and results[i - 1].is_alert) for i, r in enumerate(results)]
+        alerts = [r.is_alert for r in results]
         fired = [t for t, alert in zip(times, alerts, strict=True) if alert]
         raw = nab_score.file_score(times, alerts, windows)
         detected = sum(1 for start, end in windows if any(start <= t <= end for t in fired))

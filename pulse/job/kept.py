@@ -63,7 +63,7 @@ CONFIG = "~config"  # the key holding a tenant config's (or config part's) field
 DETECTOR_PLAIN = frozenset({
     "kind", "interval_ms", "warmup_intervals", "window_n", "window", "lengths", "noise", "variance", "dispersion",
     "ratio_num", "ratio_den", "slow_keep", "slow", "seen", "last_ts", "incident_since", "incident_age", "run_sign",
-    "run_since", "unlearnt", "unlearnt_of", "accepting", "calibration",
+    "run_since", "unlearnt", "unlearnt_of", "accepting", "whole", "calibration",
 })  # fmt: skip
 # Stable name → the class whose objects the job keeps, and its fields that hold plain data only (kept as they
 # are, not walked: big maps of counters or recent keys would cost a walk on every state write).
@@ -182,14 +182,15 @@ BASELINE_ARRAYS = {"hourly": "d", "hourly_n": "I", "week_obs": "d", "week_base":
 
 def _detector_v4(kept: dict) -> dict:
     """Version 4 of a metric detector: it keeps the intervals of its latest incident that it did not learn, for a
-    label `expected` to teach, and whether an open incident was accepted. A detector of version 3 has none kept: a
-    label on an incident it opened before the upgrade holds back later alerts as before, and teaches its baseline
-    nothing. Its seasonal baseline's profiles become arrays, with the same values."""
+    label `expected` to teach, whether an open incident was accepted, and whether its values were all whole numbers.
+    A detector of version 3 has none kept: a label on an incident it opened before the upgrade holds back later alerts
+    as before, and teaches its baseline nothing; its values were whole (the job's counts are). Its seasonal
+    baseline's profiles become arrays, with the same values."""
     if kept[KIND] == "SeasonalBaseline":
         return {**kept, **{name: array.array(code, kept[name]) for name, code in BASELINE_ARRAYS.items()}}
     if kept[KIND] != "SeriesDetector":
         return kept
-    return {**kept, "unlearnt": [], "unlearnt_of": None, "accepting": False}
+    return {**kept, "unlearnt": [], "unlearnt_of": None, "accepting": False, "whole": True}
 
 
 # Version n → a function turning plain state of version n into version n + 1.
