@@ -29,6 +29,10 @@ class BacktestRow:
     is_alert: bool  # the row opens an incident: the job raises one alert for a run of anomalous intervals
     verdict: Verdict | None = None  # None: a gap
 
+    @property
+    def is_anomalous(self) -> bool:
+        return self.verdict is not None and self.verdict.is_anomalous
+
 
 def backtest(points: Sequence[Point], metric: str, config: MetricsConfig) -> Iterator[BacktestRow]:
     """Run the configured detector of `metric` over the points of a series (in time order), one result per point."""

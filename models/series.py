@@ -87,12 +87,12 @@ class Series:
             how = {"sum": "the sum of", "last": "the last row of", "mean": "the mean of"}[self.duplicates]
             hint = "" if self.zoned else "; a file in local time needs --timezone"
             lines.append(
-                f"{self.source}: {_count(len(self.repeated), 'row')} share a timestamp with another row (first: row "
+                f"{self.source}: {counted(len(self.repeated), 'row')} share a timestamp with another row (first: row "
                 f"{row}, {text!r}): {how} each timestamp's values is used (--duplicates sum|last|mean){hint}"
             )
         if self.unsorted:
             lines.append(
-                f"{self.source}: {_count(len(self.unsorted), 'row')} {'is' if len(self.unsorted) == 1 else 'are'} "
+                f"{self.source}: {counted(len(self.unsorted), 'row')} {'is' if len(self.unsorted) == 1 else 'are'} "
                 f"earlier than the row before it (first: row {self.unsorted[0]}): rows are sorted by time"
             )
         return lines
@@ -100,12 +100,12 @@ class Series:
     def summary(self) -> str:
         interval = self.interval_ms
         gaps, missing = self.missing()
-        text = f"{_count(self.rows, 'row')}, {_count(len(self.points), 'timestamp')}"
+        text = f"{counted(self.rows, 'row')}, {counted(len(self.points), 'timestamp')}"
         if interval:
             text += (
-                f" at a {_duration(interval)} interval, {_count(gaps, 'gap')} ({_count(missing, 'missing interval')})"
+                f" at a {_duration(interval)} interval, {counted(gaps, 'gap')} ({counted(missing, 'missing interval')})"
             )
-        return text + f", {_count(self.empty, 'empty value')} skipped"
+        return text + f", {counted(self.empty, 'empty value')} skipped"
 
 
 def default_duplicates(kind: str) -> Duplicates:
@@ -254,7 +254,8 @@ def _combine(points: list[Point], rule: Duplicates) -> Point:
     return points[0]._replace(raw=f"{value:.15g}", value=value)
 
 
-def _count(n: int, noun: str) -> str:
+def counted(n: int, noun: str) -> str:
+    """`n` and the noun, plural unless one: `counted(2, "gap")` is '2 gaps'."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 

@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     b.add_argument("--duplicates", choices=DUPLICATES, help="rows of one timestamp become one: their sum, last row or "
                    "mean (default: sum for count and sum metrics, mean for ratios)")  # fmt: skip
-    b.add_argument("--out", help="output CSV: timestamp,value,anomaly_score,is_alert (default: standard output)")
+    b.add_argument("--out", help="output CSV: timestamp,value,anomaly_score,is_anomalous,is_alert "
+                   "(default: standard output)")  # fmt: skip
     b.add_argument("--metric", default="orders", choices=METRIC_NAMES, help="whose detector settings to use")
     b.add_argument("--configs", default=str(PROJECT_CONFIGS))
     b.add_argument("--tenant", help="use this tenant's model config (default: configs/default.yaml)")
@@ -62,7 +63,7 @@ def cmd_models_backtest(args: argparse.Namespace) -> int:
 
     from models.backtest import backtest
     from models.business_metrics import detector_config
-    from models.series import default_duplicates, read_series
+    from models.series import counted, default_duplicates, read_series
 
     if args.notifications and not args.tenant:
         errors.print("pulse models backtest: --notifications needs --tenant T (whose receivers and routes to use)")
@@ -77,14 +78,18 @@ def cmd_models_backtest(args: argparse.Namespace) -> int:
     out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
     try:
         writer = csv.writer(out)
-        writer.writerow(["timestamp", "value", "anomaly_score", "is_alert"])
+        writer.writerow(["timestamp", "value", "anomaly_score", "is_anomalous", "is_alert"])
         for r in results:
-            writer.writerow([r.timestamp, r.value, "" if r.anomaly_score is None else r.anomaly_score, int(r.is_alert)])
+            score = "" if r.anomaly_score is None else r.anomaly_score
+            writer.writerow([r.timestamp, r.value, score, int(r.is_anomalous), int(r.is_alert)])
     finally:
         if args.out:
             out.close()
-    alerts = sum(r.is_alert for r in results)
-    summary = f"{args.series}: {series.summary()}; {alerts} flagged as anomalous ({args.metric} detector)"
+    anomalous, alerts = sum(r.is_anomalous for r in results), sum(r.is_alert for r in results)
+    summary = (
+        f"{args.series}: {series.summary()}; {counted(anomalous, 'row')} anomalous, "
+        f"{counted(alerts, 'alert')} (incidents opened) ({args.metric} detector)"
+    )
     if args.out:
         console.print(f"{summary} -> {args.out}", markup=False, soft_wrap=True)
     else:
