@@ -53,7 +53,6 @@ RECENT_VOLUME = 50.0  # expected volume of the last hours needed to trust today'
 SLOW_WINDOWS = 16  # the horizon of the exponentially weighted slow window, in short windows: slow degradation
 MAX_THRESHOLD = 2.0  # the calibrated threshold stays between min_z and this many times min_z
 RELEARN_AFTER = 120  # intervals of an open incident after which the baseline accepts the new level
-MOOD = (0.67, 1.5)  # how far today's level may scale the known week (a slow day is no drop)
 NOISE_CLIP = 3.0  # a window's squared error counts towards its noise up to this many spreads (counts, sums)
 GAUGE_CLIP = 6.0  # ... and for gauges, whose errors have heavier tails than their spread tells
 EXACT_FROM = 2.0  # |z| of the normal approximation from which a window's tail probability is computed exactly
