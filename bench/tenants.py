@@ -165,7 +165,7 @@ def print_table(results: list[dict]) -> None:
     head = "| shops | events | ceiling, events/s | × base | kept state per tenant, mean / max | in all |"
     head += " largest shop | busiest subtask (p=2) |"
     if cluster:
-        head += " cluster job (p=2), events/s | × base | checkpoint | checkpoint size |"
+        head += " cluster job (p=2), events/s | × base | checkpoint busy, longest | caught up | checkpoint size |"
     print(head + "\n|" + " --- |" * (head.count("|") - 1))
     for r in results:
         sizes = r["sizes"]
@@ -177,7 +177,8 @@ def print_table(results: list[dict]) -> None:
         if cluster:
             c, b = r["cluster"], base["cluster"]
             line += (
-                f" {c['rate']:,.0f} | {c['rate'] / b['rate']:.2f} | {c['checkpoint_ms'] / 1000:.1f} s | "
+                f" {c['rate']:,.0f} | {c['rate'] / b['rate']:.2f} | {c['busy_ms'] / 1000:.1f} s | "
+                f"{c['checkpoint_ms'] / 1000:.1f} s | "
                 f"{c['state'] / 2**20:,.1f} MiB |"
             )
         print(line)
