@@ -190,7 +190,7 @@ def test_backtest_reads_any_interval_and_flags_only_the_outage_once_it_knows_the
             rows.append((str(ts), str(value)))
     results = list(backtest(read_rows(rows, "hourly.csv").points, "orders", MetricsConfig()))
     assert len(results) == len(rows)
-    flagged = [i for i, r in enumerate(results) if r.verdict.is_anomalous]
+    flagged = [i for i, r in enumerate(results) if r.is_anomalous]
     outage = [i for i, (ts, _) in enumerate(rows) if 13 * 24 + 12 <= (int(ts) - start) // 3600 < 13 * 24 + 15]
     week_two = [i for i in flagged if int(rows[i][0]) - start >= 7 * 86400 + 6 * 3600]  # week one learns the cycle
     after = set(range(outage[-1] + 1, outage[-1] + 9))  # the 4-hour windows still see the outage for a while
