@@ -21,4 +21,5 @@ KEY_COLUMNS = {
     "rejected_events": ("tenant_id", "run_id", "source", "record_index"),
     "incidents": ("tenant_id", "incident_id", "version"),
     "config_updates": ("tenant_id", "version", "run_id"),
+    "metric_values": ("tenant_id", "metric", "minute", "run_id"),
 }

@@ -39,10 +39,9 @@ class PermanentWriteError(RuntimeError):
 def batch_token(table: str, rows: list[dict[str, Any]]) -> str:
     """Deterministic for the same rows in the same order: their key columns, never their wall-clock times."""
     keys = KEY_COLUMNS.get(table) or tuple(rows[0])
-    digest = hashlib.sha256(table.encode())
-    for row in rows:
-        digest.update("\x1f".join(str(row.get(k)) for k in keys).encode("utf-8", "surrogatepass") + b"\x1e")
-    return digest.hexdigest()
+    lines = ["\x1f".join([str(row.get(k)) for k in keys]) for row in rows]
+    text = "\x1e".join(lines) + "\x1e"
+    return hashlib.sha256(table.encode() + text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class BatchWriter:

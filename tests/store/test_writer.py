@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pulse.store.clickhouse import migrations, store
-from pulse.store.writer import BatchWriter, PermanentWriteError
+from pulse.store.writer import BatchWriter, PermanentWriteError, batch_token
 
 START = datetime(2026, 11, 2, 10, tzinfo=UTC)
 
@@ -50,6 +50,16 @@ def test_replaying_the_same_run_adds_no_rows_anywhere(db):
     assert orders == 1000 and revenue == round(
         sum(r["amount"] for r in rows if r["event_type"] == "payment_succeeded"), 2
     )
+
+
+def test_a_replayed_batch_of_metric_values_has_the_token_of_its_first_write():
+    def minutes(written_at: datetime) -> list[dict]:
+        return [{"tenant_id": "acme", "metric": "orders", "minute": START + timedelta(minutes=m), "value": 3.0,
+                 "run_id": "r1", "written_at": written_at} for m in range(5)]  # fmt: skip
+
+    first = batch_token("metric_values", minutes(START))
+    assert batch_token("metric_values", minutes(START + timedelta(hours=1))) == first  # wall clock left out
+    assert batch_token("metric_values", minutes(START)[1:]) != first
 
 
 def test_a_replay_with_other_batch_boundaries_still_has_no_duplicate_rows(db):
