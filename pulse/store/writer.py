@@ -90,15 +90,15 @@ class BatchWriter:
         if not rows:
             return
         columns = list(rows[0])
-        data = [[row[c] for c in columns] for row in rows]
+        data = [[row[c] for row in rows] for c in columns]  # by column: the client encodes columns
         settings = {**DEDUP_SETTINGS, "insert_deduplication_token": batch_token(table, rows)}
         attempt = 0
         while True:
             try:
-                self.store.client.insert(table, data, column_names=columns, settings=settings)
+                self.store.client.insert(table, data, column_names=columns, settings=settings, column_oriented=True)
                 return
             except UnicodeEncodeError as exc:
-                as_bytes = [[_as_bytes(value) for value in row] for row in data]
+                as_bytes = [[_as_bytes(value) for value in column] for column in data]
                 if as_bytes == data:  # the text is nested in a map or an array
                     raise _permanent(table, rows, exc) from exc
                 data = as_bytes
