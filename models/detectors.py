@@ -50,6 +50,7 @@ DEVIATING = 1.0  # |z| above which a run of deviation counts towards "since"
 LONG_WINDOW = 4  # the long window, in short windows: low-volume changes show there
 SLOW_HORIZON = 4 * 60 * 60_000  # ... but at most four hours
 RECENT_VOLUME = 50.0  # expected volume of the last hours needed to trust today's ratio to the profile
+WEEK_PRIOR = 20.0  # expected volume an hour of the week's factor is shrunk towards 1 by (a once quiet hour)
 SLOW_WINDOWS = 16  # the horizon of the exponentially weighted slow window, in short windows: slow degradation
 MAX_THRESHOLD = 2.0  # the calibrated threshold stays between min_z and this many times min_z
 RELEARN_AFTER = 120  # intervals of an open incident after which the baseline accepts the new level
@@ -157,13 +158,14 @@ class SeasonalBaseline:
         return self.hourly_n[_hour(ts)] >= self.per_hour / 2 and self._weekly(ts) is not None
 
     def _weekly(self, ts: int) -> float | None:
-        """This hour of the week relative to the daily profile, once seen in an earlier week."""
+        """This hour of the week relative to the daily profile, once seen in an earlier week; shrunk towards 1 by
+        WEEK_PRIOR of expected volume, so one quiet or busy hour of a low-volume series is no factor of 20."""
         week_hour = _week_hour(ts)
         if self.week_n[week_hour] < self.per_hour / 2 or self.week_base[week_hour] <= 0:
             return None
         if self.week_n[week_hour] < self.per_hour and ts % HOUR >= HOUR // 2:
             return None  # seen only earlier in this very hour: not a week's knowledge yet
-        return self.week_obs[week_hour] / self.week_base[week_hour]
+        return (self.week_obs[week_hour] + WEEK_PRIOR) / (self.week_base[week_hour] + WEEK_PRIOR)
 
 
 class SeriesDetector:
@@ -309,7 +311,7 @@ class SeriesDetector:
         >>> verdicts[0].opens_incident, taught.accept(verdicts[0].ts, "spike"), taught.accept(verdicts[0].ts, "spike")
         (True, 3, 0)
         >>> round(taught.baseline.expected(25 * DAY + 10 * HOUR)), round(twin.baseline.expected(25 * DAY + 10 * HOUR))
-        (56, 21)
+        (45, 21)
         """
         if self.unlearnt_of != (opened, direction):
             return 0

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from models import nab_score
+from models import nab_score, river_baselines
 from models.backtest import backtest
 from models.business_metrics import TenantMetrics
 from models.detectors import MINUTE
@@ -48,6 +48,7 @@ DAY = 24 * 60 * MINUTE
 PROJECT_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_SIZE_DAYS = {"l": 2.0}
 LABEL_DELAY = 30 * MINUTE  # a false alarm is labelled half an hour after its incident opened
+SHIPPED = "shipped"  # the series-folder score of the shipped metric detectors (else a River baseline)
 UNLIMITED_PLAN = "enterprise"  # the eval tenants' plan: a quota must not stop scoring part-way through the stream
 
 
@@ -434,23 +435,29 @@ def read_labels(folder: Path) -> dict[str, tuple[str | None, list[tuple[int, int
     return labels
 
 
-def score_series_folder(folder: Path, config: MetricsConfig, metric: str = "orders") -> list[SeriesScore]:
-    """Backtest every labelled CSV of `folder` with the detector of its metric (`metric` if it names none). A
-    detection is a row that opens an incident: the job raises one alert for a run of anomalous minutes."""
+def score_series_folder(
+    folder: Path, config: MetricsConfig, metric: str | None = None, detector: str = SHIPPED
+) -> list[SeriesScore]:
+    """Backtest every labelled CSV of `folder` with the detector of its metric (`metric` if given, else the one
+    `labels.json` names, else `orders`), or with River's `detector` (models/river_baselines.py). A detection is
+    a row that opens an incident: the job raises one alert for a run of anomalous minutes."""
     scores = []
     for name, (own, windows) in sorted(read_labels(folder).items()):
         path = folder / name
         if not path.is_file():
             raise SeriesError(f"{folder / 'labels.json'}: {name!r} is labelled but {path} does not exist")
         points = read_series(path).points
-        results = list(backtest(points, own or metric, config))
+        judged = metric or own or "orders"
+        if detector == SHIPPED:
+            alerts = [r.is_alert for r in backtest(points, judged, config)]
+        else:
+            alerts = river_baselines.alerts([p.value for p in points], detector)
         times = [p.ts for p in points]
-        alerts = [r.is_alert for r in results]
         fired = [t for t, alert in zip(times, alerts, strict=True) if alert]
         raw = nab_score.file_score(times, alerts, windows)
         detected = sum(1 for start, end in windows if any(start <= t <= end for t in fired))
         outside = sum(1 for t in fired if not any(start <= t <= end for start, end in windows))
-        scores.append(SeriesScore(name, own or metric, len(windows), detected, outside, raw))
+        scores.append(SeriesScore(name, judged, len(windows), detected, outside, raw))
     return scores
 
 

@@ -12,6 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="write a synthetic multi-tenant stream with injected incidents")
     p.add_argument("--out", help="output file: .jsonl, .csv or .parquet")
     p.add_argument("--labelled-series", metavar="DIR", help="instead: synthetic labelled series + labels.json")
+    p.add_argument("--cloud-monitoring", metavar="SRC", help="with --labelled-series: convert a local copy of "
+                   "github.com/microsoft/cloud-monitoring-dataset instead of writing synthetic series")  # fmt: skip
     p.add_argument("--minutes", type=int, default=None, help="default 360 (a scenario: its own length)")
     p.add_argument("--scenario", choices=SCENARIO_NAMES, help="one tenant, seasonal, one labelled kind of incident")
     p.add_argument("--sessions-per-minute", type=float, default=4.0, help="per tenant")
@@ -25,9 +27,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from pulse.dev.scenarios import ScenarioGenerator
 
     if args.labelled_series:
-        from pulse.dev.labelled_series import write_folder
+        from pulse.dev import cloud_monitoring, labelled_series
 
-        paths = write_folder(Path(args.labelled_series), seed=args.seed)
+        folder = Path(args.labelled_series)
+        if args.cloud_monitoring:
+            paths = cloud_monitoring.write_folder(Path(args.cloud_monitoring), folder)
+        else:
+            paths = labelled_series.write_folder(folder, seed=args.seed)
         console.print(f"wrote {len(paths)} labelled series and labels.json to {args.labelled_series}")
         return 0
     if not args.out:

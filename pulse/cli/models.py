@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from models.river_baselines import DETECTORS as RIVER_DETECTORS
 from models.series import DUPLICATES
 from pulse.cli.common import EVALUATION_KINDS, EVALUATION_SIZES, PROJECT_CONFIGS, console, errors
 from pulse.tenants.config import METRIC_NAMES, TenantConfig, load_config_dir
@@ -55,6 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--label-first", type=int, metavar="N", help="run each stream also with a user who labels the "
                    "incidents of each tenant's first N false episodes false alarms: without and with")  # fmt: skip
     e.add_argument("--series-folder", help="instead: NAB score of the detectors over labelled CSVs + labels.json")
+    e.add_argument("--metric", choices=METRIC_NAMES, help="with --series-folder: judge every file with this "
+                   "metric's detector (default: the metric labels.json names, else orders)")  # fmt: skip
+    e.add_argument("--detector", default="shipped", choices=("shipped", *RIVER_DETECTORS), help="with --series-"
+                   "folder: the shipped metric detectors, or a River baseline (models/river_baselines.py)")  # fmt: skip
     e.set_defaults(func=cmd_models_evaluate)
 
 
@@ -130,7 +135,7 @@ def cmd_models_evaluate(args: argparse.Namespace) -> int:
     if args.series_folder:
         metrics = load_config_dir(PROJECT_CONFIGS).default.models.metrics
         try:
-            scores = evaluation.score_series_folder(Path(args.series_folder), metrics)
+            scores = evaluation.score_series_folder(Path(args.series_folder), metrics, args.metric, args.detector)
         except (SeriesError, OSError, ValueError) as exc:
             errors.print(str(exc), markup=False)
             return 1

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from models import evaluation, nab_score
+from models import evaluation, nab_score, river_baselines
 from models.evaluation import Alert, episodes, score
 from pulse.cli import main
 from pulse.cli.common import EVALUATION_KINDS, EVALUATION_SIZES
@@ -253,3 +253,31 @@ def test_the_labeller_labels_the_incidents_of_each_tenants_first_false_episodes_
         ("shop-s", "metric:revenue:spike"), ("shop-s", "metric:sessions:spike"), ("shop-xs", "metric:revenue:spike")
     ]  # fmt: skip
     assert labeller.due(T0 + 41 * MINUTE) == [] and len(labeller.due(T0 + DAY)) == 1
+
+
+def test_a_river_baseline_alerts_once_per_run_of_anomalous_rows_and_is_scored_as_the_shipped_detectors(
+    tmp_path: Path,
+):
+    values = [10.0, 11.0, 9.0, 10.5, 9.5] * 40 + [60.0, 61.0, 62.0] + [10.0, 11.0, 9.0] * 10
+    flags = river_baselines.alerts([*values[:100], None, *values[100:]], "river-gaussian")
+    assert flags[100] is False  # a gap: never an alert
+    assert [i for i, flag in enumerate(flags) if flag] == [201]  # the run of three high values: its first row
+    start = 1_790_000_000  # epoch seconds
+    lines = ["timestamp,value"] + [f"{start + 60 * i},{v}" for i, v in enumerate(values)]
+    (tmp_path / "a.csv").write_text("\n".join(lines) + "\n")
+    window = [start + 60 * 200, start + 60 * 209]
+    (tmp_path / "labels.json").write_text(json.dumps({"a.csv": {"metric": "revenue", "windows": [window]}}))
+    river = evaluation.score_series_folder(tmp_path, MetricsConfig(), detector="river-gaussian")
+    assert (river[0].metric, river[0].detected, river[0].false_alerts) == ("revenue", 1, 0)
+    assert nab_score.normalised([river[0].raw], 1) > 99.0  # detected at the window's start
+    assert evaluation.score_series_folder(tmp_path, MetricsConfig(), metric="orders")[0].metric == "orders"
+    with pytest.raises(ValueError, match="unknown detector 'river-lof'"):
+        river_baselines.detector("river-lof")
+
+
+def test_evaluate_scores_a_series_folder_with_a_river_baseline(tmp_path: Path, capsys):
+    write_folder(tmp_path, seed=3, intervals=(60,))
+    with pytest.raises(SystemExit) as exit_:
+        main(["models", "evaluate", "--series-folder", str(tmp_path), "--detector", "river-hst"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("| all | 32 | ")
