@@ -4,7 +4,7 @@ Each interval's expected value comes from a seasonal baseline learned online: an
 times an hour-of-week factor (before an hour of day has been seen, the recent level). The detector
 compares the sums of the last 1, 2, 4 ... intervals (up to four times `window`, and a slow window), observed
 against expected, as z-scores of their tail probabilities under a spread learned from the series itself (for
-counts never below Poisson noise, and starting from it); it alerts when the largest z-score
+counts never below Poisson noise, and starting from it; for gauges per hour of day); it alerts when the largest z-score
 passes a threshold calibrated online (a running quantile of the metric's own |z| outside warm-up and
 incidents, between `min_z` and twice `min_z`), in an allowed direction, after warm-up. One alert
 opens an incident; the next waits until the series is back within one standard deviation. During an
@@ -59,6 +59,8 @@ GAUGE_CLIP = 6.0  # ... and for gauges, whose errors have heavier tails than the
 EXACT_FROM = 2.0  # |z| of the normal approximation from which a window's tail probability is computed exactly
 POISSON_PRIOR = 20.0  # counts: expected volume of Poisson noise (dispersion 1) the learned dispersion starts from
 SHARE_PRIOR = 100.0  # shares: trials of the intervals' own variance that a window's learned variance starts from
+HOUR_PRIOR = 10.0  # gauges: an hour of day's own variance starts from a day of its intervals (at least this many) of
+# the whole day's variance
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +187,8 @@ class SeriesDetector:
         self.noise = [[0.0, 0.0] for _ in range(len(self.lengths) + 1)]  # per window and the slow one: see _noise
         self.baseline = SeasonalBaseline(interval_ms)
         self.variance: float | None = None  # per interval; for counts and sums relative to the level (dispersion)
+        hours = 24 if kind == "gauge" else 0  # gauges, per hour of day: exponentially weighted Σ squared error, Σ 1
+        self.hour_squared, self.hour_weight = array("d", [0.0]) * hours, array("d", [0.0]) * hours
         self.dispersion = [0.0, 0.0]  # counts and sums: exponentially weighted Σ squared error, Σ expected
         self.ratio_num = 0.0
         self.ratio_den = 0.0
@@ -376,16 +380,19 @@ class SeriesDetector:
 
     def _variance(self, index: int, expected: float, length: float, scale: float, excess: float) -> float:
         """Variance of a window's sum (`length`: its intervals, for the slow window the sum of squared weights;
-        `scale` and `excess`: the window's `_scale` and `_excesses`, not used for gauges)."""
-        if self.kind == "gauge":  # never below independent intervals' spread
-            squared, n = self.noise[index]
-            learned, independent = squared / n if n > 0 else 0.0, length * (self.variance or 0.0)
-            return independent if independent > learned else learned  # max(learned, independent)
+        `scale` and `excess`: the window's `_scale` and `_excesses`; a gauge uses only `scale`)."""
+        if self.kind == "gauge":  # the interval's variance at this hour (`scale`) times the window's learned relative
+            squared, n = self.noise[index]  # squared error, never below independent intervals' (`length`)
+            relative = squared / n if n > 0 else 0.0
+            return scale * (relative if relative > length else length)  # max(relative, length)
         return scale * (scale if scale > expected else expected) + excess * expected * expected  # max(expected, scale)
 
     def _scale(self, index: int | None = None) -> float:
         """Variance of counts and sums per unit of the expected level (compound Poisson): for counts never below
-        Poisson; for sums inf (no judgement) until learned. The slow window's weights shrink it by Σw² / Σw."""
+        Poisson; for sums inf (no judgement) until learned. The slow window's weights shrink it by Σw² / Σw. For
+        gauges: the variance of an interval at the latest interval's hour of day (`_hour_variance`)."""
+        if self.kind == "gauge":
+            return self._hour_variance()
         dispersion = self.variance or 0.0
         scale = max(dispersion, 1.0) if self._events() else (dispersion if dispersion > 0 else math.inf)
         if index == len(self.lengths) and self.slow[2] > 0:
@@ -407,9 +414,9 @@ class SeriesDetector:
 
     def _band(self, expected_value: float) -> float:
         """Half the band drawn around an interval's expected value: `min_z` of its spreads."""
-        if self.kind == "gauge":
-            return self.config.min_z * math.sqrt(self.variance or 0.0)
         scale = self._scale()
+        if self.kind == "gauge":
+            return self.config.min_z * math.sqrt(scale)
         return self.config.min_z * math.sqrt(scale * max(expected_value, scale))
 
     def _ratio_z(self, num: float, den: float, index: int) -> tuple[float, float, float, float, float]:
@@ -515,8 +522,9 @@ class SeriesDetector:
                 clip = (NOISE_CLIP if self.kind != "gauge" else GAUGE_CLIP) ** 2 * (1e-12 if spread < 1e-12 else spread)
                 squared = clip if clip < squared else squared  # min(squared, clip)
             noise = self.noise[index]
-            if self.kind == "gauge":
-                noise[0], noise[1] = noise[0] * keep + squared, noise[1] * keep + 1.0
+            if self.kind == "gauge":  # relative to the interval's variance at this hour
+                unit = scales[index] if scales[index] > 1e-12 else 1e-12  # max(scales[index], 1e-12)
+                noise[0], noise[1] = noise[0] * keep + squared / unit, noise[1] * keep + 1.0
             elif math.isfinite(spread):
                 floor = spread - excesses[index] * expected * expected  # the intervals' own noise
                 noise[0], noise[1] = noise[0] * keep + squared - floor, noise[1] * keep + expected * expected
@@ -540,6 +548,7 @@ class SeriesDetector:
         squared = (clipped - expected_value) ** 2
         if calm and self.kind == "gauge":
             self._learn_variance(squared, alpha)
+            self._learn_hour_variance(squared)
         elif calm:
             keep = 1.0 - 1.0 / (self.baseline.per_hour * 24)
             self.dispersion = [self.dispersion[0] * keep + squared, self.dispersion[1] * keep + expected_value]
@@ -569,6 +578,24 @@ class SeriesDetector:
         if self._events():
             return (squared + POISSON_PRIOR) / (volume + POISSON_PRIOR)
         return squared / volume if volume > 0 else None
+
+    def _hour_variance(self) -> float:
+        """A gauge's variance per interval in the latest interval's hour of day: that hour's own squared errors,
+        starting from one day of that hour's intervals, at least HOUR_PRIOR, of the whole day's variance (an hour
+        little seen is judged as the day is).
+        A night's ratio of few trials, or a gauge quiet at night, is judged on its own noise, not on the day's."""
+        hour, day = _hour(self.last_ts or 0), self.variance or 0.0
+        prior = max(HOUR_PRIOR, self.baseline.per_hour)
+        return (self.hour_squared[hour] + prior * day) / (self.hour_weight[hour] + prior)
+
+    def _learn_hour_variance(self, squared: float) -> None:
+        """The latest interval's hour of day learns a gauge's squared error (after warm-up up to GAUGE_CLIP spreads of
+        the hour), exponentially weighted over about MEMORY_DAYS of that hour."""
+        hour, keep = _hour(self.last_ts or 0), 1.0 - 1.0 / (self.baseline.per_hour * MEMORY_DAYS)
+        if self.seen > self.warmup_intervals:
+            squared = min(squared, GAUGE_CLIP**2 * max(self._hour_variance(), 1e-12))
+        self.hour_squared[hour] = self.hour_squared[hour] * keep + squared
+        self.hour_weight[hour] = self.hour_weight[hour] * keep + 1.0
 
     def _learn_variance(self, squared: float, alpha: float) -> None:
         if self.variance is None:

@@ -61,7 +61,8 @@ KIND = "~kind"  # the key naming an object's kind in its plain form
 CONFIG = "~config"  # the key holding a tenant config's (or config part's) fields
 # A metric detector's fields but its config and baseline: written at every write of its tenant's state, so not walked.
 DETECTOR_PLAIN = frozenset({
-    "kind", "interval_ms", "warmup_intervals", "window_n", "window", "lengths", "noise", "variance", "dispersion",
+    "kind", "interval_ms", "warmup_intervals", "window_n", "window", "lengths", "noise", "variance", "hour_squared",
+    "hour_weight", "dispersion",
     "ratio_num", "ratio_den", "slow_keep", "slow", "seen", "last_ts", "incident_since", "incident_age", "run_sign",
     "run_since", "unlearnt", "unlearnt_of", "accepting", "whole", "calibration",
 })  # fmt: skip
@@ -182,15 +183,20 @@ BASELINE_ARRAYS = {"hourly": "d", "hourly_n": "I", "week_obs": "d", "week_base":
 
 def _detector_v4(kept: dict) -> dict:
     """Version 4 of a metric detector: it keeps the intervals of its latest incident that it did not learn, for a
-    label `expected` to teach, whether an open incident was accepted, and whether its values were all whole numbers.
-    A detector of version 3 has none kept: a label on an incident it opened before the upgrade holds back later alerts
-    as before, and teaches its baseline nothing; its values were whole (the job's counts are). Its seasonal
-    baseline's profiles become arrays, with the same values."""
+    label `expected` to teach, whether an open incident was accepted, whether its values were all whole numbers, and
+    (gauges) the squared errors of each hour of day. A detector of version 3 has none kept: a label on an incident it
+    opened before the upgrade holds back later alerts as before, and teaches its baseline nothing; its values were
+    whole (the job's counts are); a gauge's hours start from its whole day's variance. Its seasonal baseline's
+    profiles become arrays, with the same values."""
     if kept[KIND] == "SeasonalBaseline":
         return {**kept, **{name: array.array(code, kept[name]) for name, code in BASELINE_ARRAYS.items()}}
     if kept[KIND] != "SeriesDetector":
         return kept
-    return {**kept, "unlearnt": [], "unlearnt_of": None, "accepting": False, "whole": True}
+    hours = 24 if kept["kind"] == "gauge" else 0
+    return {
+        **kept, "unlearnt": [], "unlearnt_of": None, "accepting": False, "whole": True,
+        "hour_squared": array.array("d", [0.0]) * hours, "hour_weight": array.array("d", [0.0]) * hours,
+    }  # fmt: skip
 
 
 # Version n → a function turning plain state of version n into version n + 1.

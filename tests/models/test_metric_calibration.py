@@ -91,3 +91,26 @@ def test_drops_at_about_ten_orders_a_minute_are_flagged_within_15_minutes():
     """A shop of 5 orders a minute on average (about 11 at 14:30): 85% and 50% drops."""
     delays = [d for seed in SEEDS[:3] for d in minutes_to_flag(seed, 5.0, [(0.15, 14.5), (0.5, 14.5)])]
     assert all(d is not None and d <= 15 for d in delays), delays
+
+
+def failure_share(rng: random.Random, interval: int, share: float = 0.03) -> float:
+    """A 5-minute failure share of a shop of about 24 payments a minute on average (about 4 a minute at night), as a
+    series of shares alone carries it: without its payments."""
+    payments = max(1, poisson(rng, 120.0 * season(MONDAY + interval * 5 * MINUTE) / WEEK_MEAN))
+    return sum(rng.random() < share for _ in range(payments)) / payments
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_a_failure_share_of_few_payments_at_night_is_judged_on_the_nights_noise(seed):
+    """Six days of 5-minute failure shares judged as `pulse models backtest` judges a column of ratios (a gauge): the
+    shares of a night's few payments, far noisier than the day's, raise no incident after the first day, as each hour
+    of the day learns its own noise (with one spread for the whole day, 1 to 4 in these seeds); on the sixth day
+    failures at 30% for an hour in the afternoon are flagged."""
+    rng, (_, config) = random.Random(seed), detector_config(MetricsConfig(), "payment_failure_rate")
+    detector = SeriesDetector("gauge", config, 5 * MINUTE, warmup_intervals=30)
+    spike, opened = range(5 * 288 + 14 * 12, 5 * 288 + 15 * 12), []
+    for interval in range(6 * 288):
+        share = failure_share(rng, interval, 0.3 if interval in spike else 0.03)
+        if detector.update(MONDAY + interval * 5 * MINUTE, share).opens_incident and interval >= 288:
+            opened.append(interval)
+    assert len(opened) == 1 and opened[0] in spike, opened
