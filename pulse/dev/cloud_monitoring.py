@@ -1,5 +1,5 @@
 """A series folder for `pulse models evaluate --series-folder` from a local copy of Microsoft's Cloud Monitoring
-Dataset (github.com/microsoft/cloud-monitoring-dataset, MIT licence): 67 real labelled series of online services
+Dataset (github.com/microsoft/cloud-monitoring-dataset, MIT licence): 60 real labelled series of online services
 (purchase counts, crash rates, API request rates and latencies, MongoDB query rates) at 1 minute or 1 hour.
 
 Each source CSV (`data/<domain>/<name>.csv`, `TimeStamp,Value,Label`, a 1 marks an anomalous row) becomes
